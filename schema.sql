@@ -1,0 +1,155 @@
+-- rendezvous-credits ledger schema, version 1.
+--
+-- Embedded in the binary and applied at start when `PRAGMA user_version` is below 1
+-- (src/store.rs). Later versions append migrations there; this file is never edited
+-- in place once released.
+--
+-- Money columns are INTEGER minor units of the owning tenant's scale
+-- (goop2: whole credits, roochip: hundredths of a ROO, rrr: points).
+-- Timestamps are RFC 3339 UTC strings ("2026-02-07T10:30:00Z").
+
+-- A tenant is one economy: its own accounts, scale, ceiling and hash chain.
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    mode        TEXT NOT NULL CHECK (mode IN ('goop2', 'roochip', 'rrr')),
+    scale       INTEGER NOT NULL CHECK (scale BETWEEN 0 AND 6),
+    ceiling     INTEGER NOT NULL CHECK (ceiling > 0),
+    created_at  TEXT NOT NULL
+);
+
+-- One account per (tenant, holder): a Goop2 peer id, a Roochip external user id,
+-- an RRR member id. `ceiling` is copied from the tenant so that a CHECK can hold it.
+CREATE TABLE credit_accounts (
+    id          INTEGER PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    holder      TEXT NOT NULL,
+    available   INTEGER NOT NULL DEFAULT 0 CHECK (available >= 0),
+    held        INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+    pending     INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    ceiling     INTEGER NOT NULL CHECK (ceiling > 0),
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    UNIQUE (tenant_id, holder),
+    CHECK (available <= ceiling AND held <= ceiling AND pending <= ceiling)
+);
+
+-- Entries: the append-only journal. Every change of a balance bucket is one row;
+-- `amount` is signed (+ credit, - debit) and `balance_after` is the bucket's balance
+-- after the row. `seq` numbers a tenant's entries 1, 2, 3, … and `hash` chains each
+-- entry to the previous one of the same tenant (see src/ledger/hash.rs).
+CREATE TABLE credit_transactions (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+    seq            INTEGER NOT NULL CHECK (seq > 0),
+    account_id     INTEGER NOT NULL REFERENCES credit_accounts(id),
+    bucket         TEXT NOT NULL DEFAULT 'available'
+                   CHECK (bucket IN ('available', 'held', 'pending')),
+    kind           TEXT NOT NULL,
+    amount         INTEGER NOT NULL CHECK (amount <> 0),
+    balance_after  INTEGER NOT NULL CHECK (balance_after >= 0),
+    ref_type       TEXT,
+    ref_id         TEXT,
+    note           TEXT,
+    actor          TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    hash           BLOB NOT NULL CHECK (length(hash) = 32),
+    UNIQUE (tenant_id, seq)
+);
+CREATE INDEX idx_txn_account ON credit_transactions (account_id, id DESC);
+
+CREATE TRIGGER credit_transactions_no_update BEFORE UPDATE ON credit_transactions
+BEGIN
+    SELECT RAISE(ABORT, 'credit_transactions is append-only: UPDATE refused');
+END;
+CREATE TRIGGER credit_transactions_no_delete BEFORE DELETE ON credit_transactions
+BEGIN
+    SELECT RAISE(ABORT, 'credit_transactions is append-only: DELETE refused');
+END;
+
+-- Holds (escrow): an amount moved from `available` to `held`, later captured
+-- (spent) or released (returned).
+CREATE TABLE holds (
+    id          TEXT PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES credit_accounts(id),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    status      TEXT NOT NULL CHECK (status IN ('open', 'captured', 'released')),
+    ref_type    TEXT,
+    ref_id      TEXT,
+    created_at  TEXT NOT NULL,
+    resolved_at TEXT
+);
+CREATE INDEX idx_holds_account ON holds (account_id, status);
+
+-- Lots: credited amounts that may expire (loyalty points). `remaining` is what is
+-- left of the lot; spending draws from the oldest lot first.
+CREATE TABLE lots (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES credit_accounts(id),
+    entry_id    INTEGER NOT NULL REFERENCES credit_transactions(id),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    remaining   INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= amount),
+    expires_at  TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX idx_lots_account ON lots (account_id, expires_at);
+
+-- Idempotency records: the stored answer to a request, written in the same
+-- transaction as its effect. (scope, key) is unique; `fingerprint` is a digest of the
+-- request so that a reuse with another request is told apart from a replay.
+CREATE TABLE idempotency_keys (
+    scope        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    response     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+
+-- Outbox: events (webhooks) written in the unit of work that caused them.
+CREATE TABLE outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    account_id  INTEGER REFERENCES credit_accounts(id),
+    event_type  TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX idx_outbox_account ON outbox (account_id, id);
+
+-- Template ownership (goop2-credit-system.md, "Data Model"), keyed by the account.
+-- A refund revokes ownership (`revoked_at`); buying again opens a new row.
+CREATE TABLE template_purchases (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES credit_accounts(id),
+    template_name   TEXT NOT NULL,
+    price_paid      INTEGER NOT NULL CHECK (price_paid >= 0),
+    txn_id          INTEGER REFERENCES credit_transactions(id),
+    created_at      TEXT NOT NULL,
+    revoked_at      TEXT,
+    refund_txn_id   INTEGER REFERENCES credit_transactions(id)
+);
+CREATE UNIQUE INDEX idx_purchases_owned
+    ON template_purchases (account_id, template_name) WHERE revoked_at IS NULL;
+
+-- Peers seen by the libp2p node.
+CREATE TABLE peers (
+    peer_id     TEXT PRIMARY KEY,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL
+);
+
+-- Rendezvous registrations (one per peer and namespace), kept so that they survive a
+-- restart until they expire. `record` is the signed peer record exactly as received.
+CREATE TABLE registrations (
+    peer_id        TEXT NOT NULL REFERENCES peers(peer_id),
+    namespace      TEXT NOT NULL,
+    addrs          TEXT NOT NULL,
+    ttl            INTEGER NOT NULL CHECK (ttl > 0),
+    record         BLOB NOT NULL,
+    record_domain  TEXT NOT NULL CHECK (record_domain IN ('standard', 'legacy')),
+    registered_at  TEXT NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    last_seen      TEXT NOT NULL,
+    PRIMARY KEY (peer_id, namespace)
+);

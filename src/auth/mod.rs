@@ -1,0 +1,9 @@
+//! Who is calling: Goop2 peers (libp2p-PeerID HTTP authentication, or the legacy
+//! header when the operator trusts it) and the operator (admin token).
+
+pub mod admin;
+pub mod peer;
+pub mod peer_id_auth;
+
+pub use admin::{AdminAuth, AdminAuthError};
+pub use peer::{PeerAuthFailure, PeerAuthenticator, PeerIdentity};

@@ -1,0 +1,540 @@
+//! Goop2 HTTP handlers: extract, call one operation, render. Routes of
+//! goop2-credit-system.md ("API Design") and of the real Goop2 peer (field-notes §1).
+
+use actix_web::http::header;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::error::Goop2Error;
+use super::limits::Limit;
+use super::ops::{self, PurchaseOutcome};
+use super::presence::PING_INTERVAL;
+use super::wire::*;
+use crate::auth::PeerIdentity;
+use crate::catalog::Template;
+use crate::http::{AppState, AuthenticationInfo};
+use crate::ledger::{read, Amount};
+
+type Result<T> = std::result::Result<T, Goop2Error>;
+
+/// The peer of `req`, required. A completed handshake's `Authentication-Info` is
+/// attached to the response by the app's middleware.
+fn peer(state: &AppState, req: &HttpRequest) -> Result<PeerIdentity> {
+    let identity = state.peers.require(req)?;
+    remember_auth_info(req, &identity);
+    Ok(identity)
+}
+
+/// The peer of `req`, if it sent credentials.
+fn maybe_peer(state: &AppState, req: &HttpRequest) -> Result<Option<PeerIdentity>> {
+    let identity = state.peers.identify(req)?;
+    if let Some(identity) = &identity {
+        remember_auth_info(req, identity);
+    }
+    Ok(identity)
+}
+
+fn remember_auth_info(req: &HttpRequest, identity: &PeerIdentity) {
+    if let Some(info) = &identity.authentication_info {
+        req.extensions_mut()
+            .insert(AuthenticationInfo(info.clone()));
+    }
+}
+
+fn admin(state: &AppState, req: &HttpRequest) -> Result<()> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Ok(state.admin.check(authorization)?)
+}
+
+fn template<'a>(state: &'a AppState, name: &str) -> Result<&'a std::sync::Arc<Template>> {
+    state
+        .catalog
+        .get(name)
+        .ok_or_else(|| Goop2Error::NotFound(format!("unknown template {name:?}")))
+}
+
+/// The price a caller pays: 0 when credits are off.
+fn price(state: &AppState, t: &Template) -> i64 {
+    if state.config.goop2.credits_enabled {
+        t.price
+    } else {
+        0
+    }
+}
+
+fn available(state: &AppState, peer: &str) -> Result<i64> {
+    Ok(state
+        .ledger
+        .read(|c| read::account(c, &state.goop2_tenant, peer))?
+        .map_or(0, |a| a.available))
+}
+
+/// Parses a peer id given in a body, naming the field.
+fn parse_peer_id(text: &str) -> Result<String> {
+    text.trim()
+        .parse::<libp2p::PeerId>()
+        .map(|p| p.to_string())
+        .map_err(|_| Goop2Error::BadRequest("peer_id: not a valid libp2p peer id".into()))
+}
+
+fn check_note(note: &Option<String>) -> Result<()> {
+    match note {
+        Some(n) if n.len() > 500 => Err(Goop2Error::BadRequest("note: at most 500 bytes".into())),
+        _ => Ok(()),
+    }
+}
+
+/// The caller's balance.
+#[utoipa::path(get, path = "/api/credits/balance", tag = "goop2",
+    params(PeerQuery),
+    responses((status = 200, body = BalanceResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn balance(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _q: web::Query<PeerQuery>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Balance, &id)?;
+    let balance = available(&state, &id)?;
+    Ok(HttpResponse::Ok().json(BalanceResponse {
+        balance,
+        low_balance: balance < state.config.goop2.low_balance_threshold,
+        peer_id: id,
+    }))
+}
+
+/// The caller's history, newest first.
+#[utoipa::path(get, path = "/api/credits/transactions", tag = "goop2",
+    params(TransactionsQuery),
+    responses((status = 200, body = TransactionsResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TransactionsQuery>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Transactions, &id)?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(Goop2Error::BadRequest("limit: must be 1 to 100".into()));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let (transactions, total) = state.ledger.read(|c| {
+        let Some(account) = read::account(c, &state.goop2_tenant, &id)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let entries = read::entries(c, account.id, "available", limit, offset)?;
+        let total = read::entry_count(c, account.id, "available")?;
+        Ok((entries, total))
+    })?;
+    Ok(HttpResponse::Ok().json(TransactionsResponse {
+        transactions: transactions
+            .into_iter()
+            .map(|e| Transaction {
+                id: e.id,
+                amount: e.amount,
+                balance: e.balance_after,
+                kind: e.kind,
+                ref_type: e.ref_type,
+                ref_id: e.ref_id,
+                note: e.note,
+                created_at: e.created_at,
+            })
+            .collect(),
+        total,
+    }))
+}
+
+/// Buys a template: `ok`, `already_owned`, `free`, or 402 with the shortfall.
+#[utoipa::path(post, path = "/api/credits/purchase", tag = "goop2",
+    request_body = TemplateRequest,
+    responses((status = 200, body = PurchaseResponse), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)))]
+pub async fn purchase(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<TemplateRequest>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Purchase, &id)?;
+    let t = template(&state, &body.template)?.clone();
+    if price(&state, &t) == 0 {
+        return Ok(HttpResponse::Ok().json(PurchaseResponse {
+            status: "free".into(),
+            template: t.dir.clone(),
+            price: None,
+            new_balance: None,
+        }));
+    }
+    let tenant = state.goop2_tenant.clone();
+    let unit_template = t.clone();
+    let outcome = state
+        .ledger
+        .run(move |tx| ops::purchase(tx, &tenant, &id, &unit_template))
+        .await?;
+    Ok(HttpResponse::Ok().json(match outcome {
+        PurchaseOutcome::Bought { new_balance } => PurchaseResponse {
+            status: "ok".into(),
+            template: t.dir.clone(),
+            price: Some(t.price),
+            new_balance: Some(new_balance),
+        },
+        PurchaseOutcome::AlreadyOwned { .. } => PurchaseResponse {
+            status: "already_owned".into(),
+            template: t.dir.clone(),
+            price: None,
+            new_balance: None,
+        },
+    }))
+}
+
+/// The caller's owned templates.
+#[utoipa::path(get, path = "/api/credits/purchases", tag = "goop2",
+    params(PeerQuery),
+    responses((status = 200, body = PurchasesResponse), (status = 401, body = ErrorBody)))]
+pub async fn purchases(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _q: web::Query<PeerQuery>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Balance, &id)?;
+    let owned = state
+        .ledger
+        .read(|c| match read::account(c, &state.goop2_tenant, &id)? {
+            Some(a) => ops::owned_templates(c, a.id),
+            None => Ok(Vec::new()),
+        })?;
+    Ok(HttpResponse::Ok().json(PurchasesResponse {
+        purchases: owned
+            .into_iter()
+            .map(|(template, price_paid, purchased_at)| Purchase {
+                template,
+                price_paid,
+                purchased_at,
+            })
+            .collect(),
+    }))
+}
+
+/// Admin: grants credits to a peer.
+#[utoipa::path(post, path = "/api/credits/grant", tag = "admin",
+    request_body = GrantRequest,
+    responses((status = 200, body = GrantResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn grant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<GrantRequest>,
+) -> Result<HttpResponse> {
+    admin(&state, &req)?;
+    let body = body.into_inner();
+    let peer = parse_peer_id(&body.peer_id)?;
+    check_note(&body.note)?;
+    let amount = Amount::new(body.amount)
+        .ok_or_else(|| Goop2Error::BadRequest("amount: must be a whole number > 0".into()))?;
+    let tenant = state.goop2_tenant.clone();
+    let new_balance = state
+        .ledger
+        .run(move |tx| ops::grant(tx, &tenant, &peer, amount, body.note))
+        .await?;
+    Ok(HttpResponse::Ok().json(GrantResponse {
+        status: "ok".into(),
+        new_balance,
+    }))
+}
+
+/// Admin: refunds an owned template and revokes ownership.
+#[utoipa::path(post, path = "/api/credits/refund", tag = "admin",
+    request_body = RefundRequest,
+    responses((status = 200, body = RefundResponse), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn refund(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RefundRequest>,
+) -> Result<HttpResponse> {
+    admin(&state, &req)?;
+    let body = body.into_inner();
+    let peer = parse_peer_id(&body.peer_id)?;
+    check_note(&body.note)?;
+    let tenant = state.goop2_tenant.clone();
+    let name = body.template.clone();
+    let (refunded, new_balance) = state
+        .ledger
+        .run(move |tx| ops::refund(tx, &tenant, &peer, &name, body.note))
+        .await?;
+    Ok(HttpResponse::Ok().json(RefundResponse {
+        status: "ok".into(),
+        template: body.template,
+        refunded,
+        new_balance,
+    }))
+}
+
+/// The catalog with price and ownership for the caller.
+#[utoipa::path(get, path = "/api/templates/list", tag = "goop2",
+    params(PeerQuery),
+    responses((status = 200, body = [TemplateListing])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _q: web::Query<PeerQuery>,
+) -> Result<HttpResponse> {
+    let who = maybe_peer(&state, &req)?;
+    let owned: Vec<String> = match &who {
+        Some(w) => state.ledger.read(|c| {
+            match read::account(c, &state.goop2_tenant, &w.peer.to_string())? {
+                Some(a) => Ok(ops::owned_templates(c, a.id)?
+                    .into_iter()
+                    .map(|(name, _, _)| name)
+                    .collect()),
+                None => Ok(Vec::new()),
+            }
+        })?,
+        None => Vec::new(),
+    };
+    let listing: Vec<TemplateListing> = state
+        .catalog
+        .iter()
+        .map(|t| {
+            let price = price(&state, t);
+            TemplateListing {
+                name: t.dir.clone(),
+                title: t.title.clone(),
+                price,
+                owned: price == 0 || owned.contains(&t.dir),
+                version: t.version.clone(),
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(listing))
+}
+
+/// Serves a bundle after the credit check: free, credits off, or owned; else 402
+/// (401 with a challenge when the caller sent no credentials).
+async fn gated_bundle(state: &AppState, req: &HttpRequest, name: &str) -> Result<HttpResponse> {
+    let t = template(state, name)?.clone();
+    if price(state, &t) > 0 {
+        let who = match maybe_peer(state, req)? {
+            Some(w) => w,
+            None => peer(state, req)?,
+        };
+        let id = who.peer.to_string();
+        let allowed = state.ledger.read(|c| {
+            ops::may_download(
+                c,
+                &state.goop2_tenant,
+                Some(&id),
+                &t,
+                state.config.goop2.credits_enabled,
+            )
+        })?;
+        if !allowed {
+            return Err(Goop2Error::PaymentRequired {
+                template: t.dir.clone(),
+                price: t.price,
+            });
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/gzip")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.tar.gz\"", t.dir),
+        ))
+        .body(t.bundle.clone()))
+}
+
+/// Downloads a template bundle (tar.gz); 402 unless free or owned.
+#[utoipa::path(get, path = "/api/templates/download", tag = "goop2",
+    params(DownloadQuery),
+    responses((status = 200, content_type = "application/gzip", description = "tar.gz of {dir}/{files}"), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<DownloadQuery>,
+) -> Result<HttpResponse> {
+    gated_bundle(&state, &req, &q.name).await
+}
+
+/// Liveness: `ok`.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = String)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// Records a presence message (field-notes §1); 204.
+#[utoipa::path(post, path = "/publish", tag = "goop2",
+    request_body = PublishRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn publish(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<PublishRequest>,
+) -> Result<HttpResponse> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    state.limits.check(Limit::Publish, &ip)?;
+    let body = body.into_inner();
+    if !matches!(body.kind.as_str(), "online" | "update" | "offline") {
+        return Err(Goop2Error::BadRequest(
+            "type: must be online, update or offline".into(),
+        ));
+    }
+    if body.peer_id.is_empty() || body.peer_id.chars().count() > 256 {
+        return Err(Goop2Error::BadRequest(
+            "peerId: required, at most 256 characters".into(),
+        ));
+    }
+    state.presence.publish(&body);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Presence as Server-Sent Events, with a `: ping` every 25 s.
+#[utoipa::path(get, path = "/events", tag = "goop2",
+    responses((status = 200, content_type = "text/event-stream", description = "data: <presence JSON> lines")))]
+pub async fn events(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(state.presence.subscribe(PING_INTERVAL))
+}
+
+fn manifest_json(t: &Template, state: &AppState) -> Value {
+    let mut m = t.manifest.clone();
+    m.insert("dir".into(), Value::from(t.dir.clone()));
+    m.insert("source".into(), Value::from("store"));
+    m.insert("price".into(), Value::from(price(state, t)));
+    Value::Object(m)
+}
+
+/// Every manifest, with `dir` and `source: "store"` added (field-notes §1).
+#[utoipa::path(get, path = "/api/templates", tag = "goop2",
+    responses((status = 200, description = "array of manifests")))]
+pub async fn manifests(state: web::Data<AppState>) -> HttpResponse {
+    let all: Vec<Value> = state
+        .catalog
+        .iter()
+        .map(|t| manifest_json(t, &state))
+        .collect();
+    HttpResponse::Ok().json(all)
+}
+
+/// One manifest.
+#[utoipa::path(get, path = "/api/templates/{dir}/manifest.json", tag = "goop2",
+    params(("dir" = String, Path, description = "template folder")),
+    responses((status = 200, description = "the manifest"), (status = 404, body = ErrorBody)))]
+pub async fn manifest(state: web::Data<AppState>, dir: web::Path<String>) -> Result<HttpResponse> {
+    let t = template(&state, &dir)?;
+    Ok(HttpResponse::Ok().json(manifest_json(t, &state)))
+}
+
+/// A template's bundle, gated like `/api/templates/download`.
+#[utoipa::path(get, path = "/api/templates/{dir}/bundle", tag = "goop2",
+    params(("dir" = String, Path, description = "template folder"), PeerQuery),
+    responses((status = 200, content_type = "application/gzip", description = "tar.gz"), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn bundle(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    dir: web::Path<String>,
+    _q: web::Query<PeerQuery>,
+) -> Result<HttpResponse> {
+    gated_bundle(&state, &req, &dir).await
+}
+
+/// `{"<dir>": price, …}`.
+#[utoipa::path(get, path = "/api/templates/prices", tag = "goop2",
+    responses((status = 200, description = "map of template folder to price")))]
+pub async fn prices(state: web::Data<AppState>) -> HttpResponse {
+    let map: serde_json::Map<String, Value> = state
+        .catalog
+        .iter()
+        .map(|t| (t.dir.clone(), Value::from(price(&state, t))))
+        .collect();
+    HttpResponse::Ok().json(map)
+}
+
+/// Balance and owned templates in one call (field-notes §1).
+#[utoipa::path(get, path = "/api/credits/store-data", tag = "goop2",
+    params(PeerQuery),
+    responses((status = 200, body = StoreDataResponse), (status = 401, body = ErrorBody)))]
+pub async fn store_data(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _q: web::Query<PeerQuery>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Balance, &id)?;
+    let (balance, owned) =
+        state
+            .ledger
+            .read(|c| match read::account(c, &state.goop2_tenant, &id)? {
+                Some(a) => Ok((
+                    a.available,
+                    ops::owned_templates(c, a.id)?
+                        .into_iter()
+                        .map(|(name, _, _)| name)
+                        .collect(),
+                )),
+                None => Ok((0, Vec::new())),
+            })?;
+    Ok(HttpResponse::Ok().json(StoreDataResponse {
+        credits_active: state.config.goop2.credits_enabled,
+        balance,
+        owned_templates: owned,
+    }))
+}
+
+/// Buys a template the way Goop2 peers call it: `{"balance", "owned"}`; 402 when
+/// short (field-notes §1).
+#[utoipa::path(post, path = "/api/credits/spend", tag = "goop2",
+    request_body = TemplateRequest,
+    responses((status = 200, body = SpendResponse), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn spend(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<TemplateRequest>,
+) -> Result<HttpResponse> {
+    let who = peer(&state, &req)?;
+    let id = who.peer.to_string();
+    state.limits.check(Limit::Purchase, &id)?;
+    let t = template(&state, &body.template)?.clone();
+    if price(&state, &t) == 0 {
+        return Ok(HttpResponse::Ok().json(SpendResponse {
+            balance: available(&state, &id)?,
+            owned: true,
+        }));
+    }
+    let tenant = state.goop2_tenant.clone();
+    let outcome = state
+        .ledger
+        .run(move |tx| ops::purchase(tx, &tenant, &id, &t))
+        .await?;
+    let balance = match outcome {
+        PurchaseOutcome::Bought { new_balance } => new_balance,
+        PurchaseOutcome::AlreadyOwned { balance } => balance,
+    };
+    Ok(HttpResponse::Ok().json(SpendResponse {
+        balance,
+        owned: true,
+    }))
+}
+
+/// The node's identity and addresses.
+#[utoipa::path(get, path = "/api/node", tag = "goop2", responses((status = 200, body = NodeResponse)))]
+pub async fn node(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(NodeResponse {
+        peer_id: state.node.peer_id.to_string(),
+        listen_addrs: state.node.listen_addrs(),
+        namespace: state.config.goop2.namespace.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}

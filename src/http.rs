@@ -1,0 +1,216 @@
+//! Builds the HTTP app from the configuration: shared state, the dialects' routes,
+//! `/metrics`, `/openapi.json`, and the middleware that counts requests and returns
+//! `Authentication-Info` after a libp2p-PeerID handshake.
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use libp2p::{Multiaddr, PeerId};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+
+use crate::auth::{AdminAuth, PeerAuthenticator};
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::dialects::goop2::{self, limits::Limiters, presence::Presence};
+use crate::ledger::{Ledger, TenantId};
+
+/// The node's libp2p identity and its current listen addresses.
+#[derive(Clone)]
+pub struct NodeInfo {
+    /// The node's PeerId.
+    pub peer_id: PeerId,
+    addrs: Arc<RwLock<Vec<Multiaddr>>>,
+}
+
+impl NodeInfo {
+    /// A node with no known addresses yet.
+    pub fn new(peer_id: PeerId) -> NodeInfo {
+        NodeInfo {
+            peer_id,
+            addrs: Arc::default(),
+        }
+    }
+
+    /// Replaces the listen addresses.
+    pub fn set_listen_addrs(&self, addrs: Vec<Multiaddr>) {
+        if let Ok(mut a) = self.addrs.write() {
+            *a = addrs;
+        }
+    }
+
+    /// The listen addresses as multiaddr strings ending in `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.addrs
+            .read()
+            .map(|a| {
+                a.iter()
+                    .map(|m| format!("{m}/p2p/{}", self.peer_id))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Everything a handler may use. Shared by all workers.
+pub struct AppState {
+    /// The settings in force.
+    pub config: Arc<Config>,
+    /// The ledger core.
+    pub ledger: Ledger,
+    /// The template catalog.
+    pub catalog: Arc<Catalog>,
+    /// Goop2 peer identification.
+    pub peers: Arc<PeerAuthenticator>,
+    /// Operator credentials.
+    pub admin: AdminAuth,
+    /// Goop2 rate limits.
+    pub limits: Arc<Limiters>,
+    /// Goop2 presence.
+    pub presence: Arc<Presence>,
+    /// The libp2p node's identity.
+    pub node: NodeInfo,
+    /// The tenant of Goop2 accounts.
+    pub goop2_tenant: TenantId,
+}
+
+/// An `Authentication-Info` value to send back on this request's response.
+#[derive(Debug, Clone)]
+pub struct AuthenticationInfo(pub String);
+
+/// Renders a JSON body error in a dialect's error type: 413 for a body over the limit,
+/// 400 naming the problem (unknown field, wrong type, malformed JSON) otherwise.
+pub fn json_error<E: ResponseError + 'static>(
+    err: JsonPayloadError,
+    bad_request: fn(String) -> E,
+    too_large: fn(String) -> E,
+) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            too_large(format!("body: larger than the limit of {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            bad_request("body: Content-Type must be application/json".to_string())
+        }
+        JsonPayloadError::Deserialize(e) => bad_request(format!("body: {e}")),
+        other => bad_request(format!("body: {other}")),
+    };
+    e.into()
+}
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+        }
+        handle
+    })
+}
+
+/// The OpenAPI document of every HTTP route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rendezvous-credits",
+        description = "Credit ledger and rendezvous node HTTP API"
+    ),
+    paths(
+        goop2::routes::balance,
+        goop2::routes::transactions,
+        goop2::routes::purchase,
+        goop2::routes::purchases,
+        goop2::routes::grant,
+        goop2::routes::refund,
+        goop2::routes::list,
+        goop2::routes::download,
+        goop2::routes::healthz,
+        goop2::routes::publish,
+        goop2::routes::events,
+        goop2::routes::manifests,
+        goop2::routes::manifest,
+        goop2::routes::bundle,
+        goop2::routes::prices,
+        goop2::routes::store_data,
+        goop2::routes::spend,
+        goop2::routes::node,
+        metrics_text,
+        openapi_json,
+    )
+)]
+pub struct ApiDoc;
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", description = "Prometheus exposition")))]
+pub async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(prometheus().render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> HttpResponse {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.as_str())
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "message": format!("no route for {} {}", req.method(), req.path()),
+    }))
+}
+
+/// Mounts every route on `cfg` with `state`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
+    cfg.app_data(state.clone());
+    goop2::config(cfg, state.config.server.max_body_bytes);
+    cfg.route("/metrics", web::get().to(metrics_text))
+        .route("/openapi.json", web::get().to(openapi_json))
+        .default_service(web::to(not_found));
+}
+
+/// Middleware body: counts requests by route and status, times them, and adds
+/// `Authentication-Info` when a handshake completed.
+pub async fn observe(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let mut res = next.call(req).await?;
+    let info = res
+        .request()
+        .extensions()
+        .get::<AuthenticationInfo>()
+        .cloned();
+    if let Some(AuthenticationInfo(info)) = info {
+        if let Ok(value) = HeaderValue::from_str(&info) {
+            res.headers_mut()
+                .insert(HeaderName::from_static("authentication-info"), value);
+        }
+    }
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    Ok(res)
+}

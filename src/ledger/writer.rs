@@ -1,0 +1,347 @@
+//! The writer thread: group commit.
+//!
+//! One thread owns the only write connection. It waits for a unit of work, takes every
+//! other unit already queued (up to `max_batch`), opens `BEGIN IMMEDIATE`, runs each
+//! unit inside its own `SAVEPOINT` (a unit that fails or panics is rolled back alone),
+//! commits once, and only then answers every caller. With `synchronous = FULL` the
+//! commit's fsync makes the whole batch durable at once, so one fsync serves many
+//! requests.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::tx::LedgerTx;
+use super::{LedgerError, LedgerOptions};
+
+/// SQLite `synchronous` setting of the write connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync at every commit: an answered unit survives power loss.
+    Full,
+    /// fsync only at checkpoints: faster, but the last commits may be lost on power
+    /// loss (never on a process crash).
+    Normal,
+}
+
+/// Counters of the writer since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Units of work run (kept or rolled back).
+    pub units: u64,
+    /// The largest batch so far.
+    pub max_batch_seen: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    units: AtomicU64,
+    max_batch_seen: AtomicU64,
+}
+
+/// Answers the caller once the batch's fate is known: `None` = committed.
+type Reply = Box<dyn FnOnce(Option<LedgerError>) + Send>;
+
+/// A type-erased unit of work.
+trait Work: Send {
+    /// Runs the unit; says whether to keep its savepoint and hands back the reply to
+    /// send once the batch is committed (or not).
+    fn run(self: Box<Self>, tx: &mut LedgerTx<'_>) -> (bool, Reply);
+    /// Answers the caller without running the unit.
+    fn abort(self: Box<Self>, error: LedgerError);
+}
+
+type Unit = Box<dyn Work>;
+
+struct Job<F, T, E> {
+    unit: F,
+    answer: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Work for Job<F, T, E>
+where
+    F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<LedgerError> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &mut LedgerTx<'_>) -> (bool, Reply) {
+        let Job { unit, answer } = *self;
+        let result = unit(tx);
+        let keep = result.is_ok();
+        let reply: Reply = Box::new(move |commit_error| {
+            let outcome = match (result, commit_error) {
+                (Err(e), _) => Err(e),
+                (Ok(v), None) => Ok(v),
+                (Ok(_), Some(e)) => Err(E::from(e)),
+            };
+            let _ = answer.send(outcome);
+        });
+        (keep, reply)
+    }
+
+    fn abort(self: Box<Self>, error: LedgerError) {
+        let _ = self.answer.send(Err(E::from(error)));
+    }
+}
+
+enum Msg {
+    Unit(Unit),
+    Shutdown(std::sync::mpsc::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    sender: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+fn erase<T, E, F>(unit: F) -> (Unit, oneshot::Receiver<Result<T, E>>)
+where
+    F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<LedgerError> + Send + 'static,
+{
+    let (answer, receiver) = oneshot::channel();
+    (Box::new(Job { unit, answer }), receiver)
+}
+
+fn lost_answer() -> LedgerError {
+    LedgerError::Panicked("the unit of work panicked; its changes were rolled back".into())
+}
+
+impl WriterHandle {
+    pub(crate) fn start(
+        conn: Connection,
+        options: &LedgerOptions,
+    ) -> Result<WriterHandle, LedgerError> {
+        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let max_batch = options.max_batch.max(1);
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer_loop(conn, receiver, max_batch, &thread_counters))
+            .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
+        Ok(WriterHandle {
+            sender,
+            counters,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    pub(crate) async fn run<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<LedgerError> + Send + 'static,
+    {
+        let (unit, receiver) = erase(unit);
+        self.sender
+            .send(Msg::Unit(unit))
+            .await
+            .map_err(|_| E::from(LedgerError::Closed))?;
+        receiver.await.map_err(|_| E::from(lost_answer()))?
+    }
+
+    pub(crate) fn run_blocking<T, E, F>(&self, unit: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<LedgerError> + Send + 'static,
+    {
+        let (unit, receiver) = erase(unit);
+        self.sender
+            .blocking_send(Msg::Unit(unit))
+            .map_err(|_| E::from(LedgerError::Closed))?;
+        receiver
+            .blocking_recv()
+            .map_err(|_| E::from(lost_answer()))?
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            units: self.counters.units.load(Ordering::Relaxed),
+            max_batch_seen: self.counters.max_batch_seen.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let (ack, acked) = std::sync::mpsc::channel();
+        // A full queue must not block shutdown forever: try, then fall back to waiting.
+        let sent = match self.sender.try_send(Msg::Shutdown(ack.clone())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(msg)) => self.sender.blocking_send(msg).is_ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        if sent {
+            let _ = acked.recv();
+        }
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The batch timestamp: RFC 3339 UTC with whole seconds, like `2026-02-07T10:30:00Z`.
+pub(crate) fn timestamp_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut receiver: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    let mut queue: VecDeque<Unit> = VecDeque::with_capacity(max_batch);
+    let mut acks = Vec::new();
+    while let Some(first) = receiver.blocking_recv() {
+        let mut push = |msg: Msg, queue: &mut VecDeque<Unit>| match msg {
+            Msg::Unit(u) => queue.push_back(u),
+            Msg::Shutdown(ack) => acks.push(ack),
+        };
+        push(first, &mut queue);
+        while queue.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(msg) => push(msg, &mut queue),
+                Err(_) => break,
+            }
+        }
+        run_batches(&conn, &mut queue, max_batch, counters);
+        if !acks.is_empty() {
+            // Refuse new units, then finish everything already queued.
+            receiver.close();
+            while let Some(msg) = receiver.blocking_recv() {
+                if let Msg::Unit(u) = msg {
+                    queue.push_back(u);
+                }
+            }
+            run_batches(&conn, &mut queue, max_batch, counters);
+            break;
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+    drop(conn);
+    for ack in acks {
+        let _ = ack.send(());
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs the queue as transactions of at most `max_batch` units each.
+fn run_batches(
+    conn: &Connection,
+    queue: &mut VecDeque<Unit>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    while !queue.is_empty() {
+        run_one_batch(conn, queue, max_batch, counters);
+    }
+}
+
+fn run_one_batch(
+    conn: &Connection,
+    queue: &mut VecDeque<Unit>,
+    max_batch: usize,
+    counters: &Counters,
+) {
+    let started = Instant::now();
+    let now = timestamp_now();
+    let fail_all = |replies: Vec<Reply>, why: &str| {
+        for reply in replies {
+            reply(Some(LedgerError::CommitFailed(why.to_string())));
+        }
+    };
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "BEGIN IMMEDIATE failed");
+        let take = queue.len().min(max_batch);
+        for unit in queue.drain(..take) {
+            unit.abort(LedgerError::CommitFailed(format!(
+                "cannot begin a transaction: {e}"
+            )));
+        }
+        return;
+    }
+    let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(max_batch));
+    let mut ran = 0u64;
+    while ran < max_batch as u64 {
+        let Some(unit) = queue.pop_front() else { break };
+        ran += 1;
+        if let Err(e) = exec(conn, "SAVEPOINT unit") {
+            tracing::error!(error = %e, "SAVEPOINT failed");
+            queue.push_front(unit);
+            let _ = exec(conn, "ROLLBACK");
+            fail_all(replies, &e.to_string());
+            return;
+        }
+        let mut tx = LedgerTx::new(conn, &now);
+        let outcome = catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)));
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (e.g. disk full): nothing of
+            // this batch can be kept. The rest of the queue gets a new transaction.
+            let why = "the transaction was aborted by the database";
+            tracing::error!(why, "batch aborted");
+            if let Ok((_, reply)) = outcome {
+                replies.push(reply);
+            }
+            fail_all(replies, why);
+            return;
+        }
+        let settled = match &outcome {
+            Ok((true, _)) => exec(conn, "RELEASE unit"),
+            _ => exec(conn, "ROLLBACK TO unit").and_then(|()| exec(conn, "RELEASE unit")),
+        };
+        if let Err(e) = settled {
+            tracing::error!(error = %e, "savepoint settle failed");
+            if let Ok((_, reply)) = outcome {
+                replies.push(reply);
+            }
+            let _ = exec(conn, "ROLLBACK");
+            fail_all(replies, &e.to_string());
+            return;
+        }
+        match outcome {
+            Ok((_, reply)) => replies.push(reply),
+            Err(_) => tracing::error!("a unit of work panicked; rolled back"),
+        }
+    }
+    match exec(conn, "COMMIT") {
+        Ok(()) => {
+            let elapsed = started.elapsed().as_secs_f64();
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters.units.fetch_add(ran, Ordering::Relaxed);
+            counters.max_batch_seen.fetch_max(ran, Ordering::Relaxed);
+            metrics::histogram!("ledger_batch_size").record(ran as f64);
+            metrics::histogram!("ledger_commit_seconds").record(elapsed);
+            for reply in replies {
+                reply(None);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "COMMIT failed");
+            let _ = exec(conn, "ROLLBACK");
+            fail_all(replies, &e.to_string());
+        }
+    }
+}

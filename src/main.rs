@@ -1,0 +1,443 @@
+//! `rendezvous-credits`: the node, a Goop2-style peer client, and operator commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use rendezvous_credits::auth::admin::new_token;
+use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
+use rendezvous_credits::config::Config;
+use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
+use rendezvous_credits::ledger::{read, Amount, Ledger, TenantId};
+use rendezvous_credits::p2p::RecordDomain;
+use rendezvous_credits::server::{self, StartOptions};
+use rendezvous_credits::store;
+
+#[derive(Parser)]
+#[command(
+    name = "rendezvous-credits",
+    version,
+    about = "A libp2p rendezvous node with an embedded credit ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the settings come from (shared by the commands that open the node's data).
+#[derive(Args, Clone)]
+struct NodeArgs {
+    /// TOML settings file (layered over the embedded defaults).
+    #[arg(long, env = "RC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of ledger.db and node.key.
+    #[arg(long, env = "RC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn load(&self) -> Result<Config, String> {
+        let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(dir) = &self.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the node: libp2p rendezvous server and HTTP API.
+    Serve {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// HTTP listen address, IP:PORT.
+        #[arg(long, env = "RC_HTTP_ADDR")]
+        http_addr: Option<String>,
+        /// libp2p listen multiaddr (repeat or comma-separate for several).
+        #[arg(long, env = "RC_P2P_LISTEN", value_delimiter = ',')]
+        p2p_listen: Vec<String>,
+    },
+    /// A Goop2-style peer with its own persistent key.
+    Peer {
+        /// The node's HTTP base URL.
+        #[arg(long, env = "RC_NODE_URL", default_value = "http://127.0.0.1:8080")]
+        node: String,
+        /// This peer's Ed25519 key file (created if missing).
+        #[arg(long, env = "RC_PEER_KEY", default_value = "peer.key")]
+        key: PathBuf,
+        #[command(subcommand)]
+        command: PeerCommand,
+    },
+    /// Operator commands on the node's own data folder.
+    Admin {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Recomputes every balance and the hash chains; exits 1 naming the first
+    /// discrepancy.
+    Verify {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Copies the ledger to DEST with SQLite's online backup (safe while serving).
+    Backup {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The backup file to create.
+        dest: PathBuf,
+        /// Overwrite DEST if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Prints the OpenAPI document of the HTTP API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum PeerCommand {
+    /// Registers with the node's rendezvous server over libp2p.
+    Register {
+        /// Namespace (default: the node's Goop2 namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Peer record sealing: `standard` (go/js libp2p) or `legacy` (rust-libp2p).
+        #[arg(long, default_value = "standard")]
+        record: RecordDomain,
+    },
+    /// Shows the balance.
+    Balance,
+    /// Lists the catalog with prices and ownership.
+    Templates,
+    /// Buys a template.
+    Buy {
+        /// Template name.
+        name: String,
+    },
+    /// Downloads a free or owned template and extracts it into DIR.
+    Install {
+        /// Template name.
+        name: String,
+        /// Target folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Shows the transaction history.
+    History {
+        /// How many entries, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Grants credits to a peer.
+    Grant {
+        /// The peer id.
+        #[arg(long)]
+        peer: String,
+        /// Whole credits.
+        #[arg(long)]
+        amount: i64,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Refunds an owned template and revokes ownership.
+    Refund {
+        /// The peer id.
+        #[arg(long)]
+        peer: String,
+        /// Template name.
+        #[arg(long)]
+        template: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Prints a new admin token and the digest to put in admin.token_sha256.
+    Token,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,libp2p=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve {
+            node,
+            http_addr,
+            p2p_listen,
+        } => {
+            let mut config = node.load()?;
+            if let Some(addr) = http_addr {
+                config.server.http_addr = addr;
+            }
+            if !p2p_listen.is_empty() {
+                config.p2p.listen = p2p_listen;
+            }
+            let admin_token = std::env::var("RC_ADMIN_TOKEN").ok();
+            runtime()?.block_on(serve(config, admin_token))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Peer { node, key, command } => {
+            runtime()?.block_on(peer(&node, &key, command))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin { node, command } => admin(node, command),
+        Command::Verify { node } => verify(&node.load()?),
+        Command::Backup { node, dest, force } => backup(&node.load()?, &dest, force),
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            let doc = rendezvous_credits::http::ApiDoc::openapi()
+                .to_pretty_json()
+                .map_err(|e| e.to_string())?;
+            println!("{doc}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: Config, admin_token: Option<String>) -> Result<(), String> {
+    let node = server::start(config, StartOptions { admin_token })
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("peer id: {}", node.peer_id);
+    println!("http:    http://{}", node.http_addr);
+    for addr in node.node.listen_addrs() {
+        println!("libp2p:  {addr}");
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing requests and draining the ledger writer");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String> {
+    let keypair = load_or_create_peer_key(key).map_err(|e| e.to_string())?;
+    let mut client = PeerClient::new(node, keypair);
+    let err = |e: rendezvous_credits::client::ClientError| e.to_string();
+    match command {
+        PeerCommand::Register { namespace, record } => {
+            let ttl = client
+                .register(namespace.as_deref(), record)
+                .await
+                .map_err(err)?;
+            println!("registered {} for {ttl} s", client.peer_id());
+            let balance = client.balance().await.map_err(err)?;
+            println!("balance: {} credits", balance.balance);
+        }
+        PeerCommand::Balance => {
+            let b = client.balance().await.map_err(err)?;
+            let low = if b.low_balance { " (running low)" } else { "" };
+            println!("{}: {} credits{low}", b.peer_id, b.balance);
+        }
+        PeerCommand::Templates => {
+            for t in client.templates().await.map_err(err)? {
+                let state = match (t.price, t.owned) {
+                    (0, _) => "free".to_string(),
+                    (_, true) => "owned".to_string(),
+                    (p, false) => format!("{p} credits"),
+                };
+                println!("{:<16} {:<28} {state}", t.name, t.title);
+            }
+        }
+        PeerCommand::Buy { name } => {
+            let r = client.buy(&name).await.map_err(err)?;
+            match r.status.as_str() {
+                "ok" => println!(
+                    "bought {} for {} credits; balance {}",
+                    r.template,
+                    r.price.unwrap_or(0),
+                    r.new_balance.unwrap_or(0)
+                ),
+                "already_owned" => println!("you already own {}", r.template),
+                _ => println!("{} is free: install it", r.template),
+            }
+        }
+        PeerCommand::Install { name, dir } => {
+            let files = client.install(&name, &dir).await.map_err(err)?;
+            println!(
+                "installed {name} into {} ({} files)",
+                dir.display(),
+                files.len()
+            );
+        }
+        PeerCommand::History { limit } => {
+            let h = client.history(limit).await.map_err(err)?;
+            for t in h.transactions {
+                println!(
+                    "{:<21} {:>+8} {:>8}  {:<9} {}",
+                    t.created_at,
+                    t.amount,
+                    t.balance,
+                    t.kind,
+                    t.note.unwrap_or_default()
+                );
+            }
+            println!("{} entries in all", h.total);
+        }
+    }
+    Ok(())
+}
+
+fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
+    let ledger =
+        Ledger::open(&config.ledger_path(), config.ledger_options()).map_err(|e| e.to_string())?;
+    let tenant = TenantId::new(config.goop2.tenant.clone()).map_err(|e| e.to_string())?;
+    ledger
+        .ensure_tenant_blocking(rendezvous_credits::ledger::TenantSpec {
+            id: tenant.clone(),
+            mode: "goop2".into(),
+            scale: 0,
+            ceiling: server::GOOP2_CEILING,
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((ledger, tenant))
+}
+
+fn parse_peer(peer: &str) -> Result<String, String> {
+    peer.parse::<libp2p::PeerId>()
+        .map(|p| p.to_string())
+        .map_err(|_| format!("{peer:?} is not a libp2p peer id"))
+}
+
+fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
+    match command {
+        AdminCommand::Token => {
+            let (token, digest) = new_token();
+            println!("token:  {token}");
+            println!("digest: {digest}");
+            println!("put the digest in the config as admin.token_sha256 = \"{digest}\" (or run the node with RC_ADMIN_TOKEN set to the token); keep the token secret.");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Grant { peer, amount, note } => {
+            let peer = parse_peer(&peer)?;
+            let amount = Amount::new(amount).ok_or("--amount must be a whole number > 0")?;
+            let (ledger, tenant) = open_ledger(&node.load()?)?;
+            let result =
+                ledger.run_blocking(move |tx| ops::grant(tx, &tenant, &peer, amount, note));
+            ledger.shutdown();
+            let balance = result.map_err(|e: Goop2Error| e.to_string())?;
+            println!("granted {amount} credits; new balance {balance}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Refund {
+            peer,
+            template,
+            note,
+        } => {
+            let peer = parse_peer(&peer)?;
+            let (ledger, tenant) = open_ledger(&node.load()?)?;
+            let name = template.clone();
+            let result =
+                ledger.run_blocking(move |tx| ops::refund(tx, &tenant, &peer, &name, note));
+            ledger.shutdown();
+            let (refunded, balance) = result.map_err(|e: Goop2Error| e.to_string())?;
+            println!("refunded {refunded} credits for {template}; new balance {balance}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn verify(config: &Config) -> Result<ExitCode, String> {
+    let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
+    let outcome = read::verify(&conn, &mut |n| eprintln!("verify: {n} entries checked…"))
+        .map_err(|e| e.to_string())?;
+    match outcome {
+        Ok(report) => {
+            println!(
+                "verify: OK: {} entries, {} accounts, {} tenants",
+                report.entries, report.accounts, report.tenants
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(discrepancy) => {
+            println!("verify: FAILED: {discrepancy}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn backup(config: &Config, dest: &Path, force: bool) -> Result<ExitCode, String> {
+    if dest.exists() {
+        if !force {
+            return Err(format!(
+                "{} exists (use --force to overwrite)",
+                dest.display()
+            ));
+        }
+        std::fs::remove_file(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    let src = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
+    let mut dst =
+        rusqlite::Connection::open(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| e.to_string())?;
+        backup
+            .run_to_completion(
+                1024,
+                std::time::Duration::from_millis(5),
+                Some(|p: rusqlite::backup::Progress| {
+                    let done = p.pagecount - p.remaining;
+                    eprintln!("backup: {done}/{} pages", p.pagecount);
+                }),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    let check: String = dst
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if check != "ok" {
+        return Err(format!("the backup failed its integrity check: {check}"));
+    }
+    println!("backup: {} written and checked", dest.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,21 @@
+CREATE TABLE IF NOT EXISTS games (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  white TEXT,
+  black TEXT,
+  fen TEXT NOT NULL DEFAULT 'rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w',
+  status TEXT NOT NULL DEFAULT 'active',
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS moves (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  game_id INTEGER NOT NULL REFERENCES games(id),
+  ply INTEGER NOT NULL,
+  from_sq TEXT NOT NULL,
+  to_sq TEXT NOT NULL,
+  piece TEXT NOT NULL,
+  captured TEXT,
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);

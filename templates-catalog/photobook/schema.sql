@@ -1,0 +1,19 @@
+CREATE TABLE IF NOT EXISTS albums (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  title TEXT NOT NULL,
+  description TEXT,
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS photos (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  album_id INTEGER NOT NULL REFERENCES albums(id),
+  file_name TEXT,
+  mime_type TEXT,
+  data_url TEXT NOT NULL,
+  caption TEXT NOT NULL DEFAULT '',
+  position INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);

@@ -1,0 +1,20 @@
+CREATE TABLE IF NOT EXISTS players (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  chips INTEGER NOT NULL DEFAULT 1000,
+  hands_played INTEGER NOT NULL DEFAULT 0,
+  hands_won INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS hands (
+  id INTEGER PRIMARY KEY,
+  _owner TEXT NOT NULL,
+  board TEXT NOT NULL, -- e.g. "Ah Kd 7c 7s 2h"
+  hole_cards TEXT,
+  pot INTEGER NOT NULL DEFAULT 0,
+  winner TEXT,
+  winning_hand TEXT,
+  created_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
