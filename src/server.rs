@@ -72,6 +72,7 @@ pub struct RunningNode {
     pub ledger: Ledger,
     /// Identity and listen addresses.
     pub node: NodeInfo,
+    presence: Arc<Presence>,
     server: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -228,6 +229,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     node.set_listen_addrs(p2p.listen_addrs().await);
 
     let limits = Arc::new(Limiters::new(&config.goop2.rate_limits));
+    let presence = Arc::new(Presence::default());
     let state = web::Data::new(AppState {
         config: config.clone(),
         ledger: ledger.clone(),
@@ -239,7 +241,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         )),
         admin: AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
         limits: limits.clone(),
-        presence: Arc::new(Presence::default()),
+        presence: presence.clone(),
         node: node.clone(),
         goop2_tenant,
     });
@@ -292,6 +294,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         p2p,
         ledger,
         node,
+        presence,
         server: handle,
         server_task,
         background: vec![upkeep],
@@ -299,10 +302,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 }
 
 impl RunningNode {
-    /// Graceful shutdown: stop accepting HTTP requests and finish those in flight,
-    /// stop the libp2p node, then drain the ledger writer (everything queued is
-    /// committed) and close the database.
+    /// Graceful shutdown: end the `/events` streams, stop accepting HTTP requests and
+    /// finish those in flight, stop the libp2p node, then drain the ledger writer
+    /// (everything queued is committed) and close the database.
     pub async fn shutdown(self) {
+        self.presence.close();
         self.server.stop(true).await;
         let _ = self.server_task.await;
         for task in &self.background {

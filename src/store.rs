@@ -51,7 +51,8 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection, 
         Synchronous::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;"
     ))?;
     migrate(&mut conn)?;
     Ok(conn)

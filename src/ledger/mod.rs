@@ -196,8 +196,19 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError::Storage`] when the file cannot be opened or migrated.
     pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
-        let conn = store::open_writer(path, options.synchronous)?;
-        let writer = writer::WriterHandle::start(conn, &options)?;
+        // Group commit (max_batch > 1 with FULL): the connection commits without an
+        // fsync and the flusher thread fsyncs the WAL before answering. max_batch = 1
+        // keeps one transaction and one fsync per unit, for comparison.
+        let (sync, durability) = match (options.synchronous, options.max_batch > 1) {
+            (Synchronous::Full, true) => (Synchronous::Normal, writer::Durability::Flusher),
+            (Synchronous::Full, false) => (Synchronous::Full, writer::Durability::Inline),
+            (Synchronous::Normal, _) => (Synchronous::Normal, writer::Durability::Relaxed),
+        };
+        let conn = store::open_writer(path, sync)?;
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let writer =
+            writer::WriterHandle::start(conn, &options, durability, PathBuf::from(wal_path))?;
         let reads = r2d2::Pool::builder()
             .max_size(options.read_pool_size.max(1))
             .build(store::reader_manager(path))?;

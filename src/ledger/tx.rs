@@ -1,5 +1,7 @@
 //! `LedgerTx`: what a unit of work may do inside the writer's transaction.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::hash::{entry_hash, EntryFields, GENESIS};
@@ -124,11 +126,16 @@ struct AccountRow {
 pub struct LedgerTx<'c> {
     conn: &'c Connection,
     now: &'c str,
+    heads: &'c mut ChainHeads,
 }
 
 impl<'c> LedgerTx<'c> {
-    pub(crate) fn new(conn: &'c Connection, now: &'c str) -> LedgerTx<'c> {
-        LedgerTx { conn, now }
+    pub(crate) fn new(
+        conn: &'c Connection,
+        now: &'c str,
+        heads: &'c mut ChainHeads,
+    ) -> LedgerTx<'c> {
+        LedgerTx { conn, now, heads }
     }
 
     /// The batch's timestamp (RFC 3339 UTC, seconds): every entry of a batch carries it.
@@ -495,8 +502,9 @@ impl<'c> LedgerTx<'c> {
             .ok_or(LedgerError::UnknownAccount(account.0))
     }
 
-    /// The one place where a balance changes: updates the bucket and appends the
-    /// chained entry.
+    /// The one place where a balance changes: moves the bucket by `delta` (guarded so
+    /// that it never goes below zero or over the ceiling) and appends the chained
+    /// entry.
     fn post(
         &mut self,
         account: AccountId,
@@ -504,62 +512,39 @@ impl<'c> LedgerTx<'c> {
         delta: i64,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        let row = self.account_row(account, bucket)?;
-        let balance_after =
-            row.balance
-                .checked_add(delta)
-                .ok_or_else(|| LedgerError::CeilingExceeded {
-                    balance: row.balance,
-                    amount: delta,
-                    ceiling: row.ceiling,
-                })?;
-        if balance_after < 0 {
-            return Err(LedgerError::InsufficientFunds {
-                available: row.balance,
-                required: -delta,
-            });
-        }
-        if balance_after > row.ceiling {
-            return Err(LedgerError::CeilingExceeded {
-                balance: row.balance,
-                amount: delta,
-                ceiling: row.ceiling,
-            });
-        }
         let update = match bucket {
             Bucket::Available => {
-                "UPDATE credit_accounts SET available = ?2, updated_at = ?3 WHERE id = ?1"
+                "UPDATE credit_accounts SET available = available + ?2, updated_at = ?3
+                 WHERE id = ?1 AND available + ?2 BETWEEN 0 AND ceiling
+                 RETURNING tenant_id, available"
             }
-            Bucket::Held => "UPDATE credit_accounts SET held = ?2, updated_at = ?3 WHERE id = ?1",
+            Bucket::Held => {
+                "UPDATE credit_accounts SET held = held + ?2, updated_at = ?3
+                 WHERE id = ?1 AND held + ?2 BETWEEN 0 AND ceiling
+                 RETURNING tenant_id, held"
+            }
             Bucket::Pending => {
-                "UPDATE credit_accounts SET pending = ?2, updated_at = ?3 WHERE id = ?1"
+                "UPDATE credit_accounts SET pending = pending + ?2, updated_at = ?3
+                 WHERE id = ?1 AND pending + ?2 BETWEEN 0 AND ceiling
+                 RETURNING tenant_id, pending"
             }
         };
-        self.conn
-            .prepare_cached(update)?
-            .execute(params![account.0, balance_after, self.now])?;
-
-        let head: Option<(i64, Vec<u8>)> = self
+        let moved: Option<(String, i64)> = self
             .conn
-            .prepare_cached(
-                "SELECT seq, hash FROM credit_transactions WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row([&row.tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(update)?
+            .query_row(params![account.0, delta, self.now], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
-        let (prev_seq, prev_hash) = match head {
-            Some((seq, hash)) => (
-                seq,
-                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                    LedgerError::Invalid(format!("entry {seq} has a malformed hash"))
-                })?,
-            ),
-            None => (0, GENESIS),
+        let Some((tenant_id, balance_after)) = moved else {
+            return Err(self.refusal(account, bucket, delta));
         };
+        let (prev_seq, prev_hash) = self.chain_head(&tenant_id)?;
         let seq = prev_seq + 1;
         let hash = entry_hash(
             &prev_hash,
             &EntryFields {
-                tenant_id: &row.tenant_id,
+                tenant_id: &tenant_id,
                 seq,
                 account_id: account.0,
                 bucket: bucket.as_str(),
@@ -581,7 +566,7 @@ impl<'c> LedgerTx<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
-                row.tenant_id,
+                tenant_id,
                 seq,
                 account.0,
                 bucket.as_str(),
@@ -595,12 +580,98 @@ impl<'c> LedgerTx<'c> {
                 self.now,
                 &hash[..],
             ])?;
+        let id = self.conn.last_insert_rowid();
+        self.heads.advance(tenant_id, seq, hash);
         Ok(PostedEntry {
-            id: self.conn.last_insert_rowid(),
+            id,
             seq,
             amount: delta,
             balance_after,
             created_at: self.now.to_string(),
         })
+    }
+
+    /// Why a guarded update moved nothing: unknown account, too little, or too much.
+    fn refusal(&self, account: AccountId, bucket: Bucket, delta: i64) -> LedgerError {
+        match self.account_row(account, bucket) {
+            Err(e) => e,
+            Ok(row) if delta < 0 => LedgerError::InsufficientFunds {
+                available: row.balance,
+                required: -delta,
+            },
+            Ok(row) => LedgerError::CeilingExceeded {
+                balance: row.balance,
+                amount: delta,
+                ceiling: row.ceiling,
+            },
+        }
+    }
+
+    /// The last (seq, hash) of `tenant`'s chain: from the writer's cache, else from
+    /// the table.
+    fn chain_head(&mut self, tenant_id: &str) -> Result<(i64, [u8; 32]), LedgerError> {
+        if let Some(head) = self.heads.get(tenant_id) {
+            return Ok(head);
+        }
+        let head: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, hash FROM credit_transactions WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match head {
+            Some((seq, hash)) => Ok((
+                seq,
+                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                    LedgerError::Invalid(format!("entry {seq} has a malformed hash"))
+                })?,
+            )),
+            None => Ok((0, GENESIS)),
+        }
+    }
+}
+
+/// The writer's cache of each tenant's chain head, so that appending an entry needs
+/// no lookup. A unit's changes are undone when its savepoint rolls back; the whole
+/// cache is dropped when a batch fails or another connection wrote to the file.
+#[derive(Debug, Default)]
+pub(crate) struct ChainHeads {
+    heads: HashMap<String, ChainHead>,
+    undo: Vec<(String, Option<ChainHead>)>,
+}
+
+/// The (seq, hash) of a tenant's last entry.
+type ChainHead = (i64, [u8; 32]);
+
+impl ChainHeads {
+    fn get(&self, tenant: &str) -> Option<(i64, [u8; 32])> {
+        self.heads.get(tenant).copied()
+    }
+
+    fn advance(&mut self, tenant: String, seq: i64, hash: [u8; 32]) {
+        let previous = self.heads.insert(tenant.clone(), (seq, hash));
+        self.undo.push((tenant, previous));
+    }
+
+    /// Starts a unit: its changes are the ones to undo on rollback.
+    pub(crate) fn begin_unit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Undoes the current unit's changes (its savepoint was rolled back).
+    pub(crate) fn rollback_unit(&mut self) {
+        while let Some((tenant, previous)) = self.undo.pop() {
+            match previous {
+                Some(head) => self.heads.insert(tenant, head),
+                None => self.heads.remove(&tenant),
+            };
+        }
+    }
+
+    /// Forgets everything (the batch failed, or the file changed under us).
+    pub(crate) fn clear(&mut self) {
+        self.heads.clear();
+        self.undo.clear();
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::tx::LedgerTx;
+use super::tx::{ChainHeads, LedgerTx};
 use super::{LedgerError, LedgerOptions};
 
 /// SQLite `synchronous` setting of the write connection.
@@ -124,6 +124,8 @@ impl WriterHandle {
     pub(crate) fn start(
         conn: Connection,
         options: &LedgerOptions,
+        durability: Durability,
+        wal_path: std::path::PathBuf,
     ) -> Result<WriterHandle, LedgerError> {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
@@ -131,7 +133,16 @@ impl WriterHandle {
         let thread_counters = counters.clone();
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer_loop(conn, receiver, max_batch, &thread_counters))
+            .spawn(move || {
+                writer_loop(
+                    conn,
+                    receiver,
+                    max_batch,
+                    durability,
+                    wal_path,
+                    &thread_counters,
+                )
+            })
             .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
         Ok(WriterHandle {
             sender,
@@ -201,12 +212,68 @@ pub(crate) fn timestamp_now() -> String {
         .to_string()
 }
 
+/// How an answered unit is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `synchronous = FULL`: the commit itself fsyncs; answer right after it.
+    Inline,
+    /// Group commit: the connection commits with `synchronous = NORMAL` (no fsync) and
+    /// hands the batch to the flusher thread, which fsyncs the WAL once for every
+    /// batch committed meanwhile and only then answers. The writer goes on with the
+    /// next batch during the fsync. An answered unit is as durable as with `FULL`.
+    Flusher,
+    /// `synchronous = NORMAL` without the flusher: answers before the fsync.
+    Relaxed,
+}
+
+/// A committed batch waiting for its fsync.
+struct Committed {
+    replies: Vec<Reply>,
+    started: Instant,
+}
+
+/// The state the writer thread keeps between batches.
+struct Writer<'a> {
+    conn: Connection,
+    max_batch: usize,
+    counters: &'a Counters,
+    heads: ChainHeads,
+    data_version: i64,
+    flusher: Option<std::sync::mpsc::Sender<Committed>>,
+}
+
 fn writer_loop(
     conn: Connection,
     mut receiver: mpsc::Receiver<Msg>,
     max_batch: usize,
+    durability: Durability,
+    wal_path: std::path::PathBuf,
     counters: &Counters,
 ) {
+    let (flusher, flusher_thread) = if durability == Durability::Flusher {
+        let (tx, rx) = std::sync::mpsc::channel();
+        match std::thread::Builder::new()
+            .name("ledger-flusher".into())
+            .spawn(move || flusher_loop(&wal_path, &rx))
+        {
+            Ok(handle) => (Some(tx), Some(handle)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the flusher; committing with FULL");
+                let _ = conn.execute_batch("PRAGMA synchronous = FULL");
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let mut writer = Writer {
+        conn,
+        max_batch,
+        counters,
+        heads: ChainHeads::default(),
+        data_version: 0,
+        flusher,
+    };
     let mut queue: VecDeque<Unit> = VecDeque::with_capacity(max_batch);
     let mut acks = Vec::new();
     while let Some(first) = receiver.blocking_recv() {
@@ -221,7 +288,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batches(&conn, &mut queue, max_batch, counters);
+        writer.run_batches(&mut queue);
         if !acks.is_empty() {
             // Refuse new units, then finish everything already queued.
             receiver.close();
@@ -230,16 +297,57 @@ fn writer_loop(
                     queue.push_back(u);
                 }
             }
-            run_batches(&conn, &mut queue, max_batch, counters);
+            writer.run_batches(&mut queue);
             break;
         }
     }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+    // Let the flusher answer the last batches before the file is closed.
+    writer.flusher = None;
+    if let Some(thread) = flusher_thread {
+        let _ = thread.join();
+    }
+    if let Err(e) = writer.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(error = %e, "final WAL checkpoint failed");
     }
-    drop(conn);
+    drop(writer);
     for ack in acks {
         let _ = ack.send(());
+    }
+}
+
+/// fsyncs the WAL once for every batch committed since the last fsync, then answers
+/// their units in commit order.
+fn flusher_loop(wal_path: &std::path::Path, batches: &std::sync::mpsc::Receiver<Committed>) {
+    let mut wal: Option<std::fs::File> = None;
+    let mut failed: Option<String> = None;
+    while let Ok(first) = batches.recv() {
+        let mut ready = vec![first];
+        while let Ok(more) = batches.try_recv() {
+            ready.push(more);
+        }
+        if failed.is_none() {
+            let synced = match &wal {
+                Some(file) => file.sync_data(),
+                None => std::fs::File::open(wal_path).and_then(|file| {
+                    let r = file.sync_data();
+                    wal = Some(file);
+                    r
+                }),
+            };
+            if let Err(e) = synced {
+                // The data is committed but its durability is unknown: refuse to
+                // confirm anything from now on rather than answer wrongly.
+                tracing::error!(error = %e, "fsync of the WAL failed; the ledger stops confirming writes");
+                failed = Some(format!("fsync of the WAL failed: {e}"));
+            }
+        }
+        for batch in ready {
+            metrics::histogram!("ledger_commit_seconds")
+                .record(batch.started.elapsed().as_secs_f64());
+            for reply in batch.replies {
+                reply(failed.clone().map(LedgerError::CommitFailed));
+            }
+        }
     }
 }
 
@@ -248,100 +356,123 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Runs the queue as transactions of at most `max_batch` units each.
-fn run_batches(
-    conn: &Connection,
-    queue: &mut VecDeque<Unit>,
-    max_batch: usize,
-    counters: &Counters,
-) {
-    while !queue.is_empty() {
-        run_one_batch(conn, queue, max_batch, counters);
+fn fail_all(replies: Vec<Reply>, why: &str) {
+    for reply in replies {
+        reply(Some(LedgerError::CommitFailed(why.to_string())));
     }
 }
 
-fn run_one_batch(
-    conn: &Connection,
-    queue: &mut VecDeque<Unit>,
-    max_batch: usize,
-    counters: &Counters,
-) {
-    let started = Instant::now();
-    let now = timestamp_now();
-    let fail_all = |replies: Vec<Reply>, why: &str| {
-        for reply in replies {
-            reply(Some(LedgerError::CommitFailed(why.to_string())));
-        }
-    };
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "BEGIN IMMEDIATE failed");
-        let take = queue.len().min(max_batch);
-        for unit in queue.drain(..take) {
-            unit.abort(LedgerError::CommitFailed(format!(
-                "cannot begin a transaction: {e}"
-            )));
-        }
-        return;
-    }
-    let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(max_batch));
-    let mut ran = 0u64;
-    while ran < max_batch as u64 {
-        let Some(unit) = queue.pop_front() else { break };
-        ran += 1;
-        if let Err(e) = exec(conn, "SAVEPOINT unit") {
-            tracing::error!(error = %e, "SAVEPOINT failed");
-            queue.push_front(unit);
-            let _ = exec(conn, "ROLLBACK");
-            fail_all(replies, &e.to_string());
-            return;
-        }
-        let mut tx = LedgerTx::new(conn, &now);
-        let outcome = catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)));
-        if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (e.g. disk full): nothing of
-            // this batch can be kept. The rest of the queue gets a new transaction.
-            let why = "the transaction was aborted by the database";
-            tracing::error!(why, "batch aborted");
-            if let Ok((_, reply)) = outcome {
-                replies.push(reply);
-            }
-            fail_all(replies, why);
-            return;
-        }
-        let settled = match &outcome {
-            Ok((true, _)) => exec(conn, "RELEASE unit"),
-            _ => exec(conn, "ROLLBACK TO unit").and_then(|()| exec(conn, "RELEASE unit")),
-        };
-        if let Err(e) = settled {
-            tracing::error!(error = %e, "savepoint settle failed");
-            if let Ok((_, reply)) = outcome {
-                replies.push(reply);
-            }
-            let _ = exec(conn, "ROLLBACK");
-            fail_all(replies, &e.to_string());
-            return;
-        }
-        match outcome {
-            Ok((_, reply)) => replies.push(reply),
-            Err(_) => tracing::error!("a unit of work panicked; rolled back"),
+impl Writer<'_> {
+    /// Runs the queue as transactions of at most `max_batch` units each.
+    fn run_batches(&mut self, queue: &mut VecDeque<Unit>) {
+        while !queue.is_empty() {
+            self.run_one_batch(queue);
         }
     }
-    match exec(conn, "COMMIT") {
-        Ok(()) => {
-            let elapsed = started.elapsed().as_secs_f64();
-            counters.batches.fetch_add(1, Ordering::Relaxed);
-            counters.units.fetch_add(ran, Ordering::Relaxed);
-            counters.max_batch_seen.fetch_max(ran, Ordering::Relaxed);
-            metrics::histogram!("ledger_batch_size").record(ran as f64);
-            metrics::histogram!("ledger_commit_seconds").record(elapsed);
-            for reply in replies {
-                reply(None);
+
+    /// Rolls back a failed batch and answers its units.
+    fn abort_batch(&mut self, replies: Vec<Reply>, why: &str) {
+        if !self.conn.is_autocommit() {
+            let _ = exec(&self.conn, "ROLLBACK");
+        }
+        self.heads.clear();
+        fail_all(replies, why);
+    }
+
+    fn run_one_batch(&mut self, queue: &mut VecDeque<Unit>) {
+        let started = Instant::now();
+        let now = timestamp_now();
+        if let Err(e) = exec(&self.conn, "BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "BEGIN IMMEDIATE failed");
+            let take = queue.len().min(self.max_batch);
+            for unit in queue.drain(..take) {
+                unit.abort(LedgerError::CommitFailed(format!(
+                    "cannot begin a transaction: {e}"
+                )));
+            }
+            return;
+        }
+        // Another connection (the CLI) may have appended entries since our last
+        // batch: then the cached chain heads are stale.
+        match self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+        {
+            Ok(v) if v == self.data_version => {}
+            Ok(v) => {
+                self.heads.clear();
+                self.data_version = v;
+            }
+            Err(_) => self.heads.clear(),
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
+        let mut ran = 0u64;
+        while ran < self.max_batch as u64 {
+            let Some(unit) = queue.pop_front() else { break };
+            if let Err(e) = exec(&self.conn, "SAVEPOINT unit") {
+                tracing::error!(error = %e, "SAVEPOINT failed");
+                queue.push_front(unit);
+                self.abort_batch(replies, &e.to_string());
+                return;
+            }
+            ran += 1;
+            self.heads.begin_unit();
+            let outcome = {
+                let mut tx = LedgerTx::new(&self.conn, &now, &mut self.heads);
+                catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)))
+            };
+            if self.conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (e.g. disk full): nothing
+                // of this batch can be kept. The rest of the queue gets a new one.
+                if let Ok((_, reply)) = outcome {
+                    replies.push(reply);
+                }
+                tracing::error!("batch aborted by the database");
+                self.abort_batch(replies, "the transaction was aborted by the database");
+                return;
+            }
+            let keep = matches!(&outcome, Ok((true, _)));
+            let settled = if keep {
+                exec(&self.conn, "RELEASE unit")
+            } else {
+                self.heads.rollback_unit();
+                exec(&self.conn, "ROLLBACK TO unit").and_then(|()| exec(&self.conn, "RELEASE unit"))
+            };
+            match outcome {
+                Ok((_, reply)) => replies.push(reply),
+                Err(_) => tracing::error!("a unit of work panicked; rolled back"),
+            }
+            if let Err(e) = settled {
+                tracing::error!(error = %e, "savepoint settle failed");
+                self.abort_batch(replies, &e.to_string());
+                return;
             }
         }
-        Err(e) => {
+        if let Err(e) = exec(&self.conn, "COMMIT") {
             tracing::error!(error = %e, "COMMIT failed");
-            let _ = exec(conn, "ROLLBACK");
-            fail_all(replies, &e.to_string());
+            self.abort_batch(replies, &e.to_string());
+            return;
+        }
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters.units.fetch_add(ran, Ordering::Relaxed);
+        self.counters
+            .max_batch_seen
+            .fetch_max(ran, Ordering::Relaxed);
+        metrics::histogram!("ledger_batch_size").record(ran as f64);
+        let committed = Committed { replies, started };
+        match &self.flusher {
+            Some(flusher) => {
+                if let Err(std::sync::mpsc::SendError(committed)) = flusher.send(committed) {
+                    fail_all(committed.replies, "the flusher stopped");
+                }
+            }
+            None => {
+                metrics::histogram!("ledger_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                for reply in committed.replies {
+                    reply(None);
+                }
+            }
         }
     }
 }

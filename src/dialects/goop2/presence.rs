@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::web::Bytes;
 use futures::stream::{self, Stream, StreamExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::wire::PublishRequest;
 
@@ -19,6 +19,7 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(25);
 pub struct Presence {
     peers: Mutex<HashMap<String, String>>,
     changes: broadcast::Sender<String>,
+    closed: watch::Sender<bool>,
 }
 
 impl Default for Presence {
@@ -26,6 +27,7 @@ impl Default for Presence {
         Presence {
             peers: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
+            closed: watch::Sender::new(false),
         }
     }
 }
@@ -44,13 +46,19 @@ impl Presence {
         let _ = self.changes.send(json);
     }
 
+    /// Ends every event stream, so that a graceful shutdown need not wait for
+    /// subscribers that never hang up.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
     /// Number of online peers.
     pub fn online(&self) -> usize {
         self.peers.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// The SSE byte stream of one subscriber: a `data:` line per online peer, then one
-    /// per change, and a `: ping` comment every `ping`.
+    /// per change, and a `: ping` comment every `ping`; it ends at [`Presence::close`].
     pub fn subscribe(&self, ping: Duration) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
         let receiver = self.changes.subscribe();
         let snapshot: Vec<String> = self
@@ -77,8 +85,12 @@ impl Presence {
                 Some((Bytes::from_static(b": ping\n\n"), iv))
             },
         );
+        let mut closed = self.closed.subscribe();
         initial
             .chain(stream::select(changes, pings))
+            .take_until(async move {
+                let _ = closed.wait_for(|c| *c).await;
+            })
             .map(Ok::<_, actix_web::Error>)
     }
 }

@@ -1,0 +1,487 @@
+//! Fixtures shared by the tests: a whole node in a temporary data folder, peers with
+//! real Ed25519 keys authenticated over HTTP, and checks on the ledger file.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use rendezvous_credits::auth::peer_id_auth::ClientAuth;
+use rendezvous_credits::client::PeerClient;
+use rendezvous_credits::config::{Config, RateLimits};
+use rendezvous_credits::ledger::{read, AccountView, EntryView, TenantId, VerifyReport};
+use rendezvous_credits::server::{self, RunningNode, StartOptions};
+use rendezvous_credits::store;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The admin token every test node is started with.
+pub const ADMIN_TOKEN: &str = "integration-admin-token-0123456789";
+
+/// Longest any single step may take before the test fails instead of hanging.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Awaits `fut`, failing the test with `what` when it takes longer than [`WAIT`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
+}
+
+/// The repository's template catalog.
+pub fn repo_catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates-catalog")
+}
+
+/// Settings of a test node: loopback with free ports, the repository catalog, two
+/// HTTP workers, and rate limits high enough not to interfere (tests of the limits
+/// set their own).
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.http_addr = "127.0.0.1:0".into();
+    c.server.data_dir = data_dir.to_path_buf();
+    c.server.catalog_dir = repo_catalog();
+    c.server.workers = 2;
+    c.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    c.goop2.rate_limits = RateLimits {
+        balance_per_min: 100_000,
+        purchase_per_min: 100_000,
+        transactions_per_min: 100_000,
+        publish_per_min: 100_000,
+    };
+    c
+}
+
+/// A running node, its settings and its data folder (deleted when dropped).
+pub struct TestNode {
+    /// The node.
+    pub running: RunningNode,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The settings it runs with.
+    pub config: Config,
+    /// The data folder (ledger.db, node.key), kept alive across restarts.
+    pub data: TempDir,
+    /// A plain HTTP client without credentials.
+    pub http: reqwest::Client,
+    /// The admin token in clear.
+    pub admin_token: String,
+}
+
+impl TestNode {
+    /// Starts a node with [`test_config`] adjusted by `configure`.
+    pub async fn start(configure: impl FnOnce(&mut Config)) -> TestNode {
+        let data = tempfile::tempdir().expect("temporary data folder");
+        let mut config = test_config(data.path());
+        configure(&mut config);
+        Self::start_with(config, data).await
+    }
+
+    async fn start_with(config: Config, data: TempDir) -> TestNode {
+        let running = within(
+            "node start",
+            server::start(
+                config.clone(),
+                StartOptions {
+                    admin_token: Some(ADMIN_TOKEN.to_string()),
+                },
+            ),
+        )
+        .await
+        .expect("the node starts");
+        TestNode {
+            base: format!("http://{}", running.http_addr),
+            running,
+            config,
+            data,
+            http: reqwest::Client::new(),
+            admin_token: ADMIN_TOKEN.to_string(),
+        }
+    }
+
+    /// Graceful shutdown, then a new node on the same data folder and settings (the
+    /// HTTP and libp2p ports change; the node key and the ledger stay).
+    pub async fn restart(self) -> TestNode {
+        let TestNode {
+            running,
+            config,
+            data,
+            ..
+        } = self;
+        within("node shutdown", running.shutdown()).await;
+        Self::start_with(config, data).await
+    }
+
+    /// Graceful shutdown; returns the data folder for inspection.
+    pub async fn shutdown(self) -> TempDir {
+        within("node shutdown", self.running.shutdown()).await;
+        self.data
+    }
+
+    /// The URL of `path` on this node.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The Host header value clients send (and signatures cover).
+    pub fn host(&self) -> String {
+        self.running.http_addr.to_string()
+    }
+
+    /// The node's libp2p identity.
+    pub fn peer_id(&self) -> PeerId {
+        self.running.peer_id
+    }
+
+    /// The node's libp2p address, ending in `/p2p/<node>`.
+    pub async fn p2p_addr(&self) -> Multiaddr {
+        let addrs = within("listen addresses", self.running.p2p.listen_addrs()).await;
+        addrs
+            .into_iter()
+            .next()
+            .expect("the node listens on libp2p")
+            .with(Protocol::P2p(self.peer_id()))
+    }
+
+    /// `data_dir/ledger.db`.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.config.ledger_path()
+    }
+
+    fn tenant(&self) -> TenantId {
+        TenantId::new(self.config.goop2.tenant.clone()).expect("tenant id")
+    }
+
+    /// The peer's Goop2 account, if opened.
+    pub fn account(&self, peer: &PeerId) -> Option<AccountView> {
+        let tenant = self.tenant();
+        self.running
+            .ledger
+            .read(|c| read::account(c, &tenant, &peer.to_string()))
+            .expect("read the account")
+    }
+
+    /// The peer's entries, newest first.
+    pub fn entries(&self, peer: &PeerId) -> Vec<EntryView> {
+        let tenant = self.tenant();
+        self.running
+            .ledger
+            .read(|c| match read::account(c, &tenant, &peer.to_string())? {
+                Some(a) => read::entries(c, a.id, "available", 10_000, 0),
+                None => Ok(Vec::new()),
+            })
+            .expect("read the entries")
+    }
+
+    /// Every entry of every account.
+    pub fn entry_total(&self) -> i64 {
+        entry_total(&self.ledger_path())
+    }
+
+    /// Runs `verify` on the ledger file and returns its report; fails on a discrepancy.
+    pub fn verify(&self) -> VerifyReport {
+        verify_file(&self.ledger_path())
+    }
+
+    /// `POST` with the admin token.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        within(
+            path,
+            self.http
+                .post(self.url(path))
+                .bearer_auth(&self.admin_token)
+                .json(body)
+                .send(),
+        )
+        .await
+        .expect("HTTP request")
+    }
+
+    /// Grants `amount` credits to `peer` with the admin API; returns the new balance.
+    pub async fn grant(&self, peer: &PeerId, amount: i64) -> i64 {
+        let res = self
+            .admin_post(
+                "/api/credits/grant",
+                &serde_json::json!({"peer_id": peer.to_string(), "amount": amount, "note": "test grant"}),
+            )
+            .await;
+        let (status, body) = json(res).await;
+        assert_eq!(status, StatusCode::OK, "grant: {body}");
+        assert_eq!(body["status"], "ok", "grant: {body}");
+        body["new_balance"].as_i64().expect("new_balance")
+    }
+
+    /// A new peer (fresh Ed25519 key) authenticated with libp2p-PeerID.
+    pub async fn peer(&self) -> Peer {
+        Peer::authenticate(self, Keypair::generate_ed25519()).await
+    }
+
+    /// `GET path` without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        within(path, self.http.get(self.url(path)).send())
+            .await
+            .expect("HTTP request")
+    }
+}
+
+/// Counts every entry in the ledger file.
+pub fn entry_total(path: &Path) -> i64 {
+    let conn = store::open_reader(path).expect("open the ledger");
+    conn.query_row("SELECT count(*) FROM credit_transactions", [], |r| r.get(0))
+        .expect("count entries")
+}
+
+/// Runs `verify` on a ledger file; fails the test on a discrepancy or storage error.
+pub fn verify_file(path: &Path) -> VerifyReport {
+    let conn = store::open_reader(path).expect("open the ledger");
+    match read::verify(&conn, &mut |_| {}) {
+        Ok(Ok(report)) => report,
+        other => panic!("verify of {} failed: {other:?}", path.display()),
+    }
+}
+
+/// A Goop2 peer: its key, a bearer obtained with the libp2p-PeerID handshake, a raw
+/// HTTP client and the crate's own peer client.
+pub struct Peer {
+    /// The peer's key.
+    pub key: Keypair,
+    /// Its PeerId.
+    pub id: PeerId,
+    /// `libp2p-PeerID bearer="…"`.
+    pub authorization: String,
+    /// The crate's client for the same key and node.
+    pub client: PeerClient,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Peer {
+    /// Authenticates `key` to `node` (server-initiated handshake on
+    /// `/api/credits/transactions`, so that no balance-read quota is spent).
+    pub async fn authenticate(node: &TestNode, key: Keypair) -> Peer {
+        let http = reqwest::Client::new();
+        let bearer = within(
+            "libp2p-PeerID handshake",
+            ClientAuth::new(key.clone()).authenticate(
+                &http,
+                &node.url("/api/credits/transactions"),
+                Some(node.peer_id()),
+            ),
+        )
+        .await
+        .expect("the handshake succeeds");
+        Peer {
+            id: key.public().to_peer_id(),
+            authorization: bearer.authorization(),
+            client: PeerClient::new(&node.base, key.clone()),
+            key,
+            base: node.base.clone(),
+            http,
+        }
+    }
+
+    /// `GET path` with the bearer.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        within(
+            path,
+            self.http
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", &self.authorization)
+                .send(),
+        )
+        .await
+        .expect("HTTP request")
+    }
+
+    /// `POST path` with a JSON body and the bearer.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        within(
+            path,
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", &self.authorization)
+                .json(body)
+                .send(),
+        )
+        .await
+        .expect("HTTP request")
+    }
+
+    /// The balance from `GET /api/credits/balance`.
+    pub async fn balance(&self) -> i64 {
+        let (status, body) = json(self.get("/api/credits/balance").await).await;
+        assert_eq!(status, StatusCode::OK, "balance: {body}");
+        assert_eq!(body["peer_id"], self.id.to_string());
+        body["balance"].as_i64().expect("balance")
+    }
+
+    /// `GET /api/credits/transactions?limit=100`.
+    pub async fn history(&self) -> Value {
+        let (status, body) = json(self.get("/api/credits/transactions?limit=100").await).await;
+        assert_eq!(status, StatusCode::OK, "transactions: {body}");
+        body
+    }
+}
+
+/// The status and JSON body of `res` (the body must be JSON).
+pub async fn json(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = within("response body", res.text())
+        .await
+        .expect("response body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+/// Checks a Goop2 error answer: `status`, `{"error": code, "message": …}` with a
+/// message holding every one of `mentions`. Returns the message.
+pub async fn expect_error(
+    res: reqwest::Response,
+    status: StatusCode,
+    code: &str,
+    mentions: &[&str],
+) -> String {
+    let (got, body) = json(res).await;
+    assert_eq!(got, status, "body: {body}");
+    assert_eq!(body["error"], code, "body: {body}");
+    let message = body["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {body}"))
+        .to_string();
+    for m in mentions {
+        assert!(
+            message.contains(m),
+            "the message {message:?} should mention {m:?}"
+        );
+    }
+    message
+}
+
+/// The regular files of a tar.gz: name → (contents, mode).
+pub fn untar(bytes: &[u8]) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().expect("a tar.gz") {
+        let mut entry = entry.expect("a tar entry");
+        assert!(
+            entry.header().entry_type().is_file(),
+            "only regular files in a bundle"
+        );
+        let name = entry.path().expect("entry name").display().to_string();
+        let mode = entry.header().mode().expect("mode");
+        let mut body = Vec::new();
+        entry.read_to_end(&mut body).expect("entry body");
+        assert!(out.insert(name, (body, mode)).is_none(), "duplicate entry");
+    }
+    out
+}
+
+/// The files of catalog folder `root/dir` as the bundle should name them:
+/// `{dir}/{relpath}` → contents (hidden entries skipped, as the catalog does).
+pub fn catalog_files(root: &Path, dir: &str) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, path: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(path).expect("read the template folder") {
+            let entry = entry.expect("folder entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let p = entry.path();
+            if p.is_dir() {
+                walk(base, &p, prefix, out);
+            } else {
+                let rel = p.strip_prefix(base).expect("inside the template");
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(format!("{prefix}/{rel}"), std::fs::read(&p).expect("file"));
+            }
+        }
+    }
+    let base = root.join(dir);
+    let mut out = BTreeMap::new();
+    walk(&base, &base, dir, &mut out);
+    out
+}
+
+/// Checks that `bundle` holds exactly the files of `root/dir`, byte for byte, mode 0644.
+pub fn assert_bundle_matches(bundle: &[u8], root: &Path, dir: &str) {
+    let got = untar(bundle);
+    let want = catalog_files(root, dir);
+    assert!(!want.is_empty(), "the template {dir} has files");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "bundle entry names"
+    );
+    for (name, (bytes, mode)) in &got {
+        assert_eq!(*mode, 0o644, "{name} mode");
+        assert!(
+            bytes == &want[name],
+            "{name}: contents differ from the catalog"
+        );
+    }
+}
+
+/// Writes a catalog of `count` templates `t000`, `t001`, … priced `price` each, plus a
+/// free one, `free`.
+pub fn write_catalog(root: &Path, count: usize, price: i64) {
+    for i in 0..count {
+        let dir = root.join(format!("t{i:03}"));
+        std::fs::create_dir_all(&dir).expect("template folder");
+        std::fs::write(
+            dir.join("manifest.json"),
+            serde_json::json!({"name": format!("t{i:03}"), "title": format!("Template {i}"), "version": "1.0.0", "price": price})
+                .to_string(),
+        )
+        .expect("manifest");
+        std::fs::write(dir.join("index.html"), format!("<h1>{i}</h1>")).expect("file");
+    }
+    let free = root.join("free");
+    std::fs::create_dir_all(&free).expect("template folder");
+    std::fs::write(
+        free.join("manifest.json"),
+        r#"{"name":"free","title":"Free","version":"1.0.0","price":0}"#,
+    )
+    .expect("manifest");
+}
+
+/// Sends `GET target` exactly as given (no URL normalisation) on a fresh connection
+/// and returns the status and body. For paths a URL library would rewrite.
+pub async fn raw_get(node: &TestNode, target: &str) -> (u16, Vec<u8>) {
+    let addr = node.running.http_addr;
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let response = within(
+        "raw HTTP request",
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr)?;
+            stream.set_read_timeout(Some(WAIT))?;
+            stream.write_all(request.as_bytes())?;
+            let mut out = Vec::new();
+            stream.read_to_end(&mut out)?;
+            Ok::<_, std::io::Error>(out)
+        }),
+    )
+    .await
+    .expect("the request task")
+    .expect("raw HTTP exchange");
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response head");
+    let head = String::from_utf8_lossy(&response[..head_end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, response[head_end + 4..].to_vec())
+}

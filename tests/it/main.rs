@@ -1,0 +1,15 @@
+//! Integration tests: each test starts a whole node (ledger, catalog, libp2p swarm,
+//! HTTP server) on loopback ports in a temporary data folder and talks to it as real
+//! peers do: rust-libp2p swarms, real Ed25519 keys, HTTP with libp2p-PeerID.
+//!
+//! One binary on purpose: every file directly under `tests/` would link the whole
+//! dependency tree again.
+
+mod bad_input;
+mod common;
+mod concurrency;
+mod durability;
+mod goop2_flows;
+mod ops;
+mod p2p_registration;
+mod peer_auth;
