@@ -129,9 +129,13 @@ impl PeerClient {
         self.json(&url, res).await
     }
 
-    /// Authenticates once (server-initiated libp2p-PeerID handshake) and keeps the
-    /// bearer; checks that the node's key matches the PeerId `/api/node` announced.
-    async fn bearer(&mut self) -> Result<String, ClientError> {
+    /// The `Authorization` header value for this peer: authenticates once
+    /// (server-initiated libp2p-PeerID handshake) and keeps the bearer; checks that
+    /// the node's key matches the PeerId `/api/node` announced.
+    ///
+    /// # Errors
+    /// [`ClientError::Auth`] when the handshake fails.
+    pub async fn authorization(&mut self) -> Result<String, ClientError> {
         if let Some(b) = &self.bearer {
             return Ok(b.authorization());
         }
@@ -145,7 +149,7 @@ impl PeerClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
-        let auth = self.bearer().await?;
+        let auth = self.authorization().await?;
         let url = self.url(path);
         let res = self
             .http
@@ -227,7 +231,7 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError::Status`] 402 with the shortfall, 404 for an unknown template.
     pub async fn buy(&mut self, template: &str) -> Result<PurchaseResponse, ClientError> {
-        let auth = self.bearer().await?;
+        let auth = self.authorization().await?;
         let url = self.url("/api/credits/purchase");
         let res = self
             .http
@@ -250,7 +254,7 @@ impl PeerClient {
         template: &str,
         dir: &Path,
     ) -> Result<Vec<PathBuf>, ClientError> {
-        let auth = self.bearer().await?;
+        let auth = self.authorization().await?;
         let url = self.url(&format!("/api/templates/download?name={template}"));
         let res = self
             .http

@@ -124,6 +124,9 @@ enum PeerCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Authenticates and prints the `Authorization` header value (a bearer token)
+    /// for use with curl or a load generator.
+    Token,
     /// Shows the transaction history.
     History {
         /// How many entries, newest first.
@@ -309,6 +312,9 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
                 dir.display(),
                 files.len()
             );
+        }
+        PeerCommand::Token => {
+            println!("{}", client.authorization().await.map_err(err)?);
         }
         PeerCommand::History { limit } => {
             let h = client.history(limit).await.map_err(err)?;

@@ -512,33 +512,24 @@ impl<'c> LedgerTx<'c> {
         delta: i64,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
+        let row = self.account_row(account, bucket)?;
+        let balance_after = match row.balance.checked_add(delta) {
+            Some(b) if (0..=row.ceiling).contains(&b) => b,
+            _ => return Err(self.refusal(account, bucket, delta)),
+        };
         let update = match bucket {
             Bucket::Available => {
-                "UPDATE credit_accounts SET available = available + ?2, updated_at = ?3
-                 WHERE id = ?1 AND available + ?2 BETWEEN 0 AND ceiling
-                 RETURNING tenant_id, available"
+                "UPDATE credit_accounts SET available = ?2, updated_at = ?3 WHERE id = ?1"
             }
-            Bucket::Held => {
-                "UPDATE credit_accounts SET held = held + ?2, updated_at = ?3
-                 WHERE id = ?1 AND held + ?2 BETWEEN 0 AND ceiling
-                 RETURNING tenant_id, held"
-            }
+            Bucket::Held => "UPDATE credit_accounts SET held = ?2, updated_at = ?3 WHERE id = ?1",
             Bucket::Pending => {
-                "UPDATE credit_accounts SET pending = pending + ?2, updated_at = ?3
-                 WHERE id = ?1 AND pending + ?2 BETWEEN 0 AND ceiling
-                 RETURNING tenant_id, pending"
+                "UPDATE credit_accounts SET pending = ?2, updated_at = ?3 WHERE id = ?1"
             }
         };
-        let moved: Option<(String, i64)> = self
-            .conn
+        self.conn
             .prepare_cached(update)?
-            .query_row(params![account.0, delta, self.now], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((tenant_id, balance_after)) = moved else {
-            return Err(self.refusal(account, bucket, delta));
-        };
+            .execute(params![account.0, balance_after, self.now])?;
+        let tenant_id = row.tenant_id;
         let (prev_seq, prev_hash) = self.chain_head(&tenant_id)?;
         let seq = prev_seq + 1;
         let hash = entry_hash(
