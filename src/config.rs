@@ -343,6 +343,12 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        assert_eq!(Config::load(Some(&path)).unwrap(), Config::default());
+    }
+
+    #[test]
     fn digests_are_lowercase_hex() {
         assert_eq!(
             sha256_hex("abc"),

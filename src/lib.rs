@@ -13,5 +13,6 @@ pub mod dialects;
 pub mod http;
 pub mod ledger;
 pub mod p2p;
+pub mod redact;
 pub mod server;
 pub mod store;

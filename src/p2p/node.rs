@@ -410,10 +410,8 @@ impl Node {
             SwarmEvent::ListenerError { error, .. } => {
                 tracing::warn!(%error, "listener error");
             }
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => {
-                tracing::debug!(%peer_id, remote = %endpoint.get_remote_address(), "connection established");
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                tracing::debug!(peer = %crate::redact::tag(&peer_id), "connection established");
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -421,7 +419,7 @@ impl Node {
                 cause,
                 ..
             } => {
-                tracing::debug!(%peer_id, ?cause, "connection closed");
+                tracing::debug!(peer = %crate::redact::tag(&peer_id), ?cause, "connection closed");
                 if num_established == 0 {
                     self.agents.remove(&peer_id);
                 }
@@ -434,7 +432,7 @@ impl Node {
                 info,
                 ..
             })) => {
-                tracing::debug!(%peer_id, agent = %info.agent_version, "identified peer");
+                tracing::debug!(peer = %crate::redact::tag(&peer_id), agent = %info.agent_version, "identified peer");
                 self.agents.insert(peer_id, info.agent_version);
             }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Rendezvous(event)) => {
@@ -460,10 +458,10 @@ impl Node {
                 ..
             } => {
                 // Expected after UNREGISTER, which has no response.
-                tracing::trace!(%peer, "stream closed without response");
+                tracing::trace!(peer = %crate::redact::tag(&peer), "stream closed without response");
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "inbound rendezvous request failed");
+                tracing::debug!(peer = %crate::redact::tag(&peer), %error, "inbound rendezvous request failed");
             }
             _ => {}
         }
@@ -488,7 +486,7 @@ impl Node {
                 match check_register(peer, body) {
                     Ok(new) => {
                         if self.changes.len() >= MAX_PENDING_CHANGES {
-                            tracing::warn!(%peer, "registration queue full");
+                            tracing::warn!(peer = %crate::redact::tag(&peer), "registration queue full");
                             let msg = Message::register_error(
                                 ResponseStatus::EUnavailable,
                                 "node busy, retry later",
@@ -500,7 +498,7 @@ impl Node {
                         self.start_next_change();
                     }
                     Err((status, text)) => {
-                        tracing::info!(%peer, %status, %text, "registration refused");
+                        tracing::info!(peer = %crate::redact::tag(&peer), %status, %text, "registration refused");
                         self.respond(channel, Message::register_error(status, text));
                     }
                 }
@@ -512,17 +510,17 @@ impl Node {
                 drop(channel);
                 let body = request.unregister.unwrap_or_default();
                 let Some(namespace) = body.ns.filter(|ns| valid_namespace(ns)) else {
-                    tracing::debug!(%peer, "UNREGISTER with invalid namespace ignored");
+                    tracing::debug!(peer = %crate::redact::tag(&peer), "UNREGISTER with invalid namespace ignored");
                     return;
                 };
                 if let Some(id) = body.id {
                     if PeerId::from_bytes(&id).ok() != Some(peer) {
-                        tracing::info!(%peer, "UNREGISTER for another peer ignored");
+                        tracing::info!(peer = %crate::redact::tag(&peer), "UNREGISTER for another peer ignored");
                         return;
                     }
                 }
                 if self.changes.len() >= MAX_PENDING_CHANGES {
-                    tracing::warn!(%peer, "change queue full, UNREGISTER dropped");
+                    tracing::warn!(peer = %crate::redact::tag(&peer), "change queue full, UNREGISTER dropped");
                     return;
                 }
                 self.changes
@@ -534,7 +532,7 @@ impl Node {
                 self.respond(channel, response);
             }
             other => {
-                tracing::debug!(%peer, kind = ?other, "unexpected rendezvous message ignored");
+                tracing::debug!(peer = %crate::redact::tag(&peer), kind = ?other, "unexpected rendezvous message ignored");
             }
         }
     }
@@ -561,7 +559,7 @@ impl Node {
         let (found, cookie) = match result {
             Ok(found) => found,
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "discovery refused");
+                tracing::debug!(peer = %crate::redact::tag(&peer), error = %e, "discovery refused");
                 return Message::discover_error(e.status(), e.to_string());
             }
         };
@@ -595,7 +593,7 @@ impl Node {
             (true, Some(serial)) => Cookie { serial, namespace }.encode(),
             _ => cookie,
         };
-        tracing::debug!(%peer, returned = out.len(), legacy_only, truncated, "discovery served");
+        tracing::debug!(peer = %crate::redact::tag(&peer), returned = out.len(), legacy_only, truncated, "discovery served");
         Message::discover_ok(out, cookie)
     }
 
@@ -609,7 +607,7 @@ impl Node {
             match change {
                 Change::Register { new, channel } => {
                     if !channel.is_open() {
-                        tracing::debug!(peer = %new.peer, "registration abandoned by the peer");
+                        tracing::debug!(peer = %crate::redact::tag(&new.peer), "registration abandoned by the peer");
                         continue;
                     }
                     match self.registry.prepare(new.clone(), now) {
@@ -628,7 +626,7 @@ impl Node {
                             });
                         }
                         Err(e) => {
-                            tracing::info!(peer = %new.peer, namespace = %new.namespace, error = %e, "registration refused");
+                            tracing::info!(peer = %crate::redact::tag(&new.peer), namespace = %new.namespace, error = %e, "registration refused");
                             self.respond(
                                 channel,
                                 Message::register_error(e.status(), e.to_string()),
@@ -638,7 +636,7 @@ impl Node {
                 }
                 Change::Unregister { peer, namespace } => {
                     if self.registry.unregister(&peer, &namespace) {
-                        tracing::info!(%peer, %namespace, "unregistered");
+                        tracing::info!(peer = %crate::redact::tag(&peer), %namespace, "unregistered");
                         self.notify(vec![RegistrationEvent::Unregistered { peer, namespace }]);
                     }
                 }
@@ -646,7 +644,7 @@ impl Node {
                     self.expire_queued = false;
                     let expired = self.registry.expire(now);
                     for reg in &expired {
-                        tracing::info!(peer = %reg.peer, namespace = %reg.namespace, "registration expired");
+                        tracing::info!(peer = %crate::redact::tag(&reg.peer), namespace = %reg.namespace, "registration expired");
                     }
                     if !expired.is_empty() {
                         self.notify(
@@ -676,7 +674,7 @@ impl Node {
                     RegistrationEvent::Expired(r) => ("expired", r.peer, r.namespace.clone()),
                 };
                 if let Err(error) = call_hook(hook.clone(), event).await {
-                    tracing::warn!(%error, kind, %peer, %namespace, "registration hook failed");
+                    tracing::warn!(%error, kind, peer = %crate::redact::tag(&peer), %namespace, "registration hook failed");
                 }
             }
             let _ = done.send(HookDone::Notified);
@@ -696,7 +694,7 @@ impl Node {
                     let stored = self.registry.commit(*reg);
                     let ttl = stored.ttl_secs;
                     tracing::info!(
-                        peer = %stored.peer,
+                        peer = %crate::redact::tag(&stored.peer),
                         namespace = %stored.namespace,
                         ttl,
                         domain = %stored.domain,
@@ -706,7 +704,7 @@ impl Node {
                     self.respond(channel, Message::register_ok(ttl));
                 }
                 Err(error) => {
-                    tracing::warn!(peer = %reg.peer, namespace = %reg.namespace, %error, "registration hook failed, registration refused");
+                    tracing::warn!(peer = %crate::redact::tag(&reg.peer), namespace = %reg.namespace, %error, "registration hook failed, registration refused");
                     self.respond(
                         channel,
                         Message::register_error(ResponseStatus::EInternalError, error),

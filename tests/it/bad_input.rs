@@ -41,8 +41,9 @@ fn common_cases(field: &str) -> Vec<Case> {
         case("{", &["EOF"]),
         case("", &["EOF"]),
         case("not json", &["expected"]),
-        case("[]", &["expected struct"]),
-        case("\"poker\"", &["invalid type"]),
+        case("[]", &["must be a JSON object"]),
+        case(format!("[\"{field}\"]"), &["must be a JSON object"]),
+        case("\"poker\"", &["must be a JSON object"]),
         too_large(huge_body(field)),
     ]
 }

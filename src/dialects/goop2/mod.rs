@@ -10,22 +10,31 @@ pub mod wire;
 
 use actix_web::web;
 
+use crate::http::BodyErrors;
+
 pub use error::Goop2Error;
 
-/// Mounts the Goop2 routes. JSON and query errors render as [`Goop2Error`].
+fn bad_request(message: String) -> actix_web::Error {
+    Goop2Error::BadRequest(message).into()
+}
+
+/// Mounts the Goop2 routes. JSON, query and path errors render as [`Goop2Error`].
 pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    let json = web::JsonConfig::default()
-        .limit(max_body_bytes)
-        .error_handler(|err, _req| {
-            crate::http::json_error(err, Goop2Error::BadRequest, Goop2Error::PayloadTooLarge)
-        });
-    let query = web::QueryConfig::default()
-        .error_handler(|err, _req| Goop2Error::BadRequest(format!("query: {err}")).into());
-    let path = web::PathConfig::default()
-        .error_handler(|err, _req| Goop2Error::BadRequest(format!("path: {err}")).into());
+    let json = || {
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(|err, _req| {
+                crate::http::json_error(err, Goop2Error::BadRequest, Goop2Error::PayloadTooLarge)
+            })
+    };
+    let query =
+        web::QueryConfig::default().error_handler(|err, _req| bad_request(format!("query: {err}")));
+    let path =
+        web::PathConfig::default().error_handler(|err, _req| bad_request(format!("path: {err}")));
     cfg.service(
         web::scope("/api")
-            .app_data(json)
+            .app_data(json())
+            .app_data(BodyErrors(bad_request))
             .app_data(query)
             .app_data(path)
             .route("/credits/balance", web::get().to(routes::balance))
@@ -49,17 +58,8 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     )
     .service(
         web::resource("/publish")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(max_body_bytes)
-                    .error_handler(|err, _req| {
-                        crate::http::json_error(
-                            err,
-                            Goop2Error::BadRequest,
-                            Goop2Error::PayloadTooLarge,
-                        )
-                    }),
-            )
+            .app_data(json())
+            .app_data(BodyErrors(bad_request))
             .route(web::post().to(routes::publish)),
     )
     .route("/events", web::get().to(routes::events))

@@ -12,7 +12,7 @@ use super::presence::PING_INTERVAL;
 use super::wire::*;
 use crate::auth::PeerIdentity;
 use crate::catalog::Template;
-use crate::http::{AppState, AuthenticationInfo};
+use crate::http::{AppState, AuthenticationInfo, JsonBody};
 use crate::ledger::{read, Amount};
 
 type Result<T> = std::result::Result<T, Goop2Error>;
@@ -157,12 +157,12 @@ pub async fn transactions(
 pub async fn purchase(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<TemplateRequest>,
+    body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
     let who = peer(&state, &req)?;
     let id = who.peer.to_string();
     state.limits.check(Limit::Purchase, &id)?;
-    let t = template(&state, &body.template)?.clone();
+    let t = template(&state, &body.0.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(PurchaseResponse {
             status: "free".into(),
@@ -230,10 +230,10 @@ pub async fn purchases(
 pub async fn grant(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<GrantRequest>,
+    body: JsonBody<GrantRequest>,
 ) -> Result<HttpResponse> {
     admin(&state, &req)?;
-    let body = body.into_inner();
+    let body = body.0;
     let peer = parse_peer_id(&body.peer_id)?;
     check_note(&body.note)?;
     let amount = Amount::new(body.amount)
@@ -256,10 +256,10 @@ pub async fn grant(
 pub async fn refund(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RefundRequest>,
+    body: JsonBody<RefundRequest>,
 ) -> Result<HttpResponse> {
     admin(&state, &req)?;
-    let body = body.into_inner();
+    let body = body.0;
     let peer = parse_peer_id(&body.peer_id)?;
     check_note(&body.note)?;
     let tenant = state.goop2_tenant.clone();
@@ -375,14 +375,14 @@ pub async fn healthz() -> HttpResponse {
 pub async fn publish(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<PublishRequest>,
+    body: JsonBody<PublishRequest>,
 ) -> Result<HttpResponse> {
     let ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     state.limits.check(Limit::Publish, &ip)?;
-    let body = body.into_inner();
+    let body = body.0;
     if !matches!(body.kind.as_str(), "online" | "update" | "offline") {
         return Err(Goop2Error::BadRequest(
             "type: must be online, update or offline".into(),
@@ -501,12 +501,12 @@ pub async fn store_data(
 pub async fn spend(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<TemplateRequest>,
+    body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
     let who = peer(&state, &req)?;
     let id = who.peer.to_string();
     state.limits.check(Limit::Purchase, &id)?;
-    let t = template(&state, &body.template)?.clone();
+    let t = template(&state, &body.0.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(SpendResponse {
             balance: available(&state, &id)?,

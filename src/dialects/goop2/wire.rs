@@ -4,31 +4,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Field deserializers that prefix an error with the field's wire name, e.g.
-/// "template: invalid type: integer 5, expected a string": serde names missing and
-/// unknown fields by itself, but not a field whose value has the wrong type.
-macro_rules! named_fields {
-    ($($func:ident: $ty:ty => $name:literal),* $(,)?) => {$(
-        fn $func<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-            <$ty as Deserialize>::deserialize(d)
-                .map_err(|e| serde::de::Error::custom(format_args!(concat!($name, ": {}"), e)))
-        }
-    )*};
-}
-
-named_fields! {
-    de_template: String => "template",
-    de_peer_id: String => "peer_id",
-    de_amount: i64 => "amount",
-    de_note: Option<String> => "note",
-    de_kind: String => "type",
-    de_peer_id_camel: String => "peerId",
-    de_content: Option<String> => "content",
-    de_email: Option<String> => "email",
-    de_avatar_hash: Option<String> => "avatarHash",
-    de_ts: Option<i64> => "ts",
-}
-
 /// `GET /api/credits/balance`
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BalanceResponse {
@@ -91,7 +66,6 @@ pub struct TransactionsResponse {
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     /// Template name (the catalog folder, e.g. `poker`).
-    #[serde(deserialize_with = "de_template")]
     pub template: String,
 }
 
@@ -133,13 +107,11 @@ pub struct PurchasesResponse {
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     /// The peer to credit.
-    #[serde(deserialize_with = "de_peer_id")]
     pub peer_id: String,
     /// Whole credits, > 0.
-    #[serde(deserialize_with = "de_amount")]
     pub amount: i64,
     /// Why (shown in the peer's history).
-    #[serde(default, deserialize_with = "de_note")]
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -157,13 +129,11 @@ pub struct GrantResponse {
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// The peer.
-    #[serde(deserialize_with = "de_peer_id")]
     pub peer_id: String,
     /// The owned template to refund.
-    #[serde(deserialize_with = "de_template")]
     pub template: String,
     /// Why.
-    #[serde(default, deserialize_with = "de_note")]
+    #[serde(default)]
     pub note: Option<String>,
 }
 
@@ -238,39 +208,26 @@ pub struct SpendResponse {
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     /// `online`, `update` or `offline`.
-    #[serde(rename = "type", deserialize_with = "de_kind")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// The peer's id, at most 256 characters.
-    #[serde(rename = "peerId", deserialize_with = "de_peer_id_camel")]
+    #[serde(rename = "peerId")]
     pub peer_id: String,
     /// Free text.
-    #[serde(
-        default,
-        deserialize_with = "de_content",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
     /// Contact address.
-    #[serde(
-        default,
-        deserialize_with = "de_email",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Avatar digest.
     #[serde(
         rename = "avatarHash",
         default,
-        deserialize_with = "de_avatar_hash",
         skip_serializing_if = "Option::is_none"
     )]
     pub avatar_hash: Option<String>,
     /// Client timestamp, milliseconds since the epoch.
-    #[serde(
-        default,
-        deserialize_with = "de_ts",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
 }
 
