@@ -148,7 +148,8 @@ impl PeerClient {
         Ok(header)
     }
 
-    async fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
+    /// An authenticated GET of `path`, checked for a success status.
+    async fn get(&mut self, path: &str) -> Result<(String, reqwest::Response), ClientError> {
         let auth = self.authorization().await?;
         let url = self.url(path);
         let res = self
@@ -158,7 +159,13 @@ impl PeerClient {
             .send()
             .await
             .map_err(|e| self.http_error(&url, e))?;
-        self.json(&url, res).await
+        let res = self.check(&url, res).await?;
+        Ok((url, res))
+    }
+
+    async fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
+        let (url, res) = self.get(path).await?;
+        res.json().await.map_err(|e| self.http_error(&url, e))
     }
 
     /// Registers with the node's rendezvous server in `namespace`, sealing the peer
@@ -254,16 +261,12 @@ impl PeerClient {
         template: &str,
         dir: &Path,
     ) -> Result<Vec<PathBuf>, ClientError> {
-        let auth = self.authorization().await?;
-        let url = self.url(&format!("/api/templates/download?name={template}"));
-        let res = self
-            .http
-            .get(&url)
-            .header("Authorization", auth)
-            .send()
-            .await
-            .map_err(|e| self.http_error(&url, e))?;
-        let res = self.check(&url, res).await?;
+        if !crate::catalog::valid_dir_name(template) {
+            return Err(ClientError::Local(format!("{template:?} is not a template name")));
+        }
+        let (url, res) = self
+            .get(&format!("/api/templates/download?name={template}"))
+            .await?;
         let bytes = res.bytes().await.map_err(|e| self.http_error(&url, e))?;
         extract_bundle(&bytes, dir)
     }

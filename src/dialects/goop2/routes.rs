@@ -34,6 +34,14 @@ fn maybe_peer(state: &AppState, req: &HttpRequest) -> Result<Option<PeerIdentity
     Ok(identity)
 }
 
+/// The peer of `req`, required, after taking one request from its `limit`. Returns
+/// the peer id as text.
+fn limited_peer(state: &AppState, req: &HttpRequest, limit: Limit) -> Result<String> {
+    let id = peer(state, req)?.peer.to_string();
+    state.limits.check(limit, &id)?;
+    Ok(id)
+}
+
 fn remember_auth_info(req: &HttpRequest, identity: &PeerIdentity) {
     if let Some(info) = &identity.authentication_info {
         req.extensions_mut()
@@ -96,9 +104,7 @@ pub async fn balance(
     req: HttpRequest,
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Balance, &id)?;
+    let id = limited_peer(&state, &req, Limit::Balance)?;
     let balance = available(&state, &id)?;
     Ok(HttpResponse::Ok().json(BalanceResponse {
         balance,
@@ -116,9 +122,7 @@ pub async fn transactions(
     req: HttpRequest,
     q: web::Query<TransactionsQuery>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Transactions, &id)?;
+    let id = limited_peer(&state, &req, Limit::Transactions)?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(Goop2Error::BadRequest("limit: must be 1 to 100".into()));
@@ -159,9 +163,7 @@ pub async fn purchase(
     req: HttpRequest,
     body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Purchase, &id)?;
+    let id = limited_peer(&state, &req, Limit::Purchase)?;
     let t = template(&state, &body.0.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(PurchaseResponse {
@@ -202,9 +204,7 @@ pub async fn purchases(
     req: HttpRequest,
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Balance, &id)?;
+    let id = limited_peer(&state, &req, Limit::Balance)?;
     let owned = state
         .ledger
         .read(|c| match read::account(c, &state.goop2_tenant, &id)? {
@@ -470,9 +470,7 @@ pub async fn store_data(
     req: HttpRequest,
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Balance, &id)?;
+    let id = limited_peer(&state, &req, Limit::Balance)?;
     let (balance, owned) =
         state
             .ledger
@@ -503,9 +501,7 @@ pub async fn spend(
     req: HttpRequest,
     body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
-    let who = peer(&state, &req)?;
-    let id = who.peer.to_string();
-    state.limits.check(Limit::Purchase, &id)?;
+    let id = limited_peer(&state, &req, Limit::Purchase)?;
     let t = template(&state, &body.0.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(SpendResponse {
