@@ -262,7 +262,9 @@ impl PeerClient {
         dir: &Path,
     ) -> Result<Vec<PathBuf>, ClientError> {
         if !crate::catalog::valid_dir_name(template) {
-            return Err(ClientError::Local(format!("{template:?} is not a template name")));
+            return Err(ClientError::Local(format!(
+                "{template:?} is not a template name"
+            )));
         }
         let (url, res) = self
             .get(&format!("/api/templates/download?name={template}"))

@@ -6,7 +6,8 @@ use reqwest::{header, StatusCode};
 use serde_json::{json as j, Value};
 
 use crate::common::{
-    assert_bundle_matches, expect_error, json, raw_get, repo_catalog, within, TestNode,
+    assert_bundle_matches, expect_error, json, raw_get, repo_catalog, untar, within, write_catalog,
+    Peer, TestNode,
 };
 
 async fn body(res: reqwest::Response, status: StatusCode) -> Value {
@@ -572,5 +573,53 @@ async fn peer_client_register_buy_install() {
     // The raw HTTP view of the same peer agrees.
     assert_eq!(peer.balance().await, 400);
     node.verify();
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_survives_a_new_version() {
+    let catalog = tempfile::tempdir().unwrap();
+    write_catalog(catalog.path(), 1, 10);
+    let root = catalog.path().to_path_buf();
+    let node = TestNode::start(|c| c.server.catalog_dir = root.clone()).await;
+    let peer = node.peer().await;
+    node.grant(&peer.id, 10).await;
+    let res = peer
+        .post("/api/credits/purchase", &j!({"template": "t000"}))
+        .await;
+    let bought = body(res, StatusCode::OK).await;
+    assert_eq!(bought["status"], "ok");
+
+    // The operator publishes version 2.0.0 with new contents and a higher price.
+    std::fs::write(
+        root.join("t000/manifest.json"),
+        j!({"name": "t000", "title": "Template 0", "version": "2.0.0", "price": 20}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(root.join("t000/index.html"), "<h1>v2</h1>").unwrap();
+    let node = node.restart().await;
+    let peer = Peer::authenticate(&node, peer.key.clone()).await;
+
+    let list = body(peer.get("/api/templates/list").await, StatusCode::OK).await;
+    let t = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "t000")
+        .expect("t000 listed");
+    assert_eq!(t["version"], "2.0.0");
+    assert_eq!(t["price"], 20);
+    assert_eq!(t["owned"], true);
+
+    let res = peer.get("/api/templates/download?name=t000").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let files = untar(&bytes_of(res).await);
+    assert_eq!(files["t000/index.html"].0, b"<h1>v2</h1>");
+
+    let again = peer
+        .post("/api/credits/purchase", &j!({"template": "t000"}))
+        .await;
+    assert_eq!(body(again, StatusCode::OK).await["status"], "already_owned");
+    assert_eq!(peer.balance().await, 0);
     node.shutdown().await;
 }
