@@ -1,12 +1,15 @@
--- rendezvous-credits ledger schema, version 1.
+-- rendezvous-credits ledger schema.
 --
--- Embedded in the binary and applied at start when `PRAGMA user_version` is below 1
--- (src/store.rs). Later versions append migrations there; this file is never edited
--- in place once released.
+-- Embedded in the binary (src/store.rs). The file is a sequence of migrations, each
+-- introduced by a line `-- version N`; at start every migration above the file's
+-- `PRAGMA user_version` is applied in one transaction with the version bump. Released
+-- migrations are never edited: a change is a new `-- version N+1` section at the end.
 --
 -- Money columns are INTEGER minor units of the owning tenant's scale
 -- (goop2: whole credits, roochip: hundredths of a ROO, rrr: points).
 -- Timestamps are RFC 3339 UTC strings ("2026-02-07T10:30:00Z").
+
+-- version 1
 
 -- A tenant is one economy: its own accounts, scale, ceiling and hash chain.
 CREATE TABLE tenants (
@@ -153,3 +156,51 @@ CREATE TABLE registrations (
     last_seen      TEXT NOT NULL,
     PRIMARY KEY (peer_id, namespace)
 );
+
+-- version 2
+
+-- Delivery state of outbox events (webhooks): one row per event, written in the same
+-- unit as the event. `next_attempt_at` is unix milliseconds. Events of one account are
+-- delivered in order: a pending event holds back the later ones of its account.
+CREATE TABLE webhook_deliveries (
+    outbox_id        INTEGER PRIMARY KEY REFERENCES outbox(id),
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    account_id       INTEGER REFERENCES credit_accounts(id),
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  INTEGER NOT NULL,
+    last_status      INTEGER,
+    last_error       TEXT,
+    delivered_at     TEXT,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX idx_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX idx_deliveries_account ON webhook_deliveries (account_id, status, outbox_id);
+
+-- Promo code requests (roochip-lite-integration-guide.md, "Phase 1: Promo Code Flow"):
+-- one per user of a tenant, ever.
+CREATE TABLE promo_code_requests (
+    id                TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id),
+    external_user_id  TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('pending', 'fulfilled', 'rejected')),
+    created_at        TEXT NOT NULL,
+    resolved_at       TEXT,
+    UNIQUE (tenant_id, external_user_id)
+);
+CREATE INDEX idx_code_requests_status ON promo_code_requests (tenant_id, status, created_at);
+
+-- Promo codes, kept as the SHA-256 of the code (a code is a secret until redeemed).
+-- Single use, bound to one user; one redemption per user of a tenant, ever.
+CREATE TABLE promo_codes (
+    code_sha256       TEXT PRIMARY KEY,
+    tenant_id         TEXT NOT NULL REFERENCES tenants(id),
+    external_user_id  TEXT NOT NULL,
+    credits           INTEGER NOT NULL CHECK (credits > 0),
+    request_id        TEXT REFERENCES promo_code_requests(id),
+    created_at        TEXT NOT NULL,
+    redeemed_at       TEXT,
+    entry_id          INTEGER REFERENCES credit_transactions(id)
+);
+CREATE UNIQUE INDEX idx_codes_one_redemption
+    ON promo_codes (tenant_id, external_user_id) WHERE redeemed_at IS NOT NULL;

@@ -32,6 +32,156 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Operator access.
     pub admin: AdminConfig,
+    /// Webhook delivery (all tenants).
+    pub webhooks: WebhookConfig,
+    /// Tenants served with another dialect than Goop2 (`[[tenants]]`).
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// `[webhooks]`: delivery of outbox events.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Timeout of one delivery attempt, seconds.
+    pub timeout_secs: u64,
+    /// Delay before each attempt, seconds, counted from the event (first) or the
+    /// previous failure: the Standard Webhooks schedule by default (immediately, 5 s,
+    /// 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h). After the last attempt fails
+    /// the event is dead-lettered.
+    pub schedule_secs: Vec<u64>,
+    /// How often the dispatcher looks for due deliveries when not woken, milliseconds.
+    pub poll_interval_ms: u64,
+    /// Deliveries in flight at once (each account's events stay in order).
+    pub concurrency: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout_secs: 10,
+            schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+            poll_interval_ms: 1000,
+            concurrency: 16,
+        }
+    }
+}
+
+/// A decimal amount in a settings file: a string (`"5.00"`) or a number (`5`,
+/// `5.5`); parsed exactly at the tenant's scale.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum DecimalSetting {
+    /// `"5.00"`
+    Text(String),
+    /// `5`
+    Integer(i64),
+    /// `5.5` (TOML floats are read through their shortest decimal form)
+    Float(f64),
+}
+
+impl DecimalSetting {
+    /// The decimal text.
+    pub fn text(&self) -> String {
+        match self {
+            DecimalSetting::Text(s) => s.clone(),
+            DecimalSetting::Integer(i) => i.to_string(),
+            DecimalSetting::Float(f) => f.to_string(),
+        }
+    }
+}
+
+/// One credit package of a Roochip tenant (roochip-lite-integration-guide.md,
+/// "Available packages").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    /// Package id (a UUID); derived from the tenant and name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name (`Starter Pack`).
+    pub name: String,
+    /// ROO issued, decimal (`10`).
+    pub credits_to_issue: DecimalSetting,
+    /// Price in cents (`1000` = $10.00).
+    pub price_amount: i64,
+    /// ISO currency, lowercase (`usd`).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Listed by `GET /v1/packages`.
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+fn default_currency() -> String {
+    "usd".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_scale() -> u32 {
+    2
+}
+
+fn default_promo_credits() -> DecimalSetting {
+    DecimalSetting::Text("5.00".into())
+}
+
+/// The seed packages of roochip-lite-integration-guide.md: Starter 10 / $10.00,
+/// Popular 25 / $25.00, Premium 50 / $50.00.
+pub fn seed_packages() -> Vec<PackageConfig> {
+    [
+        ("Starter Pack", 10, 1000),
+        ("Popular Pack", 25, 2500),
+        ("Premium Pack", 50, 5000),
+    ]
+    .into_iter()
+    .map(|(name, credits, cents)| PackageConfig {
+        id: None,
+        name: name.into(),
+        credits_to_issue: DecimalSetting::Integer(credits),
+        price_amount: cents,
+        currency: default_currency(),
+        active: true,
+    })
+    .collect()
+}
+
+/// `[[tenants]]`: a tenant served with another dialect.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id (1-64 of `a-z0-9_-`); its ledger accounts are separate from every
+    /// other tenant's.
+    pub id: String,
+    /// Dialect: `roochip`.
+    pub mode: String,
+    /// An inactive tenant answers 403 on every route.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// Decimal places of its currency; Roochip ROO has 2.
+    #[serde(default = "default_scale")]
+    pub scale: u32,
+    /// SHA-256 (lowercase hex) of each server API key (`X-API-Key`).
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// SHA-256 (lowercase hex) of each admin API key.
+    #[serde(default)]
+    pub admin_api_keys: Vec<String>,
+    /// Where events are POSTed; empty = no webhooks.
+    #[serde(default)]
+    pub webhook_url: String,
+    /// HMAC-SHA256 key of the webhook signature. Needed in clear to sign; never
+    /// logged.
+    #[serde(default)]
+    pub webhook_secret: String,
+    /// ROO issued by a promo code.
+    #[serde(default = "default_promo_credits")]
+    pub promo_code_credits: DecimalSetting,
+    /// Credit packages (default: the seed packages).
+    #[serde(default = "seed_packages")]
+    pub packages: Vec<PackageConfig>,
 }
 
 /// `[server]`
@@ -286,6 +436,51 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024".into());
         }
+        if self.webhooks.schedule_secs.is_empty() || self.webhooks.timeout_secs == 0 {
+            return bad(
+                "webhooks: schedule_secs needs at least one delay and timeout_secs must be > 0"
+                    .into(),
+            );
+        }
+        if self.webhooks.concurrency == 0 || self.webhooks.poll_interval_ms == 0 {
+            return bad("webhooks: concurrency and poll_interval_ms must be > 0".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        ids.insert(self.goop2.tenant.as_str());
+        let mut digests = std::collections::HashSet::new();
+        for t in &self.tenants {
+            let name = format!("tenants[id = {:?}]", t.id);
+            if !ids.insert(t.id.as_str()) {
+                return bad(format!("{name}: the tenant id is used twice"));
+            }
+            if t.mode != "roochip" {
+                return bad(format!("{name}.mode: must be \"roochip\""));
+            }
+            if t.scale != 2 {
+                return bad(format!("{name}.scale: Roochip ROO has scale 2"));
+            }
+            for d in t.api_keys.iter().chain(&t.admin_api_keys) {
+                if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return bad(format!(
+                        "{name}: api_keys and admin_api_keys hold SHA-256 digests (64 hex digits); `rendezvous-credits admin tenant-key` makes one"
+                    ));
+                }
+                if !digests.insert(d.to_ascii_lowercase()) {
+                    return bad(format!("{name}: an API key digest is listed twice"));
+                }
+            }
+            if !t.webhook_url.is_empty() {
+                if !(t.webhook_url.starts_with("http://") || t.webhook_url.starts_with("https://"))
+                {
+                    return bad(format!(
+                        "{name}.webhook_url: must be an http:// or https:// URL"
+                    ));
+                }
+                if t.webhook_secret.is_empty() {
+                    return bad(format!("{name}.webhook_secret: required with webhook_url"));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -346,6 +541,39 @@ mod tests {
     fn the_example_file_documents_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         assert_eq!(Config::load(Some(&path)).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn tenants_are_read_with_their_defaults_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let digest = sha256_hex("k");
+        std::fs::write(
+            &file,
+            format!(
+                "[[tenants]]\nid = \"rooverse\"\nmode = \"roochip\"\napi_keys = [\"{digest}\"]\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&file)).unwrap();
+        let t = &c.tenants[0];
+        assert!(t.active);
+        assert_eq!(t.scale, 2);
+        assert_eq!(t.promo_code_credits.text(), "5.00");
+        assert_eq!(t.packages.len(), 3);
+        assert_eq!(t.packages[1].price_amount, 2500);
+
+        std::fs::write(
+            &file,
+            "[[tenants]]\nid = \"rooverse\"\nmode = \"roochip\"\napi_keys = [\"plain-key\"]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("SHA-256"), "{err}");
+
+        std::fs::write(&file, "[[tenants]]\nid = \"goop2\"\nmode = \"roochip\"\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("used twice"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use libp2p::{Multiaddr, PeerId};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
 
-use crate::auth::{AdminAuth, PeerAuthenticator};
+use crate::auth::{AdminAuth, ApiKeys, PeerAuthenticator};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::dialects::goop2::{self, limits::Limiters, presence::Presence};
@@ -77,6 +77,8 @@ pub struct AppState {
     pub node: NodeInfo,
     /// The tenant of Goop2 accounts.
     pub goop2_tenant: TenantId,
+    /// Tenant API keys (`[[tenants]]`).
+    pub api_keys: Arc<ApiKeys>,
 }
 
 /// An `Authentication-Info` value to send back on this request's response.
@@ -193,6 +195,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
 )]
 pub struct ApiDoc;
 
+/// The OpenAPI document of every dialect and the ops routes.
+pub fn full_openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::dialects::roochip::ApiDoc::openapi());
+    doc.merge(crate::webhooks::routes::ApiDoc::openapi());
+    doc
+}
+
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", description = "Prometheus exposition")))]
 pub async fn metrics_text() -> HttpResponse {
@@ -205,7 +215,7 @@ pub async fn metrics_text() -> HttpResponse {
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi_json() -> HttpResponse {
     static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    let doc = DOC.get_or_init(|| full_openapi().to_json().unwrap_or_default());
     HttpResponse::Ok()
         .content_type("application/json")
         .body(doc.as_str())
@@ -221,7 +231,10 @@ async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
 /// Mounts every route on `cfg` with `state`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     cfg.app_data(state.clone());
-    goop2::config(cfg, state.config.server.max_body_bytes);
+    let max_body = state.config.server.max_body_bytes;
+    goop2::config(cfg, max_body);
+    crate::dialects::roochip::config(cfg, max_body);
+    crate::webhooks::routes::config(cfg, max_body);
     cfg.route("/metrics", web::get().to(metrics_text))
         .route("/openapi.json", web::get().to(openapi_json))
         .default_service(web::to(not_found));

@@ -16,3 +16,4 @@ pub mod p2p;
 pub mod redact;
 pub mod server;
 pub mod store;
+pub mod webhooks;

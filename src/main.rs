@@ -216,8 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Verify { node } => verify(&node.load()?),
         Command::Backup { node, dest, force } => backup(&node.load()?, &dest, force),
         Command::Openapi => {
-            use utoipa::OpenApi;
-            let doc = rendezvous_credits::http::ApiDoc::openapi()
+            let doc = rendezvous_credits::http::full_openapi()
                 .to_pretty_json()
                 .map_err(|e| e.to_string())?;
             println!("{doc}");

@@ -9,7 +9,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 
-use crate::auth::{AdminAuth, PeerAuthenticator};
+use crate::auth::{AdminAuth, ApiKeys, PeerAuthenticator};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::dialects::goop2::{limits::Limiters, ops, presence::Presence};
@@ -19,6 +19,10 @@ use crate::p2p::{self, directory, P2pHandle, RegistrationEvent, RegistrationHook
 
 /// Largest Goop2 balance, in credits.
 pub const GOOP2_CEILING: i64 = 1_000_000_000_000;
+
+/// Largest Roochip wallet: 9,999,999,999.99 ROO in hundredths (the NUMERIC(12,2)
+/// ceiling of roochip-lite-integration-guide.md, "The ROO Currency").
+pub const ROOCHIP_CEILING: i64 = 999_999_999_999;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +196,17 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             ceiling: GOOP2_CEILING,
         })
         .await?;
+    for t in &config.tenants {
+        ledger
+            .ensure_tenant(TenantSpec {
+                id: TenantId::new(t.id.clone())?,
+                mode: t.mode.clone(),
+                scale: t.scale,
+                ceiling: ROOCHIP_CEILING,
+            })
+            .await?;
+    }
+    let api_keys = Arc::new(ApiKeys::from_tenants(&config.tenants)?);
     let keypair = load_or_create_key(&config.node_key_path())?;
     let peer_id = keypair.public().to_peer_id();
     let catalog = Arc::new(Catalog::load(&config.server.catalog_dir)?);
@@ -244,6 +259,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         presence: presence.clone(),
         node: node.clone(),
         goop2_tenant,
+        api_keys,
     });
     let _ = http::prometheus();
     let factory_state = state.clone();

@@ -12,18 +12,45 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::ledger::{LedgerError, Synchronous};
 
-/// Migrations in order; index + 1 is the `user_version` each one brings the file to.
-const MIGRATIONS: &[&str] = &[include_str!("../schema.sql")];
+/// The schema file: migrations introduced by `-- version N` lines.
+const SCHEMA: &str = include_str!("../schema.sql");
+
+/// The migrations of [`SCHEMA`] in order, as (version, SQL).
+fn migrations() -> Vec<(i64, &'static str)> {
+    // (version, where its marker line starts, where its SQL starts)
+    let mut marks: Vec<(i64, usize, usize)> = Vec::new();
+    let mut offset = 0;
+    for line in SCHEMA.split_inclusive('\n') {
+        if let Some(n) = line.trim().strip_prefix("-- version ") {
+            if let Ok(n) = n.trim().parse() {
+                marks.push((n, offset, offset + line.len()));
+            }
+        }
+        offset += line.len();
+    }
+    let ends = marks
+        .iter()
+        .skip(1)
+        .map(|(_, marker, _)| *marker)
+        .chain(std::iter::once(SCHEMA.len()));
+    marks
+        .iter()
+        .zip(ends)
+        .map(|((n, _, start), end)| (*n, &SCHEMA[*start..end]))
+        .collect()
+}
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub fn schema_version() -> i64 {
+    migrations().last().map_or(0, |(n, _)| *n)
+}
 
 /// How long a connection waits for another process's lock (the CLI beside a running
 /// node) before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the write connection: WAL, the given `synchronous`, foreign keys on, and the
-/// schema migrated to [`SCHEMA_VERSION`]. Creates the file and its folder if needed.
+/// schema migrated to [`schema_version`]. Creates the file and its folder if needed.
 ///
 /// # Errors
 /// Storage errors; [`LedgerError::Invalid`] when the file was written by a newer build.
@@ -60,23 +87,24 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection, 
 
 /// Applies the migrations the file lacks.
 fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
+    let latest = schema_version();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
+    if version > latest {
         return Err(LedgerError::Invalid(format!(
-            "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}"
+            "the database has schema version {version}, newer than this build's {latest}"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (n, sql) in migrations().into_iter().filter(|(n, _)| *n > version) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
         let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if now > i as i64 {
+        if now >= n {
             continue;
         }
         tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {n}"))?;
         tx.commit()?;
-        tracing::info!(version = i + 1, "schema migrated");
+        tracing::info!(version = n, "schema migrated");
     }
     Ok(())
 }
@@ -113,4 +141,34 @@ pub fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_one_by_one_and_apply_in_order() {
+        let m = migrations();
+        let numbers: Vec<i64> = m.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, (1..=m.len() as i64).collect::<Vec<_>>());
+        assert!(m[0].1.contains("CREATE TABLE tenants"));
+        assert!(!m[0].1.contains("webhook_deliveries"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        // A file at version 1 is brought to the latest version.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(m[0].1).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        }
+        let conn = open_writer(&path, Synchronous::Full).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, schema_version());
+        conn.execute_batch("SELECT count(*) FROM promo_codes")
+            .unwrap();
+    }
 }

@@ -2,3 +2,4 @@
 //! ledger core and renders the outcome in its own format. One folder per dialect.
 
 pub mod goop2;
+pub mod roochip;

@@ -285,6 +285,12 @@ impl Ledger {
         f(&conn)
     }
 
+    /// Notified after every durable batch that wrote outbox events (see
+    /// [`LedgerTx::enqueue_event`]): the webhook dispatcher waits on it.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.writer.outbox_signal.clone()
+    }
+
     /// Counters of the writer since start.
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()

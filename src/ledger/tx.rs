@@ -126,16 +126,24 @@ struct AccountRow {
 pub struct LedgerTx<'c> {
     conn: &'c Connection,
     now: &'c str,
-    heads: &'c mut ChainHeads,
+    state: &'c mut BatchState,
+}
+
+/// What the writer carries from unit to unit: the chain heads, and whether the batch
+/// wrote outbox events (so that the dispatcher is woken after the commit).
+#[derive(Debug, Default)]
+pub(crate) struct BatchState {
+    pub(crate) heads: ChainHeads,
+    pub(crate) events_written: bool,
 }
 
 impl<'c> LedgerTx<'c> {
     pub(crate) fn new(
         conn: &'c Connection,
         now: &'c str,
-        heads: &'c mut ChainHeads,
+        state: &'c mut BatchState,
     ) -> LedgerTx<'c> {
-        LedgerTx { conn, now, heads }
+        LedgerTx { conn, now, state }
     }
 
     /// The batch's timestamp (RFC 3339 UTC, seconds): every entry of a batch carries it.
@@ -453,7 +461,9 @@ impl<'c> LedgerTx<'c> {
         Ok(())
     }
 
-    /// Writes an outbox event (a webhook to deliver after commit). Returns its id.
+    /// Writes an outbox event (a webhook to deliver after commit) and its pending
+    /// delivery row, due now. `payload` is the exact body to send. Returns the event
+    /// id. The dispatcher is woken once the batch is durable.
     ///
     /// # Errors
     /// Storage errors.
@@ -476,7 +486,22 @@ impl<'c> LedgerTx<'c> {
                 payload,
                 self.now
             ])?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries
+                   (outbox_id, tenant_id, account_id, status, attempts, next_attempt_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)",
+            )?
+            .execute(params![
+                id,
+                tenant.as_str(),
+                account.map(|a| a.0),
+                jiff::Timestamp::now().as_millisecond(),
+                self.now
+            ])?;
+        self.state.events_written = true;
+        Ok(id)
     }
 
     fn account_row(&self, account: AccountId, bucket: Bucket) -> Result<AccountRow, LedgerError> {
@@ -572,7 +597,7 @@ impl<'c> LedgerTx<'c> {
                 &hash[..],
             ])?;
         let id = self.conn.last_insert_rowid();
-        self.heads.advance(tenant_id, seq, hash);
+        self.state.heads.advance(tenant_id, seq, hash);
         Ok(PostedEntry {
             id,
             seq,
@@ -601,7 +626,7 @@ impl<'c> LedgerTx<'c> {
     /// The last (seq, hash) of `tenant`'s chain: from the writer's cache, else from
     /// the table.
     fn chain_head(&mut self, tenant_id: &str) -> Result<(i64, [u8; 32]), LedgerError> {
-        if let Some(head) = self.heads.get(tenant_id) {
+        if let Some(head) = self.state.heads.get(tenant_id) {
             return Ok(head);
         }
         let head: Option<(i64, Vec<u8>)> = self

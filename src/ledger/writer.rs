@@ -17,7 +17,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::tx::{ChainHeads, LedgerTx};
+use super::tx::{BatchState, LedgerTx};
 use super::{LedgerError, LedgerOptions};
 
 /// SQLite `synchronous` setting of the write connection.
@@ -104,6 +104,7 @@ pub(crate) struct WriterHandle {
     sender: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 fn erase<T, E, F>(unit: F) -> (Unit, oneshot::Receiver<Result<T, E>>)
@@ -131,6 +132,8 @@ impl WriterHandle {
         let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
         let thread_counters = counters.clone();
+        let outbox_signal = Arc::new(tokio::sync::Notify::new());
+        let thread_signal = outbox_signal.clone();
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -141,6 +144,7 @@ impl WriterHandle {
                     durability,
                     wal_path,
                     &thread_counters,
+                    thread_signal,
                 )
             })
             .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
@@ -148,6 +152,7 @@ impl WriterHandle {
             sender,
             counters,
             thread: Arc::new(Mutex::new(Some(thread))),
+            outbox_signal,
         })
     }
 
@@ -230,6 +235,7 @@ pub(crate) enum Durability {
 struct Committed {
     replies: Vec<Reply>,
     started: Instant,
+    events_written: bool,
 }
 
 /// The state the writer thread keeps between batches.
@@ -237,7 +243,8 @@ struct Writer<'a> {
     conn: Connection,
     max_batch: usize,
     counters: &'a Counters,
-    heads: ChainHeads,
+    state: BatchState,
+    outbox_signal: Arc<tokio::sync::Notify>,
     data_version: i64,
     flusher: Option<std::sync::mpsc::Sender<Committed>>,
 }
@@ -249,12 +256,14 @@ fn writer_loop(
     durability: Durability,
     wal_path: std::path::PathBuf,
     counters: &Counters,
+    outbox_signal: Arc<tokio::sync::Notify>,
 ) {
+    let flusher_signal = outbox_signal.clone();
     let (flusher, flusher_thread) = if durability == Durability::Flusher {
         let (tx, rx) = std::sync::mpsc::channel();
         match std::thread::Builder::new()
             .name("ledger-flusher".into())
-            .spawn(move || flusher_loop(&wal_path, &rx))
+            .spawn(move || flusher_loop(&wal_path, &rx, &flusher_signal))
         {
             Ok(handle) => (Some(tx), Some(handle)),
             Err(e) => {
@@ -270,7 +279,8 @@ fn writer_loop(
         conn,
         max_batch,
         counters,
-        heads: ChainHeads::default(),
+        state: BatchState::default(),
+        outbox_signal,
         data_version: 0,
         flusher,
     };
@@ -317,7 +327,11 @@ fn writer_loop(
 
 /// fsyncs the WAL once for every batch committed since the last fsync, then answers
 /// their units in commit order.
-fn flusher_loop(wal_path: &std::path::Path, batches: &std::sync::mpsc::Receiver<Committed>) {
+fn flusher_loop(
+    wal_path: &std::path::Path,
+    batches: &std::sync::mpsc::Receiver<Committed>,
+    outbox_signal: &tokio::sync::Notify,
+) {
     let mut wal: Option<std::fs::File> = None;
     let mut failed: Option<String> = None;
     while let Ok(first) = batches.recv() {
@@ -340,6 +354,9 @@ fn flusher_loop(wal_path: &std::path::Path, batches: &std::sync::mpsc::Receiver<
                 tracing::error!(error = %e, "fsync of the WAL failed; the ledger stops confirming writes");
                 failed = Some(format!("fsync of the WAL failed: {e}"));
             }
+        }
+        if failed.is_none() && ready.iter().any(|b| b.events_written) {
+            outbox_signal.notify_one();
         }
         for batch in ready {
             metrics::histogram!("ledger_commit_seconds")
@@ -375,7 +392,7 @@ impl Writer<'_> {
         if !self.conn.is_autocommit() {
             let _ = exec(&self.conn, "ROLLBACK");
         }
-        self.heads.clear();
+        self.state.heads.clear();
         fail_all(replies, why);
     }
 
@@ -400,11 +417,12 @@ impl Writer<'_> {
         {
             Ok(v) if v == self.data_version => {}
             Ok(v) => {
-                self.heads.clear();
+                self.state.heads.clear();
                 self.data_version = v;
             }
-            Err(_) => self.heads.clear(),
+            Err(_) => self.state.heads.clear(),
         }
+        self.state.events_written = false;
         let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
         let mut ran = 0u64;
         while ran < self.max_batch as u64 {
@@ -416,9 +434,9 @@ impl Writer<'_> {
                 return;
             }
             ran += 1;
-            self.heads.begin_unit();
+            self.state.heads.begin_unit();
             let outcome = {
-                let mut tx = LedgerTx::new(&self.conn, &now, &mut self.heads);
+                let mut tx = LedgerTx::new(&self.conn, &now, &mut self.state);
                 catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)))
             };
             if self.conn.is_autocommit() {
@@ -435,7 +453,7 @@ impl Writer<'_> {
             let settled = if keep {
                 exec(&self.conn, "RELEASE unit")
             } else {
-                self.heads.rollback_unit();
+                self.state.heads.rollback_unit();
                 exec(&self.conn, "ROLLBACK TO unit").and_then(|()| exec(&self.conn, "RELEASE unit"))
             };
             match outcome {
@@ -459,7 +477,11 @@ impl Writer<'_> {
             .max_batch_seen
             .fetch_max(ran, Ordering::Relaxed);
         metrics::histogram!("ledger_batch_size").record(ran as f64);
-        let committed = Committed { replies, started };
+        let committed = Committed {
+            replies,
+            started,
+            events_written: self.state.events_written,
+        };
         match &self.flusher {
             Some(flusher) => {
                 if let Err(std::sync::mpsc::SendError(committed)) = flusher.send(committed) {
@@ -469,6 +491,9 @@ impl Writer<'_> {
             None => {
                 metrics::histogram!("ledger_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
+                if committed.events_written {
+                    self.outbox_signal.notify_one();
+                }
                 for reply in committed.replies {
                     reply(None);
                 }

@@ -1,0 +1,3 @@
+//! Webhook delivery of outbox events, shared by every dialect.
+
+pub mod routes;
