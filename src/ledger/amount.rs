@@ -139,6 +139,39 @@ pub fn format_minor(minor: i64, scale: u32) -> String {
     format!("{sign}{int}.{}", frac.trim_end_matches('0'))
 }
 
+/// `minor` units at `scale` as a JSON number that prints the way JavaScript prints it
+/// (`5`, `5.5`, `0.01`, `120.01`): whole values are integers, others the nearest
+/// `f64`, which `serde_json` writes as its shortest round-trip form, the same digits
+/// as the exact decimal. So a body built with it survives
+/// `JSON.stringify(JSON.parse(body))` unchanged (field-notes §3). Exact for up to 15
+/// significant digits (every Roochip amount: at most 9,999,999,999.99).
+pub fn json_number(minor: i64, scale: u32) -> serde_json::Number {
+    let factor = 10i64.pow(scale);
+    if minor % factor == 0 {
+        return serde_json::Number::from(minor / factor);
+    }
+    format_minor(minor, scale)
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .unwrap_or_else(|| serde_json::Number::from(minor / factor))
+}
+
+impl Amount {
+    /// Parses a JSON number (`10`, `0.01`, `115.5`) exactly at `scale`, through its
+    /// decimal text (never through `f64` arithmetic).
+    ///
+    /// # Errors
+    /// As [`Amount::parse_decimal`].
+    pub fn from_json_number(
+        number: &serde_json::Number,
+        scale: u32,
+        ceiling: i64,
+    ) -> Result<Amount, AmountError> {
+        Amount::parse_decimal(&number.to_string(), scale, ceiling)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +233,50 @@ mod tests {
             Amount::parse_decimal("1.5", 0, CEIL),
             Err(AmountError::TooPrecise { scale: 0 })
         );
+    }
+
+    #[test]
+    fn json_numbers_print_like_javascript_and_parse_back_exactly() {
+        for (minor, text) in [
+            (500, "5"),
+            (550, "5.5"),
+            (1, "0.01"),
+            (12001, "120.01"),
+            (CEIL, "9999999999.99"),
+            (-1000, "-10"),
+            (7, "0.07"),
+            (11550, "115.5"),
+        ] {
+            let n = json_number(minor, 2);
+            assert_eq!(serde_json::to_string(&n).unwrap(), text);
+            if minor > 0 {
+                assert_eq!(
+                    Amount::from_json_number(&n, 2, CEIL).unwrap().minor(),
+                    minor
+                );
+            }
+        }
+        let parsed: serde_json::Number = serde_json::from_str("0.001").unwrap();
+        assert_eq!(
+            Amount::from_json_number(&parsed, 2, CEIL),
+            Err(AmountError::TooPrecise { scale: 2 })
+        );
+        let parsed: serde_json::Number = serde_json::from_str("1e-2").unwrap();
+        assert_eq!(
+            Amount::from_json_number(&parsed, 2, CEIL).unwrap().minor(),
+            1
+        );
+        let parsed: serde_json::Number = serde_json::from_str("100.10").unwrap();
+        assert_eq!(
+            Amount::from_json_number(&parsed, 2, CEIL).unwrap().minor(),
+            10010
+        );
+        let mut sum = 0;
+        for _ in 0..100 {
+            let n: serde_json::Number = serde_json::from_str("0.01").unwrap();
+            sum += Amount::from_json_number(&n, 2, CEIL).unwrap().minor();
+        }
+        assert_eq!(sum, 100);
     }
 
     #[test]

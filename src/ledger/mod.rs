@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use r2d2_sqlite::SqliteConnectionManager;
 
-pub use amount::{format_minor, Amount, AmountError};
+pub use amount::{format_minor, json_number, Amount, AmountError};
 pub use read::{AccountView, Discrepancy, EntryView, VerifyReport};
 pub use tx::{Balances, Bucket, LedgerTx, PostedEntry, Posting, StoredResponse};
 pub use writer::{Synchronous, WriterStats};
