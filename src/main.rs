@@ -163,6 +163,9 @@ enum AdminCommand {
     },
     /// Prints a new admin token and the digest to put in admin.token_sha256.
     Token,
+    /// Prints a new tenant API key (X-API-Key) and the digest to list in a tenant's
+    /// api_keys or admin_api_keys.
+    TenantKey,
 }
 
 fn main() -> ExitCode {
@@ -361,6 +364,13 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             println!("token:  {token}");
             println!("digest: {digest}");
             println!("put the digest in the config as admin.token_sha256 = \"{digest}\" (or run the node with RC_ADMIN_TOKEN set to the token); keep the token secret.");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::TenantKey => {
+            let (key, digest) = rendezvous_credits::auth::api_key::new_key();
+            println!("key:    {key}");
+            println!("digest: {digest}");
+            println!("list the digest in the tenant's api_keys (server) or admin_api_keys (admin); give the key to the tenant's backend as X-API-Key and keep it secret.");
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Grant { peer, amount, note } => {

@@ -16,6 +16,7 @@ use crate::dialects::goop2::{limits::Limiters, ops, presence::Presence};
 use crate::http::{self, AppState, NodeInfo};
 use crate::ledger::{Ledger, LedgerError, TenantId, TenantSpec};
 use crate::p2p::{self, directory, P2pHandle, RegistrationEvent, RegistrationHook, RegistryLimits};
+use crate::webhooks::{Dispatcher, DispatcherHandle};
 
 /// Largest Goop2 balance, in credits.
 pub const GOOP2_CEILING: i64 = 1_000_000_000_000;
@@ -80,6 +81,7 @@ pub struct RunningNode {
     server: actix_web::dev::ServerHandle,
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    webhooks: DispatcherHandle,
 }
 
 /// Reads the node's libp2p key from `path`, or creates an Ed25519 key there (mode
@@ -171,7 +173,8 @@ fn registration_hook(
     })
 }
 
-/// Starts everything and returns once HTTP and libp2p listen.
+/// Starts everything (ledger, libp2p node, HTTP server, webhook dispatcher) and
+/// returns once HTTP and libp2p listen.
 ///
 /// # Errors
 /// [`StartError`] naming what could not start.
@@ -289,6 +292,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let handle = server.handle();
     let server_task = tokio::spawn(server);
 
+    let webhooks = Dispatcher::spawn(
+        ledger.clone(),
+        config.tenants.clone(),
+        config.webhooks.clone(),
+    );
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
@@ -314,13 +322,16 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         server: handle,
         server_task,
         background: vec![upkeep],
+        webhooks,
     })
 }
 
 impl RunningNode {
     /// Graceful shutdown: end the `/events` streams, stop accepting HTTP requests and
-    /// finish those in flight, stop the libp2p node, then drain the ledger writer
-    /// (everything queued is committed) and close the database.
+    /// finish those in flight, stop the libp2p node and the webhook dispatcher (an
+    /// attempt in flight gets a short grace; one not recorded stays pending and is
+    /// retried after the restart), then drain the ledger writer (everything queued is
+    /// committed) and close the database.
     pub async fn shutdown(self) {
         self.presence.close();
         self.server.stop(true).await;
@@ -329,6 +340,7 @@ impl RunningNode {
             task.abort();
         }
         self.p2p.shutdown().await;
+        self.webhooks.shutdown().await;
         let ledger = self.ledger.clone();
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
         tracing::info!("rendezvous-credits node stopped");

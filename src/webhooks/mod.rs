@@ -1,3 +1,36 @@
 //! Webhook delivery of outbox events, shared by every dialect.
+//!
+//! A dialect writes an event with [`LedgerTx::enqueue_event`] inside the unit of work
+//! that caused it: the event (an `outbox` row holding the exact body to send) and its
+//! pending delivery (`webhook_deliveries`) exist if and only if the effect does. The
+//! [`Dispatcher`] delivers them after the commit:
+//!
+//! - **at least once**: an attempt whose outcome was not recorded (crash, shutdown)
+//!   leaves the delivery pending, and it is attempted again; receivers de-duplicate
+//!   on `webhook-id`;
+//! - **in order per account**: an account's pending event holds back its later ones;
+//!   other accounts are delivered concurrently (`webhooks.concurrency`);
+//! - **retries** follow `webhooks.schedule_secs` (the Standard Webhooks schedule by
+//!   default, field-notes §4): the first attempt `schedule[0]` s after the event,
+//!   attempt k+1 `schedule[k]` s after the k-th failure; after `schedule.len()`
+//!   failed attempts the delivery is dead. A 2xx answer delivers; 410 Gone
+//!   dead-letters at once; any other status, a timeout (`webhooks.timeout_secs`), a
+//!   connection error or a redirect (not followed) is a failed attempt;
+//! - **restarts**: all state is in SQLite; a new dispatcher resumes every pending
+//!   delivery.
+//!
+//! Signatures: [`signing`]. Queries and replay for the admin routes and the CLI:
+//! [`deliveries`]. Admin routes: [`routes`]. Logs name events by `webhook-id`, tenant
+//! and status only: never a secret, a payload or a webhook URL.
+//!
+//! [`LedgerTx::enqueue_event`]: crate::ledger::LedgerTx::enqueue_event
 
+pub mod deliveries;
+pub mod dispatcher;
 pub mod routes;
+pub mod signing;
+
+pub use deliveries::{
+    count_deliveries, get_delivery, list_deliveries, replay, DeliveryView, ReplayError, Status,
+};
+pub use dispatcher::{Dispatcher, DispatcherHandle, NO_ENDPOINT};

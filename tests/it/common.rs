@@ -12,7 +12,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use rendezvous_credits::auth::peer_id_auth::ClientAuth;
 use rendezvous_credits::client::PeerClient;
-use rendezvous_credits::config::{Config, RateLimits};
+use rendezvous_credits::config::{
+    seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, TenantConfig,
+};
 use rendezvous_credits::ledger::{read, AccountView, EntryView, TenantId, VerifyReport};
 use rendezvous_credits::server::{self, RunningNode, StartOptions};
 use rendezvous_credits::store;
@@ -82,7 +84,9 @@ impl TestNode {
         Self::start_with(config, data).await
     }
 
-    async fn start_with(config: Config, data: TempDir) -> TestNode {
+    /// Starts a node with `config` on an existing data folder (after
+    /// [`TestNode::shutdown`], to change the files or the settings in between).
+    pub async fn start_with(config: Config, data: TempDir) -> TestNode {
         let running = within(
             "node start",
             server::start(
@@ -484,4 +488,32 @@ pub async fn raw_get(node: &TestNode, target: &str) -> (u16, Vec<u8>) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     (status, response[head_end + 4..].to_vec())
+}
+
+/// The server `X-API-Key` (in clear) of the test Roochip tenant `id`.
+pub fn roochip_server_key(id: &str) -> String {
+    format!("rc_test_{id}_server_key")
+}
+
+/// The admin `X-API-Key` (in clear) of the test Roochip tenant `id`.
+pub fn roochip_admin_key(id: &str) -> String {
+    format!("rc_test_{id}_admin_key")
+}
+
+/// An active Roochip tenant `id` with one server key ([`roochip_server_key`]), one
+/// admin key ([`roochip_admin_key`]), the seed packages, 5.00 ROO promo codes and no
+/// webhook URL.
+pub fn roochip_tenant(id: &str) -> TenantConfig {
+    TenantConfig {
+        id: id.into(),
+        mode: "roochip".into(),
+        active: true,
+        scale: 2,
+        api_keys: vec![sha256_hex(&roochip_server_key(id))],
+        admin_api_keys: vec![sha256_hex(&roochip_admin_key(id))],
+        webhook_url: String::new(),
+        webhook_secret: String::new(),
+        promo_code_credits: DecimalSetting::Text("5.00".into()),
+        packages: seed_packages(),
+    }
 }

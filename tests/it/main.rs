@@ -13,3 +13,5 @@ mod goop2_flows;
 mod ops;
 mod p2p_registration;
 mod peer_auth;
+mod roochip;
+mod webhooks;

@@ -1,12 +1,147 @@
-//! The Roochip Lite dialect (roochip-lite-integration-guide.md).
+//! The Roochip Lite dialect (roochip-lite-integration-guide.md): a B2B credit bank
+//! for an app backend (Rooverse) that sends `X-API-Key` and points
+//! `ROOCHIP_BASE_URL` at this node.
+//!
+//! Each `[[tenants]]` entry with `mode = "roochip"` is one tenant with its own wallets
+//! (one per `external_user_id`, opened on first write), keys, packages, promo codes and
+//! webhook URL; the key says which tenant a request is for. ROO are kept as `i64`
+//! hundredths and shown on the wire as JSON numbers with at most 2 decimals. Errors
+//! are `{"error": "<message>"}` with the spec's statuses ([`RoochipError`]).
+//!
+//! - [`caller`]: the API key → tenant and role (401, 403).
+//! - [`body`]: JSON bodies naming the field at fault; `Idempotency-Key`.
+//! - [`wire`]: request and response shapes.
+//! - [`ops`]: units of work on the ledger core and reads.
+//! - [`routes`]: the handlers.
+//! - [`settings`]: promo code amount and packages from the config.
+
+pub mod body;
+pub mod caller;
+pub mod error;
+pub mod ops;
+pub mod routes;
+pub mod settings;
+pub mod wire;
 
 use actix_web::web;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http::BodyErrors;
+
+pub use error::RoochipError;
 
 /// The OpenAPI document of the Roochip routes.
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(
+        routes::balance,
+        routes::transactions,
+        routes::deduct,
+        routes::reward,
+        routes::packages,
+        routes::checkout,
+        routes::iap_apple,
+        routes::iap_google,
+        routes::request_code,
+        routes::redeem_code,
+        routes::code_requests,
+        routes::generate_code,
+        routes::reject_request,
+    ),
+    components(schemas(wire::CreditsIssuedEvent)),
+    modifiers(&ApiKeyScheme),
+    tags(
+        (name = "roochip", description = "Roochip Lite: ROO wallets of an app's users (X-API-Key)"),
+        (name = "roochip-admin", description = "Roochip Lite admin routes (an admin X-API-Key)"),
+    )
+)]
 pub struct ApiDoc;
 
-/// Mounts the Roochip routes.
-pub fn config(_cfg: &mut web::ServiceConfig, _max_body_bytes: usize) {}
+/// Declares the `api_key` security scheme: the `X-API-Key` header.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(caller::API_KEY_HEADER))),
+            );
+    }
+}
+
+fn bad_request(message: String) -> actix_web::Error {
+    RoochipError::BadRequest(message).into()
+}
+
+/// A Roochip route group: JSON, query, path and body errors render as
+/// [`RoochipError`]; unknown paths below `prefix` answer a Roochip 404.
+fn scope(prefix: &str, max_body_bytes: usize) -> actix_web::Scope {
+    web::scope(prefix)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body_bytes)
+                .error_handler(|err, _req| {
+                    crate::http::json_error(
+                        err,
+                        RoochipError::BadRequest,
+                        RoochipError::PayloadTooLarge,
+                    )
+                }),
+        )
+        .app_data(BodyErrors(bad_request))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _req| bad_request(format!("query: {err}"))),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _req| bad_request(format!("path: {err}"))),
+        )
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .default_service(web::to(routes::no_route))
+}
+
+/// A Roochip route: another method answers a Roochip 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(routes::wrong_method))
+}
+
+/// Mounts the Roochip routes: `/v1/users/…`, `/v1/packages`, `/v1/checkout`,
+/// `/v1/codes/…`, `/v1/admin/codes/…`, `/iap/…`. Bodies are limited to
+/// `max_body_bytes`.
+pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.service(
+        scope("/v1/users", max_body_bytes)
+            .service(resource("/{external_user_id}/balance").route(web::get().to(routes::balance)))
+            .service(
+                resource("/{external_user_id}/transactions")
+                    .route(web::get().to(routes::transactions)),
+            )
+            .service(resource("/{external_user_id}/deduct").route(web::post().to(routes::deduct)))
+            .service(resource("/{external_user_id}/reward").route(web::post().to(routes::reward))),
+    )
+    .service(
+        scope("/v1/codes", max_body_bytes)
+            .service(resource("/request").route(web::post().to(routes::request_code)))
+            .service(resource("/redeem").route(web::post().to(routes::redeem_code))),
+    )
+    .service(
+        scope("/v1/admin/codes", max_body_bytes)
+            .service(resource("/requests").route(web::get().to(routes::code_requests)))
+            .service(
+                resource("/requests/{id}/reject").route(web::post().to(routes::reject_request)),
+            )
+            .service(resource("/generate").route(web::post().to(routes::generate_code))),
+    )
+    .service(
+        scope("/iap", max_body_bytes)
+            .service(resource("/apple").route(web::post().to(routes::iap_apple)))
+            .service(resource("/google").route(web::post().to(routes::iap_google))),
+    )
+    .service(resource("/v1/packages").route(web::get().to(routes::packages)))
+    .service(resource("/v1/checkout").route(web::post().to(routes::checkout)));
+}

@@ -1,0 +1,619 @@
+//! Roochip operations. Every write is one unit of work on the ledger core: the wallet
+//! is opened, moved, its entry and (for issuances) its `credits.issued` outbox event
+//! written, and the idempotency record stored, all in one transaction: either all of
+//! it happens or none of it. Amounts are ROO in hundredths.
+//!
+//! Entry kinds: `reward` (reward route), `deduction` (deduct route), `adjustment`
+//! with note `promo_code` (a redeemed promo code: free credits, not a purchase).
+//! The request's `reason` is the entry's note, its `reference_id` the entry's
+//! `ref_id` with `ref_type` `reference`.
+
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::body::Idempotency;
+use super::caller::WalletContext;
+use super::error::RoochipError;
+use super::settings::{CEILING, SCALE};
+use super::wire::CreditsIssuedEvent;
+use crate::config::sha256_hex;
+use crate::ledger::{
+    format_minor, json_number, read, AccountId, Amount, EntryView, LedgerError, LedgerTx, Posting,
+    StoredResponse, TenantId,
+};
+
+/// Entry kind of a reward.
+pub const KIND_REWARD: &str = "reward";
+/// Entry kind of a deduct.
+pub const KIND_DEDUCTION: &str = "deduction";
+/// Entry kind of a redeemed promo code.
+pub const KIND_PROMO: &str = "adjustment";
+/// Note of a redeemed promo code's entry.
+pub const PROMO_NOTE: &str = "promo_code";
+/// `ref_type` of entries that carry the request's `reference_id`.
+pub const REF_REFERENCE: &str = "reference";
+/// `ref_type` of promo code entries (the `ref_id` is the code request's id).
+pub const REF_PROMO_REQUEST: &str = "promo_code_request";
+
+/// The spec's 409 message for a second code request ("POST /v1/codes/request").
+pub const ALREADY_REQUESTED: &str =
+    "You have already requested a promo code. Each account can only request once.";
+
+/// An HTTP answer rendered inside the unit of work, so that it can be stored under an
+/// idempotency key in the same transaction as the effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// A stored answer replayed for a repeated idempotency key.
+    pub replayed: bool,
+}
+
+impl Reply {
+    /// `body` serialized as the answer with `status`.
+    ///
+    /// # Errors
+    /// 500 if `body` cannot be serialized (a bug).
+    pub fn json(status: u16, body: &impl Serialize) -> Result<Reply, RoochipError> {
+        Ok(Reply {
+            status,
+            body: serde_json::to_string(body)
+                .map_err(|e| RoochipError::Internal(format!("serialize a response: {e}")))?,
+            replayed: false,
+        })
+    }
+}
+
+/// Runs `effect` at most once per idempotency key: a repeated key with the same
+/// request replays the stored answer (and does nothing else); a new key runs `effect`
+/// and stores its answer in the same transaction. Without a key, `effect` just runs.
+/// Errors are not stored: the unit rolls back and a retry runs again.
+///
+/// # Errors
+/// 409 for a key already used with another request; `effect`'s errors.
+pub fn once(
+    tx: &mut LedgerTx<'_>,
+    idempotency: Option<&Idempotency>,
+    effect: impl FnOnce(&mut LedgerTx<'_>) -> Result<Reply, RoochipError>,
+) -> Result<Reply, RoochipError> {
+    once_replaying(tx, idempotency, effect, |reply| Ok(reply.clone()))
+}
+
+/// [`once`], storing for replays what `replay` makes of the answer instead of the
+/// answer itself: for answers holding a secret that must not be stored in clear.
+///
+/// # Errors
+/// As [`once`].
+pub fn once_replaying(
+    tx: &mut LedgerTx<'_>,
+    idempotency: Option<&Idempotency>,
+    effect: impl FnOnce(&mut LedgerTx<'_>) -> Result<Reply, RoochipError>,
+    replay: impl FnOnce(&Reply) -> Result<Reply, RoochipError>,
+) -> Result<Reply, RoochipError> {
+    let Some(i) = idempotency else {
+        return effect(tx);
+    };
+    if let Some(stored) = tx.idempotency_lookup(&i.scope, &i.key, &i.fingerprint)? {
+        return Ok(Reply {
+            status: stored.status,
+            body: stored.body,
+            replayed: true,
+        });
+    }
+    let reply = effect(tx)?;
+    let stored = replay(&reply)?;
+    tx.idempotency_store(
+        &i.scope,
+        &i.key,
+        &i.fingerprint,
+        &StoredResponse {
+            status: stored.status,
+            body: stored.body,
+        },
+    )?;
+    Ok(reply)
+}
+
+/// What a deduct or reward records on its entry.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    /// ROO, hundredths.
+    pub amount: Amount,
+    /// The request's `reason` (the entry's note).
+    pub reason: String,
+    /// The request's `reference_id`.
+    pub reference_id: Option<String>,
+}
+
+impl Movement {
+    fn posting(&self, kind: &str, actor: &str) -> Posting {
+        let posting = Posting::new(kind, actor).note(self.reason.clone());
+        match &self.reference_id {
+            Some(r) => posting.reference(REF_REFERENCE, r.clone()),
+            None => posting,
+        }
+    }
+}
+
+/// Deducts from `user`'s wallet (opened if new) as a `deduction` entry. Returns the
+/// balance after, hundredths.
+///
+/// # Errors
+/// [`RoochipError::InsufficientCredits`] when the balance is smaller (nothing is
+/// written); storage errors.
+pub fn deduct(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    m: &Movement,
+) -> Result<i64, RoochipError> {
+    let account = tx.open_account(&w.tenant, user)?;
+    let entry = tx.debit(account, m.amount, &m.posting(KIND_DEDUCTION, &w.actor))?;
+    Ok(entry.balance_after)
+}
+
+/// Credits `user`'s wallet (opened if new) as a `reward` entry and writes the
+/// `credits.issued` event (`payment_source: reward`) when the tenant has webhooks.
+/// Returns the balance after, hundredths.
+///
+/// # Errors
+/// 400 naming `credits` when the balance would pass the ceiling; storage errors.
+pub fn reward(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    m: &Movement,
+) -> Result<i64, RoochipError> {
+    let account = tx.open_account(&w.tenant, user)?;
+    let entry = tx.credit(account, m.amount, &m.posting(KIND_REWARD, &w.actor))?;
+    issued(
+        tx,
+        w,
+        account,
+        user,
+        m.amount,
+        entry.balance_after,
+        "reward",
+    )?;
+    Ok(entry.balance_after)
+}
+
+/// Records a promo code request of `user` (pending) and opens the wallet. One
+/// request per user of a tenant, ever, whatever became of it.
+///
+/// # Errors
+/// 409 [`ALREADY_REQUESTED`]; storage errors.
+pub fn request_code(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+) -> Result<(), RoochipError> {
+    if code_request(tx.conn(), &w.tenant, user)?.is_some() {
+        return Err(RoochipError::Conflict(ALREADY_REQUESTED.into()));
+    }
+    tx.open_account(&w.tenant, user)?;
+    tx.conn()
+        .prepare_cached(
+            "INSERT INTO promo_code_requests (id, tenant_id, external_user_id, status, created_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                uuid::Uuid::new_v4().to_string(),
+                w.tenant.as_str(),
+                user,
+                tx.now()
+            ])
+        })
+        .map_err(LedgerError::from)?;
+    Ok(())
+}
+
+/// Generates the promo code of `user`: `ROO-` and 8 uppercase hex digits from the
+/// operating system's CSPRNG, worth `credits`, redeemable once and only by `user`.
+/// Only its SHA-256 is stored. The user's request becomes `fulfilled` (a pending or
+/// rejected one; with no request, one is recorded as fulfilled, so that the user
+/// cannot request another code). Opens the wallet. Returns the code.
+///
+/// # Errors
+/// 409 when `user` already has a code; storage errors.
+pub fn generate_code(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    credits: Amount,
+) -> Result<String, RoochipError> {
+    let has_code = tx
+        .conn()
+        .prepare_cached("SELECT 1 FROM promo_codes WHERE tenant_id = ?1 AND external_user_id = ?2")
+        .and_then(|mut s| s.exists(params![w.tenant.as_str(), user]))
+        .map_err(LedgerError::from)?;
+    if has_code {
+        return Err(RoochipError::Conflict(
+            "A promo code was already generated for this user. Each account gets one code.".into(),
+        ));
+    }
+    let request_id = match code_request(tx.conn(), &w.tenant, user)? {
+        Some(request) => {
+            tx.conn()
+                .prepare_cached(
+                    "UPDATE promo_code_requests SET status = 'fulfilled', resolved_at = ?2
+                     WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![request.id, tx.now()]))
+                .map_err(LedgerError::from)?;
+            request.id
+        }
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            tx.conn()
+                .prepare_cached(
+                    "INSERT INTO promo_code_requests
+                       (id, tenant_id, external_user_id, status, created_at, resolved_at)
+                     VALUES (?1, ?2, ?3, 'fulfilled', ?4, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![id, w.tenant.as_str(), user, tx.now()]))
+                .map_err(LedgerError::from)?;
+            id
+        }
+    };
+    tx.open_account(&w.tenant, user)?;
+    for _ in 0..16 {
+        let code = new_code();
+        let digest = sha256_hex(&code);
+        let taken = tx
+            .conn()
+            .prepare_cached("SELECT 1 FROM promo_codes WHERE code_sha256 = ?1")
+            .and_then(|mut s| s.exists([&digest]))
+            .map_err(LedgerError::from)?;
+        if taken {
+            continue;
+        }
+        tx.conn()
+            .prepare_cached(
+                "INSERT INTO promo_codes
+                   (code_sha256, tenant_id, external_user_id, credits, request_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    digest,
+                    w.tenant.as_str(),
+                    user,
+                    credits.minor(),
+                    request_id,
+                    tx.now()
+                ])
+            })
+            .map_err(LedgerError::from)?;
+        return Ok(code);
+    }
+    Err(RoochipError::Internal(
+        "no unused promo code after 16 draws".into(),
+    ))
+}
+
+/// A fresh code: `ROO-` and 8 uppercase hex digits (32 bits from the OS CSPRNG).
+fn new_code() -> String {
+    let mut bytes = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("ROO-{}", hex::encode_upper(bytes))
+}
+
+/// A code as typed by a user, in its stored form: trimmed, uppercase.
+pub fn normalize_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+/// What a redemption issued, hundredths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redeemed {
+    /// ROO issued.
+    pub credits: i64,
+    /// Balance after.
+    pub new_balance: i64,
+}
+
+/// Redeems `code` for `user`: credits the code's amount as an `adjustment` entry
+/// noted `promo_code`, marks the code used, and writes the `credits.issued` event
+/// (`payment_source: promo_code`) when the tenant has webhooks.
+///
+/// # Errors
+/// 404 unknown code (or another tenant's), 403 a code issued to another user, 409 a
+/// code already used or a user who already redeemed one, 400 when the balance would
+/// pass the ceiling; storage errors.
+pub fn redeem_code(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    code: &str,
+) -> Result<Redeemed, RoochipError> {
+    let digest = sha256_hex(&normalize_code(code));
+    let row: Option<(String, i64, Option<String>, Option<String>)> = tx
+        .conn()
+        .prepare_cached(
+            "SELECT external_user_id, credits, request_id, redeemed_at FROM promo_codes
+             WHERE code_sha256 = ?1 AND tenant_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![digest, w.tenant.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+        })
+        .map_err(LedgerError::from)?;
+    let Some((owner, credits, request_id, redeemed_at)) = row else {
+        return Err(RoochipError::NotFound("This code is invalid.".into()));
+    };
+    if owner != user {
+        return Err(RoochipError::Forbidden(
+            "This code was not issued to this account.".into(),
+        ));
+    }
+    if redeemed_at.is_some() {
+        return Err(RoochipError::Conflict(
+            "This code has already been redeemed.".into(),
+        ));
+    }
+    let redeemed_before = tx
+        .conn()
+        .prepare_cached(
+            "SELECT 1 FROM promo_codes
+             WHERE tenant_id = ?1 AND external_user_id = ?2 AND redeemed_at IS NOT NULL",
+        )
+        .and_then(|mut s| s.exists(params![w.tenant.as_str(), user]))
+        .map_err(LedgerError::from)?;
+    if redeemed_before {
+        return Err(RoochipError::Conflict(
+            "This account has already redeemed a promo code. Each account can only redeem once."
+                .into(),
+        ));
+    }
+    let amount = Amount::new(credits)
+        .ok_or_else(|| RoochipError::Internal(format!("a promo code holds {credits}")))?;
+    let account = tx.open_account(&w.tenant, user)?;
+    let mut posting = Posting::new(KIND_PROMO, w.actor.clone()).note(PROMO_NOTE);
+    if let Some(id) = request_id {
+        posting = posting.reference(REF_PROMO_REQUEST, id);
+    }
+    let entry = tx.credit(account, amount, &posting).map_err(|e| match e {
+        LedgerError::CeilingExceeded { .. } => RoochipError::BadRequest(format!(
+            "code: redeeming it would lift the balance past the maximum of {} ROO",
+            format_minor(CEILING, SCALE)
+        )),
+        other => other.into(),
+    })?;
+    tx.conn()
+        .prepare_cached(
+            "UPDATE promo_codes SET redeemed_at = ?2, entry_id = ?3 WHERE code_sha256 = ?1",
+        )
+        .and_then(|mut s| s.execute(params![digest, tx.now(), entry.id]))
+        .map_err(LedgerError::from)?;
+    issued(
+        tx,
+        w,
+        account,
+        user,
+        amount,
+        entry.balance_after,
+        "promo_code",
+    )?;
+    Ok(Redeemed {
+        credits,
+        new_balance: entry.balance_after,
+    })
+}
+
+/// A promo code request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRequest {
+    /// UUID.
+    pub id: String,
+    /// The app's id of the user.
+    pub external_user_id: String,
+    /// `pending`, `fulfilled` or `rejected`.
+    pub status: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+fn code_request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRequest> {
+    Ok(CodeRequest {
+        id: r.get(0)?,
+        external_user_id: r.get(1)?,
+        status: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+fn code_request(
+    conn: &Connection,
+    tenant: &TenantId,
+    user: &str,
+) -> Result<Option<CodeRequest>, LedgerError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, external_user_id, status, created_at FROM promo_code_requests
+             WHERE tenant_id = ?1 AND external_user_id = ?2",
+        )?
+        .query_row(params![tenant.as_str(), user], code_request_row)
+        .optional()?)
+}
+
+/// Rejects the pending code request `id`. The user still cannot request again (one
+/// request per user, ever). Returns the request as it is now.
+///
+/// # Errors
+/// 404 unknown request (or another tenant's), 409 a request no longer pending;
+/// storage errors.
+pub fn reject_request(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    id: &str,
+) -> Result<CodeRequest, RoochipError> {
+    let request = tx
+        .conn()
+        .prepare_cached(
+            "SELECT id, external_user_id, status, created_at FROM promo_code_requests
+             WHERE id = ?1 AND tenant_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![id, w.tenant.as_str()], code_request_row)
+                .optional()
+        })
+        .map_err(LedgerError::from)?
+        .ok_or_else(|| RoochipError::NotFound("Code request not found.".into()))?;
+    if request.status != "pending" {
+        return Err(RoochipError::Conflict(format!(
+            "This code request is already {}.",
+            request.status
+        )));
+    }
+    tx.conn()
+        .prepare_cached(
+            "UPDATE promo_code_requests SET status = 'rejected', resolved_at = ?2 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id, tx.now()]))
+        .map_err(LedgerError::from)?;
+    Ok(CodeRequest {
+        status: "rejected".into(),
+        ..request
+    })
+}
+
+/// Code requests of `tenant`, oldest first, filtered by `status`: (how many match,
+/// this page).
+///
+/// # Errors
+/// Storage errors.
+pub fn code_requests(
+    conn: &Connection,
+    tenant: &TenantId,
+    status: Option<&str>,
+    limit: u32,
+    offset: u64,
+) -> Result<(u64, Vec<CodeRequest>), LedgerError> {
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM promo_code_requests
+             WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2)",
+        )?
+        .query_row(params![tenant.as_str(), status], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, external_user_id, status, created_at FROM promo_code_requests
+         WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2)
+         ORDER BY rowid LIMIT ?3 OFFSET ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            tenant.as_str(),
+            status,
+            limit,
+            i64::try_from(offset).unwrap_or(i64::MAX)
+        ],
+        code_request_row,
+    )?;
+    Ok((
+        u64::try_from(total).unwrap_or(0),
+        rows.collect::<Result<_, _>>()?,
+    ))
+}
+
+/// A wallet's entries, newest first: (all entries, this page). An unknown user has
+/// none (nothing is written).
+///
+/// # Errors
+/// Storage errors.
+pub fn history(
+    conn: &Connection,
+    tenant: &TenantId,
+    user: &str,
+    limit: u32,
+    offset: u64,
+) -> Result<(u64, Vec<EntryView>), LedgerError> {
+    let Some(account) = read::account(conn, tenant, user)? else {
+        return Ok((0, Vec::new()));
+    };
+    let total = read::entry_count(conn, account.id, "available")?;
+    let entries = read::entries(conn, account.id, "available", limit, offset)?;
+    Ok((total, entries))
+}
+
+/// The `credits.issued` payload ("Inbound Webhooks"): compact JSON in the spec's key
+/// order, amounts printed as JavaScript prints them.
+///
+/// # Errors
+/// 500 if it cannot be serialized (a bug).
+pub fn credits_issued_payload(
+    user: &str,
+    credits: i64,
+    new_balance: i64,
+    payment_source: &'static str,
+    timestamp: &str,
+) -> Result<String, RoochipError> {
+    serde_json::to_string(&CreditsIssuedEvent {
+        event: "credits.issued",
+        external_user_id: user.to_string(),
+        credits_issued: json_number(credits, SCALE),
+        new_balance: json_number(new_balance, SCALE),
+        payment_source,
+        timestamp: timestamp.to_string(),
+    })
+    .map_err(|e| RoochipError::Internal(format!("serialize a webhook event: {e}")))
+}
+
+/// Writes the `credits.issued` outbox event of an issuance, in the same unit, when
+/// the tenant has a webhook URL.
+fn issued(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    account: AccountId,
+    user: &str,
+    amount: Amount,
+    new_balance: i64,
+    payment_source: &'static str,
+) -> Result<(), RoochipError> {
+    if !w.webhooks {
+        return Ok(());
+    }
+    let payload =
+        credits_issued_payload(user, amount.minor(), new_balance, payment_source, tx.now())?;
+    tx.enqueue_event(&w.tenant, Some(account), "credits.issued", &payload)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_roo_and_eight_uppercase_hex_digits() {
+        let a = new_code();
+        assert_eq!(a.len(), 12);
+        assert!(a.starts_with("ROO-"));
+        assert!(a[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_ne!(a, new_code());
+        assert_eq!(normalize_code("  roo-a3f29c1b "), "ROO-A3F29C1B");
+    }
+
+    #[test]
+    fn the_event_payload_is_compact_and_in_the_spec_order() {
+        let body =
+            credits_issued_payload("u-1", 12000, 32050, "promo_code", "2026-03-30T10:00:00Z")
+                .unwrap();
+        assert_eq!(
+            body,
+            r#"{"event":"credits.issued","external_user_id":"u-1","credits_issued":120,"new_balance":320.5,"payment_source":"promo_code","timestamp":"2026-03-30T10:00:00Z"}"#
+        );
+        let small = credits_issued_payload("u", 1, 999_999_999_999, "reward", "t").unwrap();
+        assert!(
+            small.contains(r#""credits_issued":0.01,"new_balance":9999999999.99"#),
+            "{small}"
+        );
+    }
+}

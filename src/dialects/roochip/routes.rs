@@ -1,0 +1,619 @@
+//! Roochip HTTP handlers: authenticate, validate, run one unit of work (or one read),
+//! render. Routes of roochip-lite-integration-guide.md; every amount is ROO printed
+//! with [`json_number`] (`5`, `0.01`, `115.5`).
+//!
+//! POST routes with effects honour an optional `Idempotency-Key`
+//! ([`super::body::Idempotency`]): the answer is stored with the effect and replayed
+//! for the same request (with `Idempotent-Replayed: true`); the same key with another
+//! request is 409.
+
+use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Number;
+
+use super::body::{Body, Idempotency, OptionalBody};
+use super::caller::{AdminCaller, Caller};
+use super::error::RoochipError;
+use super::ops::{self, Movement, Reply};
+use super::settings::{self, CEILING, SCALE};
+use super::wire::*;
+use crate::http::AppState;
+use crate::ledger::{format_minor, json_number, read, Amount};
+use crate::redact;
+
+type Result<T> = std::result::Result<T, RoochipError>;
+
+/// Longest `reason` and `reference_id`, in characters.
+pub const MAX_TEXT: usize = 200;
+
+/// Longest `external_user_id`, in characters (and bytes: the ledger keeps holders of
+/// at most 256 bytes).
+pub const MAX_USER_ID: usize = 256;
+
+/// Validates an `external_user_id` (path or body): 1 to 256 characters (at most 256
+/// bytes), not blank, no control characters.
+///
+/// # Errors
+/// 400 naming `external_user_id`.
+pub fn external_user_id(text: &str) -> Result<String> {
+    let bad = |why: &str| Err(RoochipError::BadRequest(format!("external_user_id: {why}")));
+    if text.trim().is_empty() {
+        return bad("required: send the app's id of the user (1 to 256 characters)");
+    }
+    if text.chars().count() > MAX_USER_ID || text.len() > MAX_USER_ID {
+        return bad("must be at most 256 characters (256 bytes of UTF-8)");
+    }
+    if text.chars().any(char::is_control) {
+        return bad("must not contain control characters");
+    }
+    Ok(text.to_string())
+}
+
+/// A text field of 1 to [`MAX_TEXT`] characters, not blank.
+fn text(field: &str, value: &str) -> Result<String> {
+    if value.trim().is_empty() || value.chars().count() > MAX_TEXT {
+        return Err(RoochipError::BadRequest(format!(
+            "{field}: must be 1 to {MAX_TEXT} characters"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// `credits`: ROO, > 0, at most 2 decimals, at most the ceiling.
+fn credits(number: &Number) -> Result<Amount> {
+    Amount::from_json_number(number, SCALE, CEILING)
+        .map_err(|e| RoochipError::BadRequest(format!("credits: {e}")))
+}
+
+fn movement(body: &CreditsRequest) -> Result<Movement> {
+    Ok(Movement {
+        amount: credits(&body.credits)?,
+        reason: text("reason", &body.reason)?,
+        reference_id: body
+            .reference_id
+            .as_deref()
+            .map(|r| text("reference_id", r))
+            .transpose()?,
+    })
+}
+
+/// A page number (default 1) and size (default `default`, at most `max`); returns
+/// (page, limit, offset).
+fn paging(
+    page: Option<&str>,
+    limit: Option<&str>,
+    default: u32,
+    max: u32,
+) -> Result<(u32, u32, u64)> {
+    let page = match page {
+        None => 1,
+        Some(p) => p
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| {
+                RoochipError::BadRequest("page: must be a whole number of at least 1".into())
+            })?,
+    };
+    let limit = match limit {
+        None => default,
+        Some(l) => l
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| {
+                RoochipError::BadRequest(format!("limit: must be a whole number from 1 to {max}"))
+            })?,
+    };
+    Ok((page, limit, u64::from(page - 1) * u64::from(limit)))
+}
+
+/// ROO hundredths as a wire number.
+fn roo(minor: i64) -> Number {
+    json_number(minor, SCALE)
+}
+
+/// A reply rendered in a unit of work, as the HTTP answer.
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type(ContentType::json());
+    if reply.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(reply.body)
+}
+
+/// A user's live balance ("Get User Balance"). A user without a wallet yet has
+/// balance 0 and `updated_at` now; nothing is written (the wallet opens on its first
+/// write).
+#[utoipa::path(get, path = "/v1/users/{external_user_id}/balance", tag = "roochip",
+    params(("external_user_id" = String, Path, description = "the app's id of the user")),
+    security(("api_key" = [])),
+    responses((status = 200, body = BalanceResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn balance(
+    caller: Caller,
+    state: web::Data<AppState>,
+    user: web::Path<String>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&user)?;
+    let account = state
+        .ledger
+        .read(|c| read::account(c, &caller.tenant, &user))?;
+    let (balance, updated_at) = match account {
+        Some(a) => (a.available, a.updated_at),
+        None => (0, crate::ledger::writer::timestamp_now()),
+    };
+    Ok(HttpResponse::Ok().json(BalanceResponse {
+        external_user_id: user,
+        balance: roo(balance),
+        updated_at,
+    }))
+}
+
+/// A user's ledger entries, newest first, `limit` (default 20) per page ("Get
+/// Transaction History").
+#[utoipa::path(get, path = "/v1/users/{external_user_id}/transactions", tag = "roochip",
+    params(("external_user_id" = String, Path, description = "the app's id of the user"), TransactionsQuery),
+    security(("api_key" = [])),
+    responses((status = 200, body = TransactionsResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn transactions(
+    caller: Caller,
+    state: web::Data<AppState>,
+    user: web::Path<String>,
+    query: web::Query<TransactionsQuery>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&user)?;
+    let (page, limit, offset) = paging(query.page.as_deref(), query.limit.as_deref(), 20, 100)?;
+    let (total, entries) = state
+        .ledger
+        .read(|c| ops::history(c, &caller.tenant, &user, limit, offset))?;
+    Ok(HttpResponse::Ok().json(TransactionsResponse {
+        external_user_id: user,
+        total,
+        page,
+        limit,
+        entries: entries
+            .into_iter()
+            .map(|e| TransactionEntry {
+                id: e.id,
+                kind: e.kind,
+                credits_delta: roo(e.amount),
+                balance_before: roo(e.balance_after - e.amount),
+                balance_after: roo(e.balance_after),
+                created_at: e.created_at,
+                reason: e.note,
+                reference_id: e.ref_id,
+            })
+            .collect(),
+    }))
+}
+
+/// Deducts ROO for a paid feature, atomically: never below zero, whatever the
+/// concurrency ("Deduct Credits"). 402 `{"error": "Insufficient credits"}` when short.
+#[utoipa::path(post, path = "/v1/users/{external_user_id}/deduct", tag = "roochip",
+    params(("external_user_id" = String, Path, description = "the app's id of the user"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe (at most 255 characters)")),
+    request_body = CreditsRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = DeductResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 402, body = ErrorBody, example = json!({"error": "Insufficient credits"})),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn deduct(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: web::Path<String>,
+    body: Body<CreditsRequest>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&user)?;
+    let m = movement(&body.value)?;
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                let new_balance = ops::deduct(tx, &w, &user, &m)?;
+                Reply::json(
+                    200,
+                    &DeductResponse {
+                        external_user_id: user.clone(),
+                        credits_deducted: roo(m.amount.minor()),
+                        new_balance: roo(new_balance),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(respond(reply))
+}
+
+/// Issues earned ROO, unconditionally (Rooverse applies its own caps first), and
+/// writes a `credits.issued` event ("Issue a Reward").
+#[utoipa::path(post, path = "/v1/users/{external_user_id}/reward", tag = "roochip",
+    params(("external_user_id" = String, Path, description = "the app's id of the user"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe (at most 255 characters)")),
+    request_body = CreditsRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = RewardResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reward(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: web::Path<String>,
+    body: Body<CreditsRequest>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&user)?;
+    let m = movement(&body.value)?;
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                let new_balance = ops::reward(tx, &w, &user, &m)?;
+                Reply::json(
+                    200,
+                    &RewardResponse {
+                        external_user_id: user.clone(),
+                        credits_rewarded: roo(m.amount.minor()),
+                        new_balance: roo(new_balance),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(respond(reply))
+}
+
+/// The tenant's active credit packages ("Get Available Packages"); `price_amount` in
+/// cents.
+#[utoipa::path(get, path = "/v1/packages", tag = "roochip",
+    security(("api_key" = [])),
+    responses((status = 200, body = PackagesResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn packages(caller: Caller) -> Result<HttpResponse> {
+    let t = caller.settings();
+    let packages = t
+        .packages
+        .iter()
+        .filter(|p| p.active)
+        .map(|p| {
+            let credits = settings::package_credits(t, p).map_err(RoochipError::Internal)?;
+            Ok(Package {
+                id: settings::package_id(t, p),
+                name: p.name.clone(),
+                credits_to_issue: roo(credits.minor()),
+                price_amount: p.price_amount,
+                currency: p.currency.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(HttpResponse::Ok().json(PackagesResponse { packages }))
+}
+
+/// Checkout: 503 `coming_soon` while no payment provider is configured ("Phase 1 —
+/// Coming soon response"). The body is not read: whatever the app sends, it gets the
+/// Phase 1 answer.
+#[utoipa::path(post, path = "/v1/checkout", tag = "roochip",
+    security(("api_key" = [])),
+    responses((status = 503, body = ComingSoonResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn checkout(caller: Caller) -> Result<HttpResponse> {
+    let promo = caller.promo_code_credits()?;
+    Ok(HttpResponse::ServiceUnavailable().json(ComingSoonResponse {
+        status: "coming_soon".into(),
+        message: format!(
+            "Payment system coming soon! In the meantime, request a free {}-credit code.",
+            format_minor(promo.minor(), SCALE)
+        ),
+        request_code_endpoint: "POST /v1/codes/request".into(),
+    }))
+}
+
+/// Apple in-app purchase: 503 until receipt verification is configured.
+#[utoipa::path(post, path = "/iap/apple", tag = "roochip",
+    security(("api_key" = [])),
+    responses((status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn iap_apple(_caller: Caller) -> Result<HttpResponse> {
+    Err(RoochipError::Unavailable(
+        "Apple in-app purchases are not available yet: receipt verification is not configured on this server. No credits were issued.".into(),
+    ))
+}
+
+/// Google Play in-app purchase: 503 until purchase verification is configured.
+#[utoipa::path(post, path = "/iap/google", tag = "roochip",
+    security(("api_key" = [])),
+    responses((status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn iap_google(_caller: Caller) -> Result<HttpResponse> {
+    Err(RoochipError::Unavailable(
+        "Google Play in-app purchases are not available yet: purchase verification is not configured on this server. No credits were issued.".into(),
+    ))
+}
+
+/// A user asks for a free promo code; one request per user, ever ("POST
+/// /v1/codes/request"). 201; 409 on any later request.
+#[utoipa::path(post, path = "/v1/codes/request", tag = "roochip",
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe")),
+    request_body = UserRequest,
+    security(("api_key" = [])),
+    responses((status = 201, body = CodeRequestResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, example = json!({"error": "You have already requested a promo code. Each account can only request once."}))))]
+pub async fn request_code(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Body<UserRequest>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&body.value.external_user_id)?;
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                ops::request_code(tx, &w, &user)?;
+                Reply::json(
+                    201,
+                    &CodeRequestResponse {
+                        message: "Request received. An admin will generate your code shortly."
+                            .into(),
+                        status: "pending".into(),
+                    },
+                )
+            })
+        })
+        .await?;
+    if !reply.replayed {
+        tracing::info!(tenant = %caller.tenant, user = %redact::tag(&body.value.external_user_id), "promo code requested");
+    }
+    Ok(respond(reply))
+}
+
+/// Redeems a promo code for the user it was issued to ("POST /v1/codes/redeem"): 404
+/// unknown, 403 another user's, 409 used (or the user already redeemed one).
+#[utoipa::path(post, path = "/v1/codes/redeem", tag = "roochip",
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe")),
+    request_body = RedeemRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = RedeemResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn redeem_code(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Body<RedeemRequest>,
+) -> Result<HttpResponse> {
+    let user = external_user_id(&body.value.external_user_id)?;
+    let code = ops::normalize_code(&body.value.code);
+    if code.is_empty() || code.len() > 64 {
+        return Err(RoochipError::BadRequest(
+            "code: required: send the code as given (like ROO-A3F29C1B)".into(),
+        ));
+    }
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                let r = ops::redeem_code(tx, &w, &user, &code)?;
+                Reply::json(
+                    200,
+                    &RedeemResponse {
+                        message: format!(
+                            "{} ROO credits added to your account.",
+                            format_minor(r.credits, SCALE)
+                        ),
+                        credits_issued: roo(r.credits),
+                        new_balance: roo(r.new_balance),
+                    },
+                )
+            })
+        })
+        .await?;
+    if !reply.replayed {
+        tracing::info!(tenant = %caller.tenant, user = %redact::tag(&body.value.external_user_id), "promo code redeemed");
+    }
+    Ok(respond(reply))
+}
+
+/// Admin: promo code requests, oldest first, filtered by `status`; `count` is how
+/// many match (all pages).
+#[utoipa::path(get, path = "/v1/admin/codes/requests", tag = "roochip-admin",
+    params(CodeRequestsQuery),
+    security(("api_key" = [])),
+    responses((status = 200, body = CodeRequestsResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn code_requests(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    query: web::Query<CodeRequestsQuery>,
+) -> Result<HttpResponse> {
+    let caller = caller.0;
+    let status = match query.status.as_deref().map(str::trim) {
+        None => None,
+        Some(s @ ("pending" | "fulfilled" | "rejected")) => Some(s.to_string()),
+        Some(_) => {
+            return Err(RoochipError::BadRequest(
+                "status: must be pending, fulfilled or rejected".into(),
+            ))
+        }
+    };
+    let (_, limit, offset) = paging(query.page.as_deref(), query.limit.as_deref(), 100, 500)?;
+    let (count, requests) = state
+        .ledger
+        .read(|c| ops::code_requests(c, &caller.tenant, status.as_deref(), limit, offset))?;
+    Ok(HttpResponse::Ok().json(CodeRequestsResponse {
+        requests: requests.into_iter().map(view).collect(),
+        count,
+    }))
+}
+
+fn view(r: ops::CodeRequest) -> CodeRequestView {
+    CodeRequestView {
+        id: r.id,
+        external_user_id: r.external_user_id,
+        status: r.status,
+        created_at: r.created_at,
+    }
+}
+
+/// Admin: generates the user's single-use promo code and marks their request
+/// fulfilled (201). One code per user: a second one is 409. The code is shown only in
+/// this answer: with an `Idempotency-Key`, a replay answers 409 instead of the code,
+/// since codes are never stored in clear.
+#[utoipa::path(post, path = "/v1/admin/codes/generate", tag = "roochip-admin",
+    params(("Idempotency-Key" = Option<String>, Header, description = "a replay answers 409: the code is shown once")),
+    request_body = UserRequest,
+    security(("api_key" = [])),
+    responses((status = 201, body = GenerateResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn generate_code(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Body<UserRequest>,
+) -> Result<HttpResponse> {
+    let caller = caller.0;
+    let user = external_user_id(&body.value.external_user_id)?;
+    let credits = caller.promo_code_credits()?;
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once_replaying(
+                tx,
+                idempotency.as_ref(),
+                |tx| {
+                    let code = ops::generate_code(tx, &w, &user, credits)?;
+                    Reply::json(
+                        201,
+                        &GenerateResponse {
+                            code,
+                            message: format!("Share this code with {user}. It is single-use."),
+                            external_user_id: user.clone(),
+                            credits: roo(credits.minor()),
+                        },
+                    )
+                },
+                |_| {
+                    Reply::json(
+                        409,
+                        &ErrorBody {
+                            error:
+                                "This Idempotency-Key already generated the code for this user; \
+                                    the code is shown only once and is not stored."
+                                    .into(),
+                        },
+                    )
+                },
+            )
+        })
+        .await?;
+    if !reply.replayed {
+        tracing::info!(tenant = %caller.tenant, user = %redact::tag(&body.value.external_user_id), "promo code generated");
+    }
+    Ok(respond(reply))
+}
+
+/// Admin: rejects a pending code request (the user still cannot request again).
+/// The body is empty or `{}`.
+#[utoipa::path(post, path = "/v1/admin/codes/requests/{id}/reject", tag = "roochip-admin",
+    params(("id" = String, Path, description = "the request id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe")),
+    security(("api_key" = [])),
+    responses((status = 200, body = CodeRequestView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reject_request(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: OptionalBody<RejectRequest>,
+) -> Result<HttpResponse> {
+    let caller = caller.0;
+    let id = id.into_inner();
+    if id.len() > 64 {
+        return Err(RoochipError::NotFound("Code request not found.".into()));
+    }
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                Reply::json(200, &view(ops::reject_request(tx, &w, &id)?))
+            })
+        })
+        .await?;
+    Ok(respond(reply))
+}
+
+/// 404 for a path under a Roochip prefix that names no route.
+pub async fn no_route(req: HttpRequest) -> Result<HttpResponse> {
+    Err(RoochipError::NotFound(format!(
+        "No route for {} {}.",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// 405 for a Roochip route called with another method.
+pub async fn wrong_method(req: HttpRequest) -> Result<HttpResponse> {
+    Err(RoochipError::MethodNotAllowed(format!(
+        "Method {} is not allowed on {}.",
+        req.method(),
+        req.path()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_checked() {
+        assert_eq!(
+            external_user_id("rooverse-user-123").unwrap(),
+            "rooverse-user-123"
+        );
+        assert!(external_user_id(&"u".repeat(256)).is_ok());
+        for bad in [
+            String::new(),
+            "  ".into(),
+            "u".repeat(257),
+            "a\nb".into(),
+            "é".repeat(200),
+        ] {
+            let e = external_user_id(&bad).unwrap_err().to_string();
+            assert!(e.starts_with("external_user_id: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn paging_is_checked_and_named() {
+        assert_eq!(paging(None, None, 20, 100).unwrap(), (1, 20, 0));
+        assert_eq!(paging(Some("3"), Some("10"), 20, 100).unwrap(), (3, 10, 20));
+        for (p, l, field) in [
+            (Some("0"), None, "page"),
+            (Some("x"), None, "page"),
+            (Some("-1"), None, "page"),
+            (None, Some("0"), "limit"),
+            (None, Some("101"), "limit"),
+            (None, Some("1.5"), "limit"),
+        ] {
+            let e = paging(p, l, 20, 100).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{e}");
+        }
+    }
+}

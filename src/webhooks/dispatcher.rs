@@ -1,0 +1,399 @@
+//! The background task that delivers outbox events.
+//!
+//! It wakes on [`Ledger::outbox_signal`] (after every durable batch that wrote events)
+//! and every `webhooks.poll_interval_ms` (for retries that became due), reads the due
+//! deliveries (see [`super::deliveries`]), and attempts each one: `POST` of the exact
+//! payload to the tenant's `webhook_url` with the signature headers of
+//! [`super::signing`] and a timeout of `webhooks.timeout_secs`. Each outcome is one
+//! unit of work on the ledger. Per account, only the oldest pending event is ever
+//! attempted, so a receiver sees one account's events in outbox order; different
+//! accounts (and events without an account) run concurrently, up to
+//! `webhooks.concurrency` attempts at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::CONTENT_TYPE;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::deliveries::{self, Due, Outcome, Status};
+use super::signing;
+use crate::config::{TenantConfig, WebhookConfig};
+use crate::ledger::Ledger;
+
+/// `last_error` of deliveries whose tenant has no `webhook_url`.
+pub const NO_ENDPOINT: &str = "no webhook_url configured";
+
+/// Longest wait, at shutdown, for attempts in flight to finish (bounded by
+/// `webhooks.timeout_secs` too). Attempts still running after it are abandoned: their
+/// deliveries stay pending and are attempted again after the restart.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Most bytes of a failed answer's body kept in `last_error`.
+const ERROR_BODY_CHARS: usize = 200;
+
+/// Most bytes of an answer read before the connection is given back.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Where and how a tenant's events are sent. The secret is never logged.
+struct Endpoint {
+    mode: String,
+    url: String,
+    secret: String,
+}
+
+/// What every attempt shares.
+struct Context {
+    ledger: Ledger,
+    client: reqwest::Client,
+    endpoints: HashMap<String, Arc<Endpoint>>,
+    schedule_secs: Vec<u64>,
+    timeout_secs: u64,
+}
+
+/// Starts the webhook dispatcher.
+pub struct Dispatcher;
+
+impl Dispatcher {
+    /// Spawns the dispatcher on the current Tokio runtime for `tenants` (their mode,
+    /// `webhook_url` and `webhook_secret`) with the `[webhooks]` settings. It resumes
+    /// at once every delivery left pending in the ledger (after a restart too).
+    ///
+    /// Deliveries of a tenant with no `webhook_url` (or not in `tenants`) are marked
+    /// dead with `last_error` = [`NO_ENDPOINT`] when they come due, so that they show
+    /// up among the dead letters and can be replayed once a URL is configured.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub fn spawn(
+        ledger: Ledger,
+        tenants: Vec<TenantConfig>,
+        config: WebhookConfig,
+    ) -> DispatcherHandle {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!(
+                "rendezvous-credits/",
+                env!("CARGO_PKG_VERSION"),
+                " webhooks"
+            ))
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "webhook HTTP client: falling back to the defaults");
+                reqwest::Client::new()
+            });
+        let endpoints = tenants
+            .into_iter()
+            .filter(|t| !t.webhook_url.is_empty())
+            .map(|t| {
+                (
+                    t.id,
+                    Arc::new(Endpoint {
+                        mode: t.mode,
+                        url: t.webhook_url,
+                        secret: t.webhook_secret,
+                    }),
+                )
+            })
+            .collect();
+        let ctx = Arc::new(Context {
+            ledger,
+            client,
+            endpoints,
+            schedule_secs: config.schedule_secs.clone(),
+            timeout_secs: config.timeout_secs,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(ctx, config, stopped));
+        DispatcherHandle { stop, task }
+    }
+}
+
+/// The running dispatcher.
+pub struct DispatcherHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    /// Stops the dispatcher: no new attempt starts; attempts in flight get up to
+    /// [`SHUTDOWN_GRACE`] (at most `webhooks.timeout_secs`) to finish and record their
+    /// outcome; the rest are abandoned and stay pending (attempted again after the
+    /// restart: at-least-once). Call it before the ledger shuts down.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the webhook dispatcher task failed");
+        }
+    }
+}
+
+/// What may be attempted at once: one event per account, any events without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lane {
+    Account(i64),
+    Event(i64),
+}
+
+impl Lane {
+    fn of(due: &Due) -> Lane {
+        match due.account {
+            Some(a) => Lane::Account(a),
+            None => Lane::Event(due.outbox_id),
+        }
+    }
+}
+
+async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Receiver<bool>) {
+    let signal = ctx.ledger.outbox_signal();
+    let poll = Duration::from_millis(config.poll_interval_ms.max(1));
+    let concurrency = config.concurrency.max(1);
+    let first_delay_ms = i64::try_from(
+        config
+            .schedule_secs
+            .first()
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX);
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut lanes: HashMap<tokio::task::Id, Lane> = HashMap::new();
+    let mut busy: HashSet<Lane> = HashSet::new();
+    tracing::info!(
+        endpoints = ctx.endpoints.len(),
+        concurrency,
+        "webhook dispatcher started"
+    );
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let free = concurrency.saturating_sub(busy.len());
+        if free > 0 {
+            // In-flight heads are still pending and come back from the query: ask
+            // for enough rows to fill every free slot anyway.
+            let limit = free + busy.len();
+            let ledger = ctx.ledger.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let now = deliveries::now_millis();
+                ledger.read(|c| deliveries::due(c, now, first_delay_ms, limit))
+            })
+            .await;
+            match read {
+                Ok(Ok(due)) => {
+                    let mut free = free;
+                    for d in due {
+                        if free == 0 {
+                            break;
+                        }
+                        let lane = Lane::of(&d);
+                        if !busy.insert(lane) {
+                            continue;
+                        }
+                        let ctx = ctx.clone();
+                        let handle = tasks.spawn(async move { deliver(&ctx, d).await });
+                        lanes.insert(handle.id(), lane);
+                        free -= 1;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "webhook dispatcher: reading due deliveries failed")
+                }
+                Err(e) => tracing::error!(error = %e, "webhook dispatcher: the read task failed"),
+            }
+        }
+        tokio::select! {
+            changed = stopped.changed() => {
+                // A dropped handle stops the dispatcher as `shutdown` does.
+                if changed.is_err() {
+                    break;
+                }
+            }
+            () = signal.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a webhook attempt task failed; the delivery stays pending");
+                        e.id()
+                    }
+                };
+                if let Some(lane) = lanes.remove(&id) {
+                    busy.remove(&lane);
+                }
+            }
+        }
+    }
+    let grace = SHUTDOWN_GRACE.min(Duration::from_secs(config.timeout_secs.max(1)));
+    if !tasks.is_empty() {
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "webhook attempts still in flight at shutdown stay pending and will be retried"
+            );
+            tasks.shutdown().await;
+        }
+    }
+    tracing::info!("webhook dispatcher stopped");
+}
+
+/// One attempt on `due` and the record of its outcome.
+async fn deliver(ctx: &Context, due: Due) {
+    let outcome = match ctx.endpoints.get(&due.tenant) {
+        Some(endpoint) => attempt(ctx, endpoint, &due).await,
+        None => Outcome::Dead {
+            status: None,
+            error: NO_ENDPOINT.into(),
+            attempted: false,
+        },
+    };
+    let schedule = ctx.schedule_secs.clone();
+    let (id, before) = (due.outbox_id, due.attempts);
+    let recorded_outcome = outcome.clone();
+    let recorded = ctx
+        .ledger
+        .run(move |tx| deliveries::record(tx, id, before, &recorded_outcome, &schedule))
+        .await;
+    let event = signing::webhook_id(id);
+    let (label, status, reason) = match &outcome {
+        Outcome::Delivered { status } => ("delivered", Some(*status), None),
+        Outcome::Failed { status, error } => ("failed", *status, Some(error)),
+        Outcome::Dead { status, error, .. } => ("dead", *status, Some(error)),
+    };
+    metrics::counter!("webhook_attempts_total", "tenant" => due.tenant.clone(), "outcome" => label)
+        .increment(1);
+    // The reason is logged only when the receiver did not answer: an answer's body
+    // (kept in last_error for the tenant's admin) is not logged.
+    let reason = if status.is_none() {
+        reason.map(String::as_str)
+    } else {
+        None
+    };
+    match recorded {
+        Ok(Some((Status::Delivered, attempts))) => tracing::info!(
+            event, tenant = %due.tenant, event_type = %due.event_type, status, attempts,
+            "webhook delivered"
+        ),
+        Ok(Some((Status::Pending, attempts))) => tracing::warn!(
+            event, tenant = %due.tenant, event_type = %due.event_type, status, reason, attempts,
+            "webhook attempt failed; will retry"
+        ),
+        Ok(Some((Status::Dead, attempts))) => tracing::warn!(
+            event, tenant = %due.tenant, event_type = %due.event_type, status, reason, attempts,
+            "webhook dead-lettered"
+        ),
+        Ok(None) => tracing::debug!(
+            event, tenant = %due.tenant,
+            "webhook delivery changed during the attempt; outcome not recorded"
+        ),
+        Err(e) => tracing::error!(
+            event, tenant = %due.tenant, error = %e,
+            "recording a webhook outcome failed; the delivery stays pending"
+        ),
+    }
+}
+
+/// `POST`s the payload and classifies the answer: 2xx delivered, 410 dead, anything
+/// else (other statuses, timeout, connection error) a failed attempt.
+async fn attempt(ctx: &Context, endpoint: &Endpoint, due: &Due) -> Outcome {
+    let timestamp = jiff::Timestamp::now().as_second();
+    let body = due.payload.as_bytes().to_vec();
+    let mut request = ctx
+        .client
+        .post(&endpoint.url)
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in signing::headers(
+        &endpoint.mode,
+        &endpoint.secret,
+        due.outbox_id,
+        timestamp,
+        &body,
+    ) {
+        request = request.header(name, value);
+    }
+    let response = match request.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::Failed {
+                status: None,
+                error: describe(&e, ctx.timeout_secs),
+            }
+        }
+    };
+    let status = response.status();
+    let answer = read_answer(response).await;
+    if status.is_success() {
+        return Outcome::Delivered {
+            status: status.as_u16(),
+        };
+    }
+    let mut error = format!("HTTP {}", status.as_u16());
+    let snippet: String = String::from_utf8_lossy(&answer)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ERROR_BODY_CHARS)
+        .collect();
+    if !snippet.trim().is_empty() {
+        error.push_str(": ");
+        error.push_str(snippet.trim());
+    }
+    if status == reqwest::StatusCode::GONE {
+        Outcome::Dead {
+            status: Some(status.as_u16()),
+            error,
+            attempted: true,
+        }
+    } else {
+        Outcome::Failed {
+            status: Some(status.as_u16()),
+            error,
+        }
+    }
+}
+
+/// Reads at most [`MAX_ANSWER_BYTES`] of an answer (so that the connection can be
+/// reused); a body error ends the read.
+async fn read_answer(mut response: reqwest::Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A request error as `last_error`: the kind and the innermost cause, never the URL.
+fn describe(e: &reqwest::Error, timeout_secs: u64) -> String {
+    if e.is_timeout() {
+        return format!("timeout after {timeout_secs} s");
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let kind = if e.is_connect() {
+        "connection error"
+    } else {
+        "request error"
+    };
+    if std::ptr::addr_eq(cause, e) {
+        let text = e.to_string();
+        let text = match e.url() {
+            Some(url) => text.replace(url.as_str(), "<webhook_url>"),
+            None => text,
+        };
+        format!("{kind}: {text}")
+    } else {
+        format!("{kind}: {cause}")
+    }
+}
