@@ -459,6 +459,7 @@ impl Config {
             if t.scale != 2 {
                 return bad(format!("{name}.scale: Roochip ROO has scale 2"));
             }
+            crate::dialects::roochip::settings::check(t).map_err(ConfigError::Invalid)?;
             for d in t.api_keys.iter().chain(&t.admin_api_keys) {
                 if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return bad(format!(
@@ -570,6 +571,14 @@ mod tests {
         .unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("SHA-256"), "{err}");
+
+        std::fs::write(
+            &file,
+            "[[tenants]]\nid = \"r\"\nmode = \"roochip\"\npromo_code_credits = \"0.001\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("promo_code_credits"), "{err}");
 
         std::fs::write(&file, "[[tenants]]\nid = \"goop2\"\nmode = \"roochip\"\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();

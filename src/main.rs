@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use rendezvous_credits::auth::admin::new_token;
 use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
-use rendezvous_credits::config::Config;
+use rendezvous_credits::config::{Config, TenantConfig};
 use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
-use rendezvous_credits::ledger::{read, Amount, Ledger, TenantId};
+use rendezvous_credits::dialects::roochip::{self, RoochipError};
+use rendezvous_credits::ledger::{format_minor, read, Amount, Ledger, TenantId};
 use rendezvous_credits::p2p::RecordDomain;
 use rendezvous_credits::server::{self, StartOptions};
 use rendezvous_credits::store;
+use rendezvous_credits::webhooks::deliveries;
 
 #[derive(Parser)]
 #[command(
@@ -166,6 +168,69 @@ enum AdminCommand {
     /// Prints a new tenant API key (X-API-Key) and the digest to list in a tenant's
     /// api_keys or admin_api_keys.
     TenantKey,
+    /// Roochip promo codes of a tenant.
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
+    /// Webhook deliveries (outbox events).
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Lists code requests.
+    List {
+        /// The Roochip tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// pending, fulfilled or rejected (default: all).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Generates the single-use code of a user (printed once; only its digest is kept).
+    Generate {
+        /// The Roochip tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The app's id of the user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Rejects a pending code request.
+    Reject {
+        /// The Roochip tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The request id (from `list`).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Lists deliveries, newest first.
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// pending, delivered or dead (dead letters).
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Puts a dead or delivered event back in the queue (a running node sends it
+    /// within its poll interval).
+    Replay {
+        /// The event (outbox) id.
+        id: i64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -336,19 +401,27 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
     Ok(())
 }
 
+/// Opens the node's ledger for an operator command, with every configured tenant
+/// registered. Returns the ledger and the Goop2 tenant.
 fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
     let ledger =
         Ledger::open(&config.ledger_path(), config.ledger_options()).map_err(|e| e.to_string())?;
+    for spec in server::tenant_specs(config).map_err(|e| e.to_string())? {
+        ledger
+            .ensure_tenant_blocking(spec)
+            .map_err(|e| e.to_string())?;
+    }
     let tenant = TenantId::new(config.goop2.tenant.clone()).map_err(|e| e.to_string())?;
-    ledger
-        .ensure_tenant_blocking(rendezvous_credits::ledger::TenantSpec {
-            id: tenant.clone(),
-            mode: "goop2".into(),
-            scale: 0,
-            ceiling: server::GOOP2_CEILING,
-        })
-        .map_err(|e| e.to_string())?;
     Ok((ledger, tenant))
+}
+
+/// The `[[tenants]]` entry `id`.
+fn tenant_config<'c>(config: &'c Config, id: &str) -> Result<&'c TenantConfig, String> {
+    config
+        .tenants
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| format!("no [[tenants]] entry with id {id:?} in the configuration"))
 }
 
 fn parse_peer(peer: &str) -> Result<String, String> {
@@ -366,6 +439,8 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             println!("put the digest in the config as admin.token_sha256 = \"{digest}\" (or run the node with RC_ADMIN_TOKEN set to the token); keep the token secret.");
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::Codes { command } => codes(&node.load()?, command),
+        AdminCommand::Webhooks { command } => webhooks(&node.load()?, command),
         AdminCommand::TenantKey => {
             let (key, digest) = rendezvous_credits::auth::api_key::new_key();
             println!("key:    {key}");
@@ -400,6 +475,112 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
+    let err = |e: RoochipError| e.to_string();
+    match command {
+        CodesCommand::List { tenant, status } => {
+            let t = tenant_config(config, &tenant)?;
+            if let Some(s) = &status {
+                if !["pending", "fulfilled", "rejected"].contains(&s.as_str()) {
+                    return Err("--status must be pending, fulfilled or rejected".into());
+                }
+            }
+            let id = TenantId::new(t.id.clone()).map_err(|e| e.to_string())?;
+            let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
+            let (total, requests) =
+                roochip::ops::code_requests(&conn, &id, status.as_deref(), 10_000, 0)
+                    .map_err(|e| e.to_string())?;
+            for r in &requests {
+                println!(
+                    "{}  {:<9}  {}  {}",
+                    r.id, r.status, r.created_at, r.external_user_id
+                );
+            }
+            println!("{total} requests");
+        }
+        CodesCommand::Generate { tenant, user } => {
+            let t = tenant_config(config, &tenant)?;
+            let credits = roochip::settings::promo_code_credits(t)?;
+            let wallet = roochip::caller::WalletContext {
+                tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
+                webhooks: !t.webhook_url.is_empty(),
+                actor: "admin".into(),
+            };
+            let (ledger, _) = open_ledger(config)?;
+            let for_user = user.clone();
+            let code = ledger.run_blocking(move |tx| {
+                roochip::ops::generate_code(tx, &wallet, &for_user, credits)
+            });
+            ledger.shutdown();
+            let code = code.map_err(err)?;
+            println!("{code}");
+            println!(
+                "single-use code worth {} ROO for {user}; it is not stored and cannot be shown again",
+                format_minor(credits.minor(), 2)
+            );
+        }
+        CodesCommand::Reject { tenant, id } => {
+            let t = tenant_config(config, &tenant)?;
+            let wallet = roochip::caller::WalletContext {
+                tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
+                webhooks: false,
+                actor: "admin".into(),
+            };
+            let (ledger, _) = open_ledger(config)?;
+            let result =
+                ledger.run_blocking(move |tx| roochip::ops::reject_request(tx, &wallet, &id));
+            ledger.shutdown();
+            let request = result.map_err(err)?;
+            println!("request {} is {}", request.id, request.status);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn webhooks(config: &Config, command: WebhooksCommand) -> Result<ExitCode, String> {
+    match command {
+        WebhooksCommand::List {
+            tenant,
+            status,
+            limit,
+        } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(
+                    deliveries::Status::parse(s)
+                        .ok_or("--status must be pending, delivered or dead")?,
+                ),
+            };
+            let tenant = tenant
+                .map(|t| TenantId::new(t).map_err(|e| e.to_string()))
+                .transpose()?;
+            let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
+            let list = deliveries::list_deliveries(&conn, tenant.as_ref(), status, limit, 0)
+                .map_err(|e| e.to_string())?;
+            for d in &list {
+                println!(
+                    "{:>8}  {:<10} {:<16} {:<9} attempts {:<2} {}",
+                    d.id,
+                    d.tenant,
+                    d.event_type,
+                    d.status,
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} deliveries shown", list.len());
+        }
+        WebhooksCommand::Replay { id } => {
+            let (ledger, _) = open_ledger(config)?;
+            let result = ledger.run_blocking(move |tx| deliveries::replay(tx, id, None));
+            ledger.shutdown();
+            let d = result.map_err(|e| e.to_string())?;
+            println!("event {} is {} again (attempts reset)", d.id, d.status);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify(config: &Config) -> Result<ExitCode, String> {

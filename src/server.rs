@@ -25,6 +25,29 @@ pub const GOOP2_CEILING: i64 = 1_000_000_000_000;
 /// ceiling of roochip-lite-integration-guide.md, "The ROO Currency").
 pub const ROOCHIP_CEILING: i64 = 999_999_999_999;
 
+/// The ledger tenants of `config`: the Goop2 tenant (whole credits) and every
+/// `[[tenants]]` entry (Roochip: hundredths up to [`ROOCHIP_CEILING`]).
+///
+/// # Errors
+/// [`LedgerError::Invalid`] for an invalid tenant id.
+pub fn tenant_specs(config: &Config) -> Result<Vec<TenantSpec>, LedgerError> {
+    let mut specs = vec![TenantSpec {
+        id: TenantId::new(config.goop2.tenant.clone())?,
+        mode: "goop2".into(),
+        scale: 0,
+        ceiling: GOOP2_CEILING,
+    }];
+    for t in &config.tenants {
+        specs.push(TenantSpec {
+            id: TenantId::new(t.id.clone())?,
+            mode: t.mode.clone(),
+            scale: t.scale,
+            ceiling: ROOCHIP_CEILING,
+        });
+    }
+    Ok(specs)
+}
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -191,23 +214,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             .map_err(|e| StartError::Config(format!("ledger open task failed: {e}")))??
     };
     let goop2_tenant = TenantId::new(config.goop2.tenant.clone())?;
-    ledger
-        .ensure_tenant(TenantSpec {
-            id: goop2_tenant.clone(),
-            mode: "goop2".into(),
-            scale: 0,
-            ceiling: GOOP2_CEILING,
-        })
-        .await?;
-    for t in &config.tenants {
-        ledger
-            .ensure_tenant(TenantSpec {
-                id: TenantId::new(t.id.clone())?,
-                mode: t.mode.clone(),
-                scale: t.scale,
-                ceiling: ROOCHIP_CEILING,
-            })
-            .await?;
+    for spec in tenant_specs(&config)? {
+        ledger.ensure_tenant(spec).await?;
     }
     let api_keys = Arc::new(ApiKeys::from_tenants(&config.tenants)?);
     let keypair = load_or_create_key(&config.node_key_path())?;
