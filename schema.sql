@@ -174,7 +174,7 @@ CREATE TABLE webhook_deliveries (
     delivered_at     TEXT,
     updated_at       TEXT NOT NULL
 );
-CREATE INDEX idx_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX idx_deliveries_pending ON webhook_deliveries (status, outbox_id);
 CREATE INDEX idx_deliveries_account ON webhook_deliveries (account_id, status, outbox_id);
 
 -- Promo code requests (roochip-lite-integration-guide.md, "Phase 1: Promo Code Flow"):

@@ -264,7 +264,10 @@ pub(crate) struct Due {
 /// The events that may be attempted at `now_ms`: pending, due, and the oldest
 /// pending event of their account (events without an account are independent).
 /// A delivery that has never been attempted is due `first_delay_ms` after its
-/// `next_attempt_at` (schedule[0]). Ordered by due time, then outbox id.
+/// `next_attempt_at` (schedule[0]). In outbox order: the scan walks the pending rows
+/// by `idx_deliveries_pending` and stops at `limit`, so its cost depends on how far
+/// the first heads are, not on the size of the backlog (no sort over every pending
+/// row).
 pub(crate) fn due(
     conn: &Connection,
     now_ms: i64,
@@ -272,8 +275,7 @@ pub(crate) fn due(
     limit: usize,
 ) -> Result<Vec<Due>, LedgerError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload,
-                d.next_attempt_at + CASE WHEN d.attempts = 0 THEN ?2 ELSE 0 END AS due_at
+        "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload
          FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
          WHERE d.status = 'pending'
            AND d.next_attempt_at <= ?1
@@ -282,7 +284,7 @@ pub(crate) fn due(
                  SELECT 1 FROM webhook_deliveries p
                  WHERE p.account_id = d.account_id AND p.status = 'pending'
                    AND p.outbox_id < d.outbox_id))
-         ORDER BY due_at, d.outbox_id
+         ORDER BY d.outbox_id
          LIMIT ?3",
     )?;
     let rows = stmt.query_map(
@@ -291,18 +293,44 @@ pub(crate) fn due(
             first_delay_ms,
             i64::try_from(limit).unwrap_or(i64::MAX)
         ],
-        |r| {
-            Ok(Due {
-                outbox_id: r.get(0)?,
-                tenant: r.get(1)?,
-                account: r.get(2)?,
-                event_type: r.get(3)?,
-                attempts: r.get(4)?,
-                payload: r.get(5)?,
-            })
-        },
+        due_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The oldest pending event of `account` if it may be attempted at `now_ms` (the
+/// same rules as [`due`]): what to send next once the account's previous event is
+/// settled. One index seek, whatever the backlog.
+pub(crate) fn next_for_account(
+    conn: &Connection,
+    account: i64,
+    now_ms: i64,
+    first_delay_ms: i64,
+) -> Result<Option<Due>, LedgerError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload
+             FROM (SELECT outbox_id FROM webhook_deliveries
+                   WHERE account_id = ?1 AND status = 'pending'
+                   ORDER BY outbox_id LIMIT 1) h
+             JOIN webhook_deliveries d ON d.outbox_id = h.outbox_id
+             JOIN outbox o ON o.id = d.outbox_id
+             WHERE d.next_attempt_at <= ?2
+               AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)",
+        )?
+        .query_row(params![account, now_ms, first_delay_ms], due_row)
+        .optional()?)
+}
+
+fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
+    Ok(Due {
+        outbox_id: r.get(0)?,
+        tenant: r.get(1)?,
+        account: r.get(2)?,
+        event_type: r.get(3)?,
+        attempts: r.get(4)?,
+        payload: r.get(5)?,
+    })
 }
 
 /// The outcome of one attempt.

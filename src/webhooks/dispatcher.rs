@@ -164,6 +164,12 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut lanes: HashMap<tokio::task::Id, Lane> = HashMap::new();
     let mut busy: HashSet<Lane> = HashSet::new();
+    // A scan looks for the heads of every lane; it runs at start, when new events are
+    // committed, every poll interval (retries that became due), and after a
+    // completion while the last scan may have left heads behind. A completion
+    // otherwise only looks up the next event of its own account.
+    let mut scan = true;
+    let mut saturated = false;
     tracing::info!(
         endpoints = ctx.endpoints.len(),
         concurrency,
@@ -174,7 +180,8 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             break;
         }
         let free = concurrency.saturating_sub(busy.len());
-        if free > 0 {
+        if scan && free > 0 {
+            scan = false;
             // In-flight heads are still pending and come back from the query: ask
             // for enough rows to fill every free slot anyway.
             let limit = free + busy.len();
@@ -186,19 +193,15 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             .await;
             match read {
                 Ok(Ok(due)) => {
+                    saturated = due.len() >= limit;
                     let mut free = free;
                     for d in due {
                         if free == 0 {
                             break;
                         }
-                        let lane = Lane::of(&d);
-                        if !busy.insert(lane) {
-                            continue;
+                        if start(&ctx, &mut tasks, &mut lanes, &mut busy, d) {
+                            free -= 1;
                         }
-                        let ctx = ctx.clone();
-                        let handle = tasks.spawn(async move { deliver(&ctx, d).await });
-                        lanes.insert(handle.id(), lane);
-                        free -= 1;
                     }
                 }
                 Ok(Err(e)) => {
@@ -214,8 +217,8 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                     break;
                 }
             }
-            () = signal.notified() => {}
-            () = tokio::time::sleep(poll) => {}
+            () = signal.notified() => scan = true,
+            () = tokio::time::sleep(poll) => scan = true,
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let id = match done {
                     Ok((id, ())) => id,
@@ -224,8 +227,27 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                         e.id()
                     }
                 };
-                if let Some(lane) = lanes.remove(&id) {
-                    busy.remove(&lane);
+                let Some(lane) = lanes.remove(&id) else { continue };
+                busy.remove(&lane);
+                let next = match lane {
+                    Lane::Account(account) => {
+                        let ledger = ctx.ledger.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let now = deliveries::now_millis();
+                            ledger.read(|c| deliveries::next_for_account(c, account, now, first_delay_ms))
+                        })
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten()
+                    }
+                    Lane::Event(_) => None,
+                };
+                match next {
+                    Some(d) => {
+                        start(&ctx, &mut tasks, &mut lanes, &mut busy, d);
+                    }
+                    None => scan |= saturated,
                 }
             }
         }
@@ -243,6 +265,24 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
         }
     }
     tracing::info!("webhook dispatcher stopped");
+}
+
+/// Starts an attempt on `due` unless its lane is busy; says whether it started.
+fn start(
+    ctx: &Arc<Context>,
+    tasks: &mut JoinSet<()>,
+    lanes: &mut HashMap<tokio::task::Id, Lane>,
+    busy: &mut HashSet<Lane>,
+    due: Due,
+) -> bool {
+    let lane = Lane::of(&due);
+    if !busy.insert(lane) {
+        return false;
+    }
+    let ctx = ctx.clone();
+    let handle = tasks.spawn(async move { deliver(&ctx, due).await });
+    lanes.insert(handle.id(), lane);
+    true
 }
 
 /// One attempt on `due` and the record of its outcome.
