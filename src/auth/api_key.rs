@@ -67,6 +67,44 @@ impl ApiKeys {
     }
 }
 
+/// The header that carries a tenant API key.
+pub const API_KEY_HEADER: &str = "X-API-Key";
+
+/// Why the `X-API-Key` of a request was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ApiKeyRefusal {
+    /// No key, or an empty one.
+    #[error("Missing API key: send the key in the X-API-Key header.")]
+    Missing,
+    /// A key that no tenant has.
+    #[error("Invalid API key.")]
+    Invalid,
+}
+
+impl ApiKeys {
+    /// The grant of the key in `req`'s `X-API-Key` header (surrounding spaces
+    /// ignored).
+    ///
+    /// # Errors
+    /// [`ApiKeyRefusal`]: missing or unknown key.
+    pub fn from_request(
+        &self,
+        req: &actix_web::HttpRequest,
+    ) -> Result<&ApiKeyGrant, ApiKeyRefusal> {
+        let key = req
+            .headers()
+            .get(API_KEY_HEADER)
+            .ok_or(ApiKeyRefusal::Missing)?
+            .to_str()
+            .map_err(|_| ApiKeyRefusal::Invalid)?
+            .trim();
+        if key.is_empty() {
+            return Err(ApiKeyRefusal::Missing);
+        }
+        self.lookup(key).ok_or(ApiKeyRefusal::Invalid)
+    }
+}
+
 /// A new random tenant API key (`rc_` + 40 hex digits) and its hex SHA-256.
 pub fn new_key() -> (String, String) {
     let bytes: [u8; 20] = rand::random();

@@ -134,21 +134,10 @@ impl ResponseError for AdminError {
 
 /// The tenant of an admin API key in `X-API-Key`.
 fn admin_tenant(state: &AppState, req: &HttpRequest) -> Result<TenantId, AdminError> {
-    let missing = || {
-        AdminError::Unauthorized("Missing API key: send the key in the X-API-Key header.".into())
-    };
-    let invalid = || AdminError::Unauthorized("Invalid API key.".into());
-    let key = req
-        .headers()
-        .get("x-api-key")
-        .ok_or_else(missing)?
-        .to_str()
-        .map_err(|_| invalid())?
-        .trim();
-    if key.is_empty() {
-        return Err(missing());
-    }
-    let grant = state.api_keys.lookup(key).ok_or_else(invalid)?;
+    let grant = state
+        .api_keys
+        .from_request(req)
+        .map_err(|refusal| AdminError::Unauthorized(refusal.to_string()))?;
     if grant.role != KeyRole::Admin {
         return Err(AdminError::Forbidden(
             "This route needs an admin API key.".into(),

@@ -10,13 +10,13 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::{ready, Ready};
 
 use super::error::RoochipError;
+use crate::auth::api_key::ApiKeyRefusal;
 use crate::auth::KeyRole;
 use crate::config::{Config, TenantConfig};
 use crate::http::AppState;
 use crate::ledger::{Amount, TenantId};
 
-/// The header that carries the key.
-pub const API_KEY_HEADER: &str = "X-API-Key";
+pub use crate::auth::api_key::API_KEY_HEADER;
 
 /// An authenticated caller of a server route: the key's tenant (active, in Roochip
 /// mode) and role.
@@ -43,23 +43,11 @@ impl Caller {
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| RoochipError::Internal("the app state is not registered".into()))?;
-        let missing = || {
-            RoochipError::Unauthorized(
-                "Missing API key: send the key in the X-API-Key header.".into(),
-            )
-        };
-        let invalid = || RoochipError::Unauthorized("Invalid API key.".into());
-        let key = req
-            .headers()
-            .get(API_KEY_HEADER)
-            .ok_or_else(missing)?
-            .to_str()
-            .map_err(|_| invalid())?
-            .trim();
-        if key.is_empty() {
-            return Err(missing());
-        }
-        let grant = state.api_keys.lookup(key).ok_or_else(invalid)?;
+        let grant = state
+            .api_keys
+            .from_request(req)
+            .map_err(|refusal| RoochipError::Unauthorized(refusal.to_string()))?;
+        let invalid = || RoochipError::Unauthorized(ApiKeyRefusal::Invalid.to_string());
         let index = state
             .config
             .tenants
