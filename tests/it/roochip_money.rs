@@ -494,10 +494,24 @@ async fn every_issuance_writes_one_credits_issued_event() {
         .await;
     expect_error(got, StatusCode::CONFLICT, &[]);
 
+    // An admin grant is an issuance too; a server key may not grant.
+    let grant = j!({"credits": 2.5, "reason": "support", "reference_id": "ticket-7"});
+    let refused = roo
+        .post(&format!("/v1/admin/users/{user}/grant"), &grant)
+        .await;
+    expect_error(refused, StatusCode::FORBIDDEN, &[]);
+    let (status, body) = admin
+        .post(&format!("/v1/admin/users/{user}/grant"), &grant)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["external_user_id"], user);
+    assert_eq!(body["credits_granted"].to_string(), "2.5");
+    assert_eq!(body["new_balance"].to_string(), "122.51");
+
     // One event per issuance, none for deducts, refusals or replays; each byte for
     // byte what JSON.stringify(JSON.parse(body)) gives back.
     let payloads = events(&node, "hooked");
-    assert_eq!(payloads.len(), 3, "{payloads:#?}");
+    assert_eq!(payloads.len(), 4, "{payloads:#?}");
     assert_eq!(
         payloads[0],
         expected_event(&payloads[0], user, "0.01", "0.01", "reward")
@@ -511,11 +525,15 @@ async fn every_issuance_writes_one_credits_issued_event() {
         expected_event(&payloads[2], user, "5", "120.01", "promo_code")
     );
     assert_eq!(
+        payloads[3],
+        expected_event(&payloads[3], user, "2.5", "122.51", "admin")
+    );
+    assert_eq!(
         count(
             &node,
             "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = 'hooked'"
         ),
-        3
+        4
     );
     let conn = store::open_reader(&node.ledger_path()).unwrap();
     let linked: i64 = conn
@@ -526,7 +544,7 @@ async fn every_issuance_writes_one_credits_issued_event() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(linked, 3, "events are tied to the wallet");
+    assert_eq!(linked, 4, "events are tied to the wallet");
 
     // A tenant without a webhook URL writes no events.
     let quiet = Roo::server(&node, "quiet");

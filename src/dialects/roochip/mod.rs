@@ -48,6 +48,7 @@ pub use error::RoochipError;
         routes::code_requests,
         routes::generate_code,
         routes::reject_request,
+        routes::grant,
     ),
     components(schemas(wire::CreditsIssuedEvent)),
     modifiers(&ApiKeyScheme),
@@ -136,6 +137,10 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 resource("/requests/{id}/reject").route(web::post().to(routes::reject_request)),
             )
             .service(resource("/generate").route(web::post().to(routes::generate_code))),
+    )
+    .service(
+        scope("/v1/admin/users", max_body_bytes)
+            .service(resource("/{external_user_id}/grant").route(web::post().to(routes::grant))),
     )
     .service(
         scope("/iap", max_body_bytes)

@@ -28,7 +28,9 @@ pub const KIND_REWARD: &str = "reward";
 /// Entry kind of a deduct.
 pub const KIND_DEDUCTION: &str = "deduction";
 /// Entry kind of a redeemed promo code.
-pub const KIND_PROMO: &str = "adjustment";
+pub const KIND_PROMO: &str = KIND_ADJUSTMENT;
+/// Entry kind of admin grants and other manual corrections.
+pub const KIND_ADJUSTMENT: &str = "adjustment";
 /// Note of a redeemed promo code's entry.
 pub const PROMO_NOTE: &str = "promo_code";
 /// `ref_type` of entries that carry the request's `reference_id`.
@@ -178,6 +180,24 @@ pub fn reward(
         entry.balance_after,
         "reward",
     )?;
+    Ok(entry.balance_after)
+}
+
+/// Admin: credits `user`'s wallet (opened if new) as an `adjustment` entry and writes
+/// the `credits.issued` event (`payment_source: admin`) when the tenant has webhooks.
+/// Returns the balance after, hundredths.
+///
+/// # Errors
+/// 400 naming `credits` when the balance would pass the ceiling; storage errors.
+pub fn grant(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    m: &Movement,
+) -> Result<i64, RoochipError> {
+    let account = tx.open_account(&w.tenant, user)?;
+    let entry = tx.credit(account, m.amount, &m.posting(KIND_ADJUSTMENT, &w.actor))?;
+    issued(tx, w, account, user, m.amount, entry.balance_after, "admin")?;
     Ok(entry.balance_after)
 }
 

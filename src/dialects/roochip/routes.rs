@@ -273,6 +273,47 @@ pub async fn reward(
     Ok(respond(reply))
 }
 
+/// Admin: issues ROO to a user (support, promotions) as an `adjustment` entry and
+/// writes a `credits.issued` event with `payment_source: "admin"`. Not in the guide:
+/// the issuance it lists among those that fire the webhook.
+#[utoipa::path(post, path = "/v1/admin/users/{external_user_id}/grant", tag = "roochip-admin",
+    params(("external_user_id" = String, Path, description = "the app's id of the user"),
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe (at most 255 characters)")),
+    request_body = CreditsRequest,
+    security(("api_key" = [])),
+    responses((status = 200, body = GrantResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn grant(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: web::Path<String>,
+    body: Body<CreditsRequest>,
+) -> Result<HttpResponse> {
+    let caller = caller.0;
+    let user = external_user_id(&user)?;
+    let m = movement(&body.value)?;
+    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                let new_balance = ops::grant(tx, &w, &user, &m)?;
+                Reply::json(
+                    200,
+                    &GrantResponse {
+                        external_user_id: user.clone(),
+                        credits_granted: roo(m.amount.minor()),
+                        new_balance: roo(new_balance),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(respond(reply))
+}
+
 /// The tenant's active credit packages ("Get Available Packages"); `price_amount` in
 /// cents.
 #[utoipa::path(get, path = "/v1/packages", tag = "roochip",

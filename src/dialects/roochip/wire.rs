@@ -132,6 +132,20 @@ pub struct RewardResponse {
     pub new_balance: Number,
 }
 
+/// `POST /v1/admin/users/{external_user_id}/grant` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = roochip::GrantResponse)]
+pub struct GrantResponse {
+    /// The app's id of the user.
+    pub external_user_id: String,
+    /// ROO issued.
+    #[schema(value_type = f64)]
+    pub credits_granted: Number,
+    /// Balance after, ROO.
+    #[schema(value_type = f64)]
+    pub new_balance: Number,
+}
+
 /// One credit package ("Get Available Packages").
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = roochip::Package)]
