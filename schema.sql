@@ -70,18 +70,18 @@ BEGIN
 END;
 
 -- Holds (escrow): an amount moved from `available` to `held`, later captured
--- (spent) or released (returned).
+-- (spent) or released (returned). A hold id is the caller's, unique per account.
 CREATE TABLE holds (
-    id          TEXT PRIMARY KEY,
+    id          TEXT NOT NULL,
     account_id  INTEGER NOT NULL REFERENCES credit_accounts(id),
     amount      INTEGER NOT NULL CHECK (amount > 0),
     status      TEXT NOT NULL CHECK (status IN ('open', 'captured', 'released')),
     ref_type    TEXT,
     ref_id      TEXT,
     created_at  TEXT NOT NULL,
-    resolved_at TEXT
+    resolved_at TEXT,
+    PRIMARY KEY (account_id, id)
 );
-CREATE INDEX idx_holds_account ON holds (account_id, status);
 
 -- Lots: credited amounts that may expire (loyalty points). `remaining` is what is
 -- left of the lot; spending draws from the oldest lot first.

@@ -613,20 +613,30 @@ fn backup(config: &Config, dest: &Path, force: bool) -> Result<ExitCode, String>
         std::fs::remove_file(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     }
     let src = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
+    // The copy holds balances and personal ids: readable by its owner only.
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options
+            .open(dest)
+            .map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
     let mut dst =
         rusqlite::Connection::open(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    eprintln!("backup: copying {} …", config.ledger_path().display());
     {
+        // One step copies every page inside one read transaction: a consistent
+        // snapshot that a busy writer cannot restart (WAL readers do not block it).
         let backup = rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| e.to_string())?;
-        backup
-            .run_to_completion(
-                1024,
-                std::time::Duration::from_millis(5),
-                Some(|p: rusqlite::backup::Progress| {
-                    let done = p.pagecount - p.remaining;
-                    eprintln!("backup: {done}/{} pages", p.pagecount);
-                }),
-            )
-            .map_err(|e| e.to_string())?;
+        let done = backup.step(-1).map_err(|e| e.to_string())?;
+        if done != rusqlite::backup::StepResult::Done {
+            return Err(format!("the backup did not complete ({done:?}); try again"));
+        }
     }
     let check: String = dst
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -634,6 +644,12 @@ fn backup(config: &Config, dest: &Path, force: bool) -> Result<ExitCode, String>
     if check != "ok" {
         return Err(format!("the backup failed its integrity check: {check}"));
     }
-    println!("backup: {} written and checked", dest.display());
+    let pages: i64 = dst
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    println!(
+        "backup: {} written and checked ({pages} pages)",
+        dest.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -205,10 +205,18 @@ impl Ledger {
             (Synchronous::Normal, _) => (Synchronous::Normal, writer::Durability::Relaxed),
         };
         let conn = store::open_writer(path, sync)?;
+        // Whatever the file holds at start is on disk.
+        let initial_outbox_id: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))?;
         let mut wal_path = path.as_os_str().to_owned();
         wal_path.push("-wal");
-        let writer =
-            writer::WriterHandle::start(conn, &options, durability, PathBuf::from(wal_path))?;
+        let writer = writer::WriterHandle::start(
+            conn,
+            &options,
+            durability,
+            PathBuf::from(wal_path),
+            initial_outbox_id,
+        )?;
         let reads = r2d2::Pool::builder()
             .max_size(options.read_pool_size.max(1))
             .build(store::reader_manager(path))?;
@@ -288,7 +296,20 @@ impl Ledger {
     /// Notified after every durable batch that wrote outbox events (see
     /// [`LedgerTx::enqueue_event`]): the webhook dispatcher waits on it.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
-        self.writer.outbox_signal.clone()
+        self.writer.shared.outbox_signal.clone()
+    }
+
+    /// The highest outbox event id known to be on disk. Events above it are
+    /// committed (readers may see them) but their fsync has not returned yet: they
+    /// must not be delivered, since a power loss could still take them back.
+    pub fn durable_outbox_id(&self) -> i64 {
+        self.writer.shared.durable_outbox_id()
+    }
+
+    /// Why the ledger stopped taking writes (an fsync of the WAL failed), if it did.
+    /// Every unit submitted after that fails with [`LedgerError::CommitFailed`].
+    pub fn poisoned(&self) -> Option<String> {
+        self.writer.shared.poisoned().cloned()
     }
 
     /// Counters of the writer since start.
@@ -300,5 +321,150 @@ impl Ledger {
     /// writer thread to exit. Later calls to `run` get [`LedgerError::Closed`].
     pub fn shutdown(&self) {
         self.writer.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, Ledger, TenantId) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), LedgerOptions::default()).unwrap();
+        let tenant = TenantId::new("t").unwrap();
+        ledger
+            .ensure_tenant_blocking(TenantSpec {
+                id: tenant.clone(),
+                mode: "goop2".into(),
+                scale: 0,
+                ceiling: 1_000_000,
+            })
+            .unwrap();
+        (dir, ledger, tenant)
+    }
+
+    #[test]
+    fn answered_events_are_below_the_durable_watermark() {
+        let (_dir, ledger, tenant) = open();
+        assert_eq!(ledger.durable_outbox_id(), 0);
+        let t = tenant.clone();
+        let id = ledger
+            .run_blocking(move |tx| {
+                let a = tx.open_account(&t, "u")?;
+                tx.enqueue_event(&t, Some(a), "credits.issued", "{}")
+            })
+            .unwrap();
+        assert!(id > 0);
+        assert!(ledger.durable_outbox_id() >= id);
+        ledger.shutdown();
+        // A reopened ledger counts what is on disk as durable.
+        let again = Ledger::open(ledger.path(), LedgerOptions::default()).unwrap();
+        assert_eq!(again.durable_outbox_id(), id);
+        again.shutdown();
+    }
+
+    #[test]
+    fn a_poisoned_writer_runs_nothing_and_says_why() {
+        let (_dir, ledger, tenant) = open();
+        ledger
+            .writer
+            .shared
+            .poison("fsync of the WAL failed: test".into());
+        let t = tenant.clone();
+        let result = ledger.run_blocking(move |tx| {
+            let a = tx.open_account(&t, "u")?;
+            tx.credit(a, Amount::new(5).unwrap(), &Posting::new("grant", "test"))
+        });
+        assert!(
+            matches!(&result, Err(LedgerError::CommitFailed(m)) if m.contains("fsync")),
+            "{result:?}"
+        );
+        assert!(ledger
+            .read(|c| read::account(c, &tenant, "u"))
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            ledger.poisoned().as_deref(),
+            Some("fsync of the WAL failed: test")
+        );
+        ledger.shutdown();
+    }
+
+    #[test]
+    fn verify_reads_one_snapshot_while_writes_go_on() {
+        let (_dir, ledger, tenant) = open();
+        let writes = {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                for i in 0..1500 {
+                    let t = tenant.clone();
+                    ledger
+                        .run_blocking(move |tx| {
+                            let a = tx.open_account(&t, &format!("u{}", i % 7))?;
+                            tx.credit(a, Amount::new(1).unwrap(), &Posting::new("grant", "test"))
+                        })
+                        .unwrap();
+                }
+            })
+        };
+        let conn = crate::store::open_reader(ledger.path()).unwrap();
+        let mut runs = 0;
+        while !writes.is_finished() {
+            let outcome = read::verify(&conn, &mut |_| {}).unwrap();
+            assert!(outcome.is_ok(), "{outcome:?}");
+            runs += 1;
+        }
+        writes.join().unwrap();
+        assert!(runs > 0);
+        assert_eq!(
+            read::verify(&conn, &mut |_| {}).unwrap().unwrap().entries,
+            1500
+        );
+        ledger.shutdown();
+    }
+
+    #[test]
+    fn holds_move_between_buckets_and_belong_to_their_account() {
+        let (_dir, ledger, tenant) = open();
+        let t = tenant.clone();
+        let p = |kind: &str| Posting::new(kind, "test");
+        let after = ledger
+            .run_blocking(move |tx| {
+                let a = tx.open_account(&t, "a")?;
+                let b = tx.open_account(&t, "b")?;
+                tx.credit(a, Amount::new(100).unwrap(), &p("grant"))?;
+                tx.hold(a, Amount::new(30).unwrap(), "h1", &p("hold"))?;
+                let held = tx.balances(a)?;
+                assert_eq!((held.available, held.held), (70, 30));
+                // Another account cannot see or settle the hold.
+                assert!(matches!(
+                    tx.release(b, "h1", &p("release")),
+                    Err(LedgerError::UnknownHold(_))
+                ));
+                tx.hold(b, Amount::new(1).unwrap(), "h1", &p("hold"))
+                    .expect_err("b has nothing to hold");
+                tx.capture(a, "h1", &p("capture"))?;
+                assert!(matches!(
+                    tx.capture(a, "h1", &p("capture")),
+                    Err(LedgerError::HoldNotOpen { .. })
+                ));
+                tx.hold(a, Amount::new(20).unwrap(), "h2", &p("hold"))?;
+                tx.release(a, "h2", &p("release"))?;
+                assert!(matches!(
+                    tx.hold(a, Amount::new(71).unwrap(), "h3", &p("hold")),
+                    Err(LedgerError::InsufficientFunds {
+                        available: 70,
+                        required: 71
+                    })
+                ));
+                tx.balances(a)
+            })
+            .unwrap();
+        assert_eq!((after.available, after.held), (70, 0));
+        let conn = crate::store::open_reader(ledger.path()).unwrap();
+        let report = read::verify(&conn, &mut |_| {}).unwrap().unwrap();
+        // grant 1, hold 2, capture 1, hold 2, release 2
+        assert_eq!(report.entries, 8);
+        ledger.shutdown();
     }
 }

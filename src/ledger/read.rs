@@ -214,8 +214,9 @@ pub struct VerifyReport {
 
 /// Recomputes every tenant's hash chain, every running balance and every account
 /// balance from the entries, and every held balance from the open holds. Stops at the
-/// first discrepancy. `progress` is called with the number of entries checked so far
-/// every 100,000 entries.
+/// first discrepancy. Everything is read in one transaction (a consistent snapshot,
+/// safe beside a running node). `progress` is called with the number of entries
+/// checked so far every 100,000 entries.
 ///
 /// # Errors
 /// `Ok(Err(d))` names the first discrepancy; `Err` is a storage error.
@@ -223,6 +224,10 @@ pub fn verify(
     conn: &Connection,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Result<VerifyReport, Discrepancy>, LedgerError> {
+    // One read transaction: both scans see the same snapshot, even while a node
+    // writes to the file.
+    let snapshot = conn.unchecked_transaction()?;
+    let conn: &Connection = &snapshot;
     let mut report = VerifyReport::default();
     let mut running: HashMap<(i64, String), i64> = HashMap::new();
     let mut stmt = conn.prepare(

@@ -135,6 +135,8 @@ pub struct LedgerTx<'c> {
 pub(crate) struct BatchState {
     pub(crate) heads: ChainHeads,
     pub(crate) events_written: bool,
+    /// The highest outbox id the batch wrote (0: none).
+    pub(crate) max_outbox_id: i64,
 }
 
 impl<'c> LedgerTx<'c> {
@@ -173,6 +175,19 @@ impl<'c> LedgerTx<'c> {
                     "UPDATE tenants SET ceiling = ?2 WHERE id = ?1",
                     params![spec.id.as_str(), spec.ceiling],
                 )?;
+                // Accounts carry the ceiling for their CHECK constraint.
+                self.conn
+                    .execute(
+                        "UPDATE credit_accounts SET ceiling = ?2 WHERE tenant_id = ?1 AND ceiling <> ?2",
+                        params![spec.id.as_str(), spec.ceiling],
+                    )
+                    .map_err(|e| match e.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => LedgerError::Invalid(format!(
+                            "tenant {}: some balances exceed the new ceiling {}",
+                            spec.id, spec.ceiling
+                        )),
+                        _ => LedgerError::Storage(e),
+                    })?;
                 Ok(())
             }
             Some((existing_scale, existing_mode)) => Err(LedgerError::TenantMismatch {
@@ -330,8 +345,8 @@ impl<'c> LedgerTx<'c> {
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
         let exists: bool = self
             .conn
-            .prepare_cached("SELECT 1 FROM holds WHERE id = ?1")?
-            .exists([hold_id])?;
+            .prepare_cached("SELECT 1 FROM holds WHERE account_id = ?1 AND id = ?2")?
+            .exists(params![account.0, hold_id])?;
         if exists {
             return Err(LedgerError::Invalid(format!(
                 "hold {hold_id:?} already exists"
@@ -355,39 +370,51 @@ impl<'c> LedgerTx<'c> {
         Ok((out, into))
     }
 
-    /// Returns an open hold's amount to available. Returns (held debit, available credit).
+    /// Returns an open hold of `account` to available. Returns (held debit, available
+    /// credit).
     ///
     /// # Errors
-    /// [`LedgerError::UnknownHold`], [`LedgerError::HoldNotOpen`], storage errors.
+    /// [`LedgerError::UnknownHold`] (also for another account's hold id),
+    /// [`LedgerError::HoldNotOpen`], storage errors.
     pub fn release(
         &mut self,
+        account: AccountId,
         hold_id: &str,
         posting: &Posting,
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
-        let (account, amount) = self.resolve_hold(hold_id, "released")?;
+        let amount = self.resolve_hold(account, hold_id, "released")?;
         let out = self.post(account, Bucket::Held, -amount, posting)?;
         let back = self.post(account, Bucket::Available, amount, posting)?;
         Ok((out, back))
     }
 
-    /// Spends an open hold: its amount leaves the account. Returns the held debit.
+    /// Spends an open hold of `account`: its amount leaves the account. Returns the
+    /// held debit.
     ///
     /// # Errors
-    /// [`LedgerError::UnknownHold`], [`LedgerError::HoldNotOpen`], storage errors.
+    /// [`LedgerError::UnknownHold`] (also for another account's hold id),
+    /// [`LedgerError::HoldNotOpen`], storage errors.
     pub fn capture(
         &mut self,
+        account: AccountId,
         hold_id: &str,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        let (account, amount) = self.resolve_hold(hold_id, "captured")?;
+        let amount = self.resolve_hold(account, hold_id, "captured")?;
         self.post(account, Bucket::Held, -amount, posting)
     }
 
-    fn resolve_hold(&mut self, hold_id: &str, to: &str) -> Result<(AccountId, i64), LedgerError> {
-        let (account, amount, status): (i64, i64, String) = self
+    /// Marks `account`'s open hold `hold_id` as `to`; returns its amount.
+    fn resolve_hold(
+        &mut self,
+        account: AccountId,
+        hold_id: &str,
+        to: &str,
+    ) -> Result<i64, LedgerError> {
+        let (amount, status): (i64, String) = self
             .conn
-            .prepare_cached("SELECT account_id, amount, status FROM holds WHERE id = ?1")?
-            .query_row([hold_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached("SELECT amount, status FROM holds WHERE account_id = ?1 AND id = ?2")?
+            .query_row(params![account.0, hold_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(|| LedgerError::UnknownHold(hold_id.to_string()))?;
         if status != "open" {
@@ -397,9 +424,11 @@ impl<'c> LedgerTx<'c> {
             });
         }
         self.conn
-            .prepare_cached("UPDATE holds SET status = ?2, resolved_at = ?3 WHERE id = ?1")?
-            .execute(params![hold_id, to, self.now])?;
-        Ok((AccountId(account), amount))
+            .prepare_cached(
+                "UPDATE holds SET status = ?3, resolved_at = ?4 WHERE account_id = ?1 AND id = ?2",
+            )?
+            .execute(params![account.0, hold_id, to, self.now])?;
+        Ok(amount)
     }
 
     /// Looks up an idempotency record. `Ok(Some)` is a replay: return the stored
@@ -501,6 +530,7 @@ impl<'c> LedgerTx<'c> {
                 self.now
             ])?;
         self.state.events_written = true;
+        self.state.max_outbox_id = self.state.max_outbox_id.max(id);
         Ok(id)
     }
 

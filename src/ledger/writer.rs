@@ -49,6 +49,38 @@ struct Counters {
     max_batch_seen: AtomicU64,
 }
 
+/// What the writer, its flusher and readers share about durability.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Set once, when durability can no longer be confirmed (an fsync failed, the
+    /// flusher stopped): from then on no unit runs, every caller gets
+    /// [`LedgerError::CommitFailed`] with this reason.
+    poisoned: std::sync::OnceLock<String>,
+    /// The highest outbox id known to be on disk: events above it are committed but
+    /// not yet fsynced, and must not be delivered.
+    outbox_watermark: std::sync::atomic::AtomicI64,
+    /// Notified after every durable batch that wrote outbox events.
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    pub(crate) fn poison(&self, why: String) {
+        let _ = self.poisoned.set(why);
+    }
+
+    pub(crate) fn poisoned(&self) -> Option<&String> {
+        self.poisoned.get()
+    }
+
+    pub(crate) fn durable_outbox_id(&self) -> i64 {
+        self.outbox_watermark.load(Ordering::Acquire)
+    }
+
+    fn advance(&self, outbox_id: i64) {
+        self.outbox_watermark.fetch_max(outbox_id, Ordering::AcqRel);
+    }
+}
+
 /// Answers the caller once the batch's fate is known: `None` = committed.
 type Reply = Box<dyn FnOnce(Option<LedgerError>) + Send>;
 
@@ -104,7 +136,7 @@ pub(crate) struct WriterHandle {
     sender: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
-    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 fn erase<T, E, F>(unit: F) -> (Unit, oneshot::Receiver<Result<T, E>>)
@@ -127,13 +159,15 @@ impl WriterHandle {
         options: &LedgerOptions,
         durability: Durability,
         wal_path: std::path::PathBuf,
+        initial_outbox_id: i64,
     ) -> Result<WriterHandle, LedgerError> {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
         let thread_counters = counters.clone();
-        let outbox_signal = Arc::new(tokio::sync::Notify::new());
-        let thread_signal = outbox_signal.clone();
+        let shared = Arc::new(Shared::default());
+        shared.advance(initial_outbox_id);
+        let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -144,7 +178,7 @@ impl WriterHandle {
                     durability,
                     wal_path,
                     &thread_counters,
-                    thread_signal,
+                    thread_shared,
                 )
             })
             .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
@@ -152,7 +186,7 @@ impl WriterHandle {
             sender,
             counters,
             thread: Arc::new(Mutex::new(Some(thread))),
-            outbox_signal,
+            shared,
         })
     }
 
@@ -236,6 +270,7 @@ struct Committed {
     replies: Vec<Reply>,
     started: Instant,
     events_written: bool,
+    max_outbox_id: i64,
 }
 
 /// The state the writer thread keeps between batches.
@@ -244,9 +279,9 @@ struct Writer<'a> {
     max_batch: usize,
     counters: &'a Counters,
     state: BatchState,
-    outbox_signal: Arc<tokio::sync::Notify>,
     data_version: i64,
     flusher: Option<std::sync::mpsc::Sender<Committed>>,
+    shared: Arc<Shared>,
 }
 
 fn writer_loop(
@@ -256,14 +291,14 @@ fn writer_loop(
     durability: Durability,
     wal_path: std::path::PathBuf,
     counters: &Counters,
-    outbox_signal: Arc<tokio::sync::Notify>,
+    shared: Arc<Shared>,
 ) {
-    let flusher_signal = outbox_signal.clone();
+    let flusher_shared = shared.clone();
     let (flusher, flusher_thread) = if durability == Durability::Flusher {
         let (tx, rx) = std::sync::mpsc::channel();
         match std::thread::Builder::new()
             .name("ledger-flusher".into())
-            .spawn(move || flusher_loop(&wal_path, &rx, &flusher_signal))
+            .spawn(move || flusher_loop(&wal_path, &rx, &flusher_shared))
         {
             Ok(handle) => (Some(tx), Some(handle)),
             Err(e) => {
@@ -280,9 +315,9 @@ fn writer_loop(
         max_batch,
         counters,
         state: BatchState::default(),
-        outbox_signal,
         data_version: 0,
         flusher,
+        shared,
     };
     let mut queue: VecDeque<Unit> = VecDeque::with_capacity(max_batch);
     let mut acks = Vec::new();
@@ -330,16 +365,15 @@ fn writer_loop(
 fn flusher_loop(
     wal_path: &std::path::Path,
     batches: &std::sync::mpsc::Receiver<Committed>,
-    outbox_signal: &tokio::sync::Notify,
+    shared: &Shared,
 ) {
     let mut wal: Option<std::fs::File> = None;
-    let mut failed: Option<String> = None;
     while let Ok(first) = batches.recv() {
         let mut ready = vec![first];
         while let Ok(more) = batches.try_recv() {
             ready.push(more);
         }
-        if failed.is_none() {
+        if shared.poisoned().is_none() {
             let synced = match &wal {
                 Some(file) => file.sync_data(),
                 None => std::fs::File::open(wal_path).and_then(|file| {
@@ -348,15 +382,22 @@ fn flusher_loop(
                     r
                 }),
             };
-            if let Err(e) = synced {
-                // The data is committed but its durability is unknown: refuse to
-                // confirm anything from now on rather than answer wrongly.
-                tracing::error!(error = %e, "fsync of the WAL failed; the ledger stops confirming writes");
-                failed = Some(format!("fsync of the WAL failed: {e}"));
+            match synced {
+                Ok(()) => {
+                    let max = ready.iter().map(|b| b.max_outbox_id).max().unwrap_or(0);
+                    shared.advance(max);
+                }
+                Err(e) => {
+                    // The data is committed but its durability is unknown: the
+                    // writer stops taking units, and nothing is confirmed from now on.
+                    tracing::error!(error = %e, "fsync of the WAL failed; the ledger stops taking writes");
+                    shared.poison(format!("fsync of the WAL failed: {e}"));
+                }
             }
         }
+        let failed = shared.poisoned().cloned();
         if failed.is_none() && ready.iter().any(|b| b.events_written) {
-            outbox_signal.notify_one();
+            shared.outbox_signal.notify_one();
         }
         for batch in ready {
             metrics::histogram!("ledger_commit_seconds")
@@ -397,6 +438,13 @@ impl Writer<'_> {
     }
 
     fn run_one_batch(&mut self, queue: &mut VecDeque<Unit>) {
+        if let Some(why) = self.shared.poisoned() {
+            let take = queue.len().min(self.max_batch);
+            for unit in queue.drain(..take) {
+                unit.abort(LedgerError::CommitFailed(why.clone()));
+            }
+            return;
+        }
         let started = Instant::now();
         let now = timestamp_now();
         if let Err(e) = exec(&self.conn, "BEGIN IMMEDIATE") {
@@ -423,6 +471,7 @@ impl Writer<'_> {
             Err(_) => self.state.heads.clear(),
         }
         self.state.events_written = false;
+        self.state.max_outbox_id = 0;
         let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
         let mut ran = 0u64;
         while ran < self.max_batch as u64 {
@@ -481,18 +530,23 @@ impl Writer<'_> {
             replies,
             started,
             events_written: self.state.events_written,
+            max_outbox_id: self.state.max_outbox_id,
         };
         match &self.flusher {
             Some(flusher) => {
                 if let Err(std::sync::mpsc::SendError(committed)) = flusher.send(committed) {
-                    fail_all(committed.replies, "the flusher stopped");
+                    let why = "the flusher thread stopped: durability cannot be confirmed";
+                    tracing::error!(why);
+                    self.shared.poison(why.to_string());
+                    fail_all(committed.replies, why);
                 }
             }
             None => {
                 metrics::histogram!("ledger_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
+                self.shared.advance(committed.max_outbox_id);
                 if committed.events_written {
-                    self.outbox_signal.notify_one();
+                    self.shared.outbox_signal.notify_one();
                 }
                 for reply in committed.replies {
                     reply(None);

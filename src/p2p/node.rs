@@ -498,7 +498,7 @@ impl Node {
                         self.start_next_change();
                     }
                     Err((status, text)) => {
-                        tracing::info!(peer = %crate::redact::tag(&peer), %status, %text, "registration refused");
+                        tracing::info!(peer = %crate::redact::tag(&peer), %status, "registration refused");
                         self.respond(channel, Message::register_error(status, text));
                     }
                 }

@@ -261,8 +261,10 @@ pub(crate) struct Due {
     pub(crate) payload: String,
 }
 
-/// The events that may be attempted at `now_ms`: pending, due, and the oldest
-/// pending event of their account (events without an account are independent).
+/// The events that may be attempted at `now_ms`: pending, due, durable (outbox id at
+/// most `durable_max`, see [`Ledger::durable_outbox_id`](crate::ledger::Ledger::durable_outbox_id)),
+/// and the oldest pending event of their account (events without an account are
+/// independent).
 /// A delivery that has never been attempted is due `first_delay_ms` after its
 /// `next_attempt_at` (schedule[0]). In outbox order: the scan walks the pending rows
 /// by `idx_deliveries_pending` and stops at `limit`, so its cost depends on how far
@@ -272,12 +274,14 @@ pub(crate) fn due(
     conn: &Connection,
     now_ms: i64,
     first_delay_ms: i64,
+    durable_max: i64,
     limit: usize,
 ) -> Result<Vec<Due>, LedgerError> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload
          FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
          WHERE d.status = 'pending'
+           AND d.outbox_id <= ?4
            AND d.next_attempt_at <= ?1
            AND (d.attempts > 0 OR d.next_attempt_at <= ?1 - ?2)
            AND (d.account_id IS NULL OR NOT EXISTS (
@@ -291,7 +295,8 @@ pub(crate) fn due(
         params![
             now_ms,
             first_delay_ms,
-            i64::try_from(limit).unwrap_or(i64::MAX)
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            durable_max
         ],
         due_row,
     )?;
@@ -306,6 +311,7 @@ pub(crate) fn next_for_account(
     account: i64,
     now_ms: i64,
     first_delay_ms: i64,
+    durable_max: i64,
 ) -> Result<Option<Due>, LedgerError> {
     Ok(conn
         .prepare_cached(
@@ -316,9 +322,13 @@ pub(crate) fn next_for_account(
              JOIN webhook_deliveries d ON d.outbox_id = h.outbox_id
              JOIN outbox o ON o.id = d.outbox_id
              WHERE d.next_attempt_at <= ?2
-               AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)",
+               AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)
+               AND d.outbox_id <= ?4",
         )?
-        .query_row(params![account, now_ms, first_delay_ms], due_row)
+        .query_row(
+            params![account, now_ms, first_delay_ms, durable_max],
+            due_row,
+        )
         .optional()?)
 }
 
@@ -486,7 +496,7 @@ mod tests {
 
     fn due_ids(ledger: &Ledger, now: i64, first: i64) -> Vec<i64> {
         ledger
-            .read(|c| due(c, now, first, 100))
+            .read(|c| due(c, now, first, i64::MAX, 100))
             .unwrap()
             .into_iter()
             .map(|d| d.outbox_id)

@@ -188,7 +188,8 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             let ledger = ctx.ledger.clone();
             let read = tokio::task::spawn_blocking(move || {
                 let now = deliveries::now_millis();
-                ledger.read(|c| deliveries::due(c, now, first_delay_ms, limit))
+                let durable = ledger.durable_outbox_id();
+                ledger.read(|c| deliveries::due(c, now, first_delay_ms, durable, limit))
             })
             .await;
             match read {
@@ -234,7 +235,10 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                         let ledger = ctx.ledger.clone();
                         tokio::task::spawn_blocking(move || {
                             let now = deliveries::now_millis();
-                            ledger.read(|c| deliveries::next_for_account(c, account, now, first_delay_ms))
+                            let durable = ledger.durable_outbox_id();
+                            ledger.read(|c| {
+                                deliveries::next_for_account(c, account, now, first_delay_ms, durable)
+                            })
                         })
                         .await
                         .ok()

@@ -163,6 +163,16 @@ async fn cli_verify_and_backup() {
     let dest_s = dest.to_str().unwrap();
     let (ok, out) = run_cli(&["backup", "--data-dir", &dir, dest_s]);
     assert!(ok, "backup succeeds: {out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the backup is readable by its owner only"
+        );
+    }
     assert!(dest.is_file());
     let report = verify_file(&dest);
     assert_eq!(report.entries, 9);

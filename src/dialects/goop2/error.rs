@@ -55,6 +55,9 @@ pub enum Goop2Error {
         /// Seconds until a request is allowed again.
         retry_after_secs: u64,
     },
+    /// 503: a bounded resource is full.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: a bug or a storage failure; details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -126,6 +129,7 @@ impl Goop2Error {
             Goop2Error::PaymentRequired { .. } => "payment_required",
             Goop2Error::PayloadTooLarge(_) => "payload_too_large",
             Goop2Error::RateLimited { .. } => "rate_limited",
+            Goop2Error::Unavailable(_) => "unavailable",
             Goop2Error::Internal(_) => "internal_error",
         }
     }
@@ -143,6 +147,7 @@ impl ResponseError for Goop2Error {
             }
             Goop2Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Goop2Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Goop2Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Goop2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures::stream::{self, Stream, StreamExt};
@@ -15,9 +15,20 @@ use super::wire::PublishRequest;
 /// Interval of the `: ping` comment on the event stream.
 pub const PING_INTERVAL: Duration = Duration::from_secs(25);
 
+/// A peer that has not published for this long is no longer listed as online.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Most peers listed as online at once; past it, new peers are refused (503) until
+/// others go offline or expire.
+pub const MAX_ONLINE: usize = 10_000;
+
+/// The presence table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceFull;
+
 /// Online peers and subscribers.
 pub struct Presence {
-    peers: Mutex<HashMap<String, String>>,
+    peers: Mutex<HashMap<String, (String, Instant)>>,
     changes: broadcast::Sender<String>,
     closed: watch::Sender<bool>,
 }
@@ -34,16 +45,28 @@ impl Default for Presence {
 
 impl Presence {
     /// Records a presence message and broadcasts it. `offline` removes the peer.
-    pub fn publish(&self, message: &PublishRequest) {
+    /// Peers silent for [`PRESENCE_TTL`] are dropped.
+    ///
+    /// # Errors
+    /// [`PresenceFull`] for a new peer while [`MAX_ONLINE`] peers are listed.
+    pub fn publish(&self, message: &PublishRequest) -> Result<(), PresenceFull> {
         let json = serde_json::to_string(message).unwrap_or_default();
         if let Ok(mut peers) = self.peers.lock() {
+            let now = Instant::now();
             if message.kind == "offline" {
                 peers.remove(&message.peer_id);
             } else {
-                peers.insert(message.peer_id.clone(), json.clone());
+                if !peers.contains_key(&message.peer_id) && peers.len() >= MAX_ONLINE {
+                    peers.retain(|_, (_, seen)| now.duration_since(*seen) < PRESENCE_TTL);
+                    if peers.len() >= MAX_ONLINE {
+                        return Err(PresenceFull);
+                    }
+                }
+                peers.insert(message.peer_id.clone(), (json.clone(), now));
             }
         }
         let _ = self.changes.send(json);
+        Ok(())
     }
 
     /// Ends every event stream, so that a graceful shutdown need not wait for
@@ -64,7 +87,13 @@ impl Presence {
         let snapshot: Vec<String> = self
             .peers
             .lock()
-            .map(|p| p.values().cloned().collect())
+            .map(|p| {
+                let now = Instant::now();
+                p.values()
+                    .filter(|(_, seen)| now.duration_since(*seen) < PRESENCE_TTL)
+                    .map(|(json, _)| json.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         let frame = |json: String| Bytes::from(format!("data: {json}\n\n"));
         let initial = stream::iter(snapshot.into_iter().map(frame));
@@ -92,5 +121,41 @@ impl Presence {
                 let _ = closed.wait_for(|c| *c).await;
             })
             .map(Ok::<_, actix_web::Error>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: &str, peer: &str) -> PublishRequest {
+        PublishRequest {
+            kind: kind.into(),
+            peer_id: peer.into(),
+            content: None,
+            email: None,
+            avatar_hash: None,
+            ts: None,
+        }
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_offline_frees_a_place() {
+        let presence = Presence::default();
+        for i in 0..MAX_ONLINE {
+            presence
+                .publish(&message("online", &format!("p{i}")))
+                .unwrap();
+        }
+        assert_eq!(presence.online(), MAX_ONLINE);
+        assert_eq!(
+            presence.publish(&message("online", "late")),
+            Err(PresenceFull)
+        );
+        // Known peers may still update.
+        presence.publish(&message("update", "p0")).unwrap();
+        presence.publish(&message("offline", "p1")).unwrap();
+        presence.publish(&message("online", "late")).unwrap();
+        assert_eq!(presence.online(), MAX_ONLINE);
     }
 }

@@ -393,7 +393,20 @@ pub async fn publish(
             "peerId: required, at most 256 characters".into(),
         ));
     }
-    state.presence.publish(&body);
+    for (field, value, max) in [
+        ("content", &body.content, 4096),
+        ("email", &body.email, 320),
+        ("avatarHash", &body.avatar_hash, 256),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            return Err(Goop2Error::BadRequest(format!(
+                "{field}: at most {max} characters"
+            )));
+        }
+    }
+    state.presence.publish(&body).map_err(|_| {
+        Goop2Error::Unavailable("too many peers are online: try again later".into())
+    })?;
     Ok(HttpResponse::NoContent().finish())
 }
 
