@@ -169,18 +169,7 @@ pub fn reward(
     user: &str,
     m: &Movement,
 ) -> Result<i64, RoochipError> {
-    let account = tx.open_account(&w.tenant, user)?;
-    let entry = tx.credit(account, m.amount, &m.posting(KIND_REWARD, &w.actor))?;
-    issued(
-        tx,
-        w,
-        account,
-        user,
-        m.amount,
-        entry.balance_after,
-        "reward",
-    )?;
-    Ok(entry.balance_after)
+    issue(tx, w, user, m, KIND_REWARD, "reward")
 }
 
 /// Admin: credits `user`'s wallet (opened if new) as an `adjustment` entry and writes
@@ -195,9 +184,30 @@ pub fn grant(
     user: &str,
     m: &Movement,
 ) -> Result<i64, RoochipError> {
+    issue(tx, w, user, m, KIND_ADJUSTMENT, "admin")
+}
+
+/// An issuance: credits the wallet (opened if new) as a `kind` entry and writes the
+/// `credits.issued` event with `payment_source` in the same unit.
+fn issue(
+    tx: &mut LedgerTx<'_>,
+    w: &WalletContext,
+    user: &str,
+    m: &Movement,
+    kind: &str,
+    payment_source: &'static str,
+) -> Result<i64, RoochipError> {
     let account = tx.open_account(&w.tenant, user)?;
-    let entry = tx.credit(account, m.amount, &m.posting(KIND_ADJUSTMENT, &w.actor))?;
-    issued(tx, w, account, user, m.amount, entry.balance_after, "admin")?;
+    let entry = tx.credit(account, m.amount, &m.posting(kind, &w.actor))?;
+    issued(
+        tx,
+        w,
+        account,
+        user,
+        m.amount,
+        entry.balance_after,
+        payment_source,
+    )?;
     Ok(entry.balance_after)
 }
 

@@ -13,13 +13,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Number;
 
 use super::body::{Body, Idempotency, OptionalBody};
-use super::caller::{AdminCaller, Caller};
+use super::caller::{AdminCaller, Caller, WalletContext};
 use super::error::RoochipError;
 use super::ops::{self, Movement, Reply};
 use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use crate::http::AppState;
-use crate::ledger::{format_minor, json_number, read, Amount};
+use crate::ledger::{format_minor, json_number, read, Amount, LedgerTx};
 use crate::redact;
 
 type Result<T> = std::result::Result<T, RoochipError>;
@@ -194,6 +194,42 @@ pub async fn transactions(
     }))
 }
 
+/// What deduct, reward and grant share: one unit that moves the body's `credits` on
+/// `user`'s wallet with `op` (at most once per `Idempotency-Key`) and answers 200 with
+/// `answer(user, credits, new balance)`, amounts as ROO numbers.
+async fn move_credits<R: serde::Serialize + 'static>(
+    caller: &Caller,
+    state: &AppState,
+    req: &HttpRequest,
+    user: &str,
+    body: &Body<CreditsRequest>,
+    op: fn(
+        &mut LedgerTx<'_>,
+        &WalletContext,
+        &str,
+        &Movement,
+    ) -> std::result::Result<i64, RoochipError>,
+    answer: fn(String, Number, Number) -> R,
+) -> Result<HttpResponse> {
+    let user = external_user_id(user)?;
+    let m = movement(&body.value)?;
+    let idempotency = Idempotency::of(req, caller, &body.raw)?;
+    let w = caller.wallet();
+    let reply = state
+        .ledger
+        .run(move |tx| {
+            ops::once(tx, idempotency.as_ref(), |tx| {
+                let new_balance = op(tx, &w, &user, &m)?;
+                Reply::json(
+                    200,
+                    &answer(user.clone(), roo(m.amount.minor()), roo(new_balance)),
+                )
+            })
+        })
+        .await?;
+    Ok(respond(reply))
+}
+
 /// Deducts ROO for a paid feature, atomically: never below zero, whatever the
 /// concurrency ("Deduct Credits"). 402 `{"error": "Insufficient credits"}` when short.
 #[utoipa::path(post, path = "/v1/users/{external_user_id}/deduct", tag = "roochip",
@@ -211,27 +247,20 @@ pub async fn deduct(
     user: web::Path<String>,
     body: Body<CreditsRequest>,
 ) -> Result<HttpResponse> {
-    let user = external_user_id(&user)?;
-    let m = movement(&body.value)?;
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
-    let w = caller.wallet();
-    let reply = state
-        .ledger
-        .run(move |tx| {
-            ops::once(tx, idempotency.as_ref(), |tx| {
-                let new_balance = ops::deduct(tx, &w, &user, &m)?;
-                Reply::json(
-                    200,
-                    &DeductResponse {
-                        external_user_id: user.clone(),
-                        credits_deducted: roo(m.amount.minor()),
-                        new_balance: roo(new_balance),
-                    },
-                )
-            })
-        })
-        .await?;
-    Ok(respond(reply))
+    move_credits(
+        &caller,
+        &state,
+        &req,
+        &user,
+        &body,
+        ops::deduct,
+        |user, credits, balance| DeductResponse {
+            external_user_id: user,
+            credits_deducted: credits,
+            new_balance: balance,
+        },
+    )
+    .await
 }
 
 /// Issues earned ROO, unconditionally (Rooverse applies its own caps first), and
@@ -250,27 +279,20 @@ pub async fn reward(
     user: web::Path<String>,
     body: Body<CreditsRequest>,
 ) -> Result<HttpResponse> {
-    let user = external_user_id(&user)?;
-    let m = movement(&body.value)?;
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
-    let w = caller.wallet();
-    let reply = state
-        .ledger
-        .run(move |tx| {
-            ops::once(tx, idempotency.as_ref(), |tx| {
-                let new_balance = ops::reward(tx, &w, &user, &m)?;
-                Reply::json(
-                    200,
-                    &RewardResponse {
-                        external_user_id: user.clone(),
-                        credits_rewarded: roo(m.amount.minor()),
-                        new_balance: roo(new_balance),
-                    },
-                )
-            })
-        })
-        .await?;
-    Ok(respond(reply))
+    move_credits(
+        &caller,
+        &state,
+        &req,
+        &user,
+        &body,
+        ops::reward,
+        |user, credits, balance| RewardResponse {
+            external_user_id: user,
+            credits_rewarded: credits,
+            new_balance: balance,
+        },
+    )
+    .await
 }
 
 /// Admin: issues ROO to a user (support, promotions) as an `adjustment` entry and
@@ -290,28 +312,20 @@ pub async fn grant(
     user: web::Path<String>,
     body: Body<CreditsRequest>,
 ) -> Result<HttpResponse> {
-    let caller = caller.0;
-    let user = external_user_id(&user)?;
-    let m = movement(&body.value)?;
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
-    let w = caller.wallet();
-    let reply = state
-        .ledger
-        .run(move |tx| {
-            ops::once(tx, idempotency.as_ref(), |tx| {
-                let new_balance = ops::grant(tx, &w, &user, &m)?;
-                Reply::json(
-                    200,
-                    &GrantResponse {
-                        external_user_id: user.clone(),
-                        credits_granted: roo(m.amount.minor()),
-                        new_balance: roo(new_balance),
-                    },
-                )
-            })
-        })
-        .await?;
-    Ok(respond(reply))
+    move_credits(
+        &caller.0,
+        &state,
+        &req,
+        &user,
+        &body,
+        ops::grant,
+        |user, credits, balance| GrantResponse {
+            external_user_id: user,
+            credits_granted: credits,
+            new_balance: balance,
+        },
+    )
+    .await
 }
 
 /// The tenant's active credit packages ("Get Available Packages"); `price_amount` in
