@@ -437,24 +437,25 @@ impl Writer<'_> {
         fail_all(replies, why);
     }
 
+    /// Answers the next batch's worth of queued units with `why`, without running
+    /// them.
+    fn abort_unrun(&self, queue: &mut VecDeque<Unit>, why: &str) {
+        let take = queue.len().min(self.max_batch);
+        for unit in queue.drain(..take) {
+            unit.abort(LedgerError::CommitFailed(why.to_string()));
+        }
+    }
+
     fn run_one_batch(&mut self, queue: &mut VecDeque<Unit>) {
-        if let Some(why) = self.shared.poisoned() {
-            let take = queue.len().min(self.max_batch);
-            for unit in queue.drain(..take) {
-                unit.abort(LedgerError::CommitFailed(why.clone()));
-            }
+        if let Some(why) = self.shared.poisoned().cloned() {
+            self.abort_unrun(queue, &why);
             return;
         }
         let started = Instant::now();
         let now = timestamp_now();
         if let Err(e) = exec(&self.conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "BEGIN IMMEDIATE failed");
-            let take = queue.len().min(self.max_batch);
-            for unit in queue.drain(..take) {
-                unit.abort(LedgerError::CommitFailed(format!(
-                    "cannot begin a transaction: {e}"
-                )));
-            }
+            self.abort_unrun(queue, &format!("cannot begin a transaction: {e}"));
             return;
         }
         // Another connection (the CLI) may have appended entries since our last
