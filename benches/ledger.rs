@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rendezvous_credits::ledger::{
-    Amount, Ledger, LedgerError, LedgerOptions, Posting, TenantId, TenantSpec,
+    Actor, Amount, EntryKind, LedgerError, LedgerOptions, Posting, TenantId, TenantSpec,
 };
+use rendezvous_credits::store;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -26,7 +27,7 @@ fn run(max_batch: usize, submitters: usize, seconds: u64) -> (f64, u64, u64) {
         Ok(d) => tempfile::tempdir_in(d).expect("temp dir"),
         Err(_) => tempfile::tempdir().expect("temp dir"),
     };
-    let ledger = Ledger::open(
+    let ledger = store::sqlite::open(
         &dir.path().join("ledger.db"),
         LedgerOptions {
             max_batch,
@@ -67,7 +68,8 @@ fn run(max_batch: usize, submitters: usize, seconds: u64) -> (f64, u64, u64) {
                         .run(move |tx| {
                             let account = tx.open_account(&tenant, &holder)?;
                             let amount = Amount::new(1).expect("positive");
-                            tx.credit(account, amount, &Posting::new("grant", "bench"))?;
+                            let posting = Posting::new(EntryKind::Grant, Actor::System);
+                            tx.credit(account, amount, &posting)?;
                             Ok::<_, LedgerError>(())
                         })
                         .await

@@ -9,7 +9,7 @@ use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
 use rendezvous_credits::config::{Config, TenantConfig};
 use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
 use rendezvous_credits::dialects::roochip::{self, RoochipError};
-use rendezvous_credits::ledger::{format_minor, read, Amount, Ledger, TenantId};
+use rendezvous_credits::ledger::{format_minor, Actor, Amount, Ledger, TenantId};
 use rendezvous_credits::p2p::RecordDomain;
 use rendezvous_credits::server::{self, StartOptions};
 use rendezvous_credits::store;
@@ -404,8 +404,8 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
 /// Opens the node's ledger for an operator command, with every configured tenant
 /// registered. Returns the ledger and the Goop2 tenant.
 fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
-    let ledger =
-        Ledger::open(&config.ledger_path(), config.ledger_options()).map_err(|e| e.to_string())?;
+    let ledger = store::sqlite::open(&config.ledger_path(), config.ledger_options())
+        .map_err(|e| e.to_string())?;
     for spec in server::tenant_specs(config).map_err(|e| e.to_string())? {
         ledger
             .ensure_tenant_blocking(spec)
@@ -413,6 +413,11 @@ fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
     }
     let tenant = TenantId::new(config.goop2.tenant.clone()).map_err(|e| e.to_string())?;
     Ok((ledger, tenant))
+}
+
+/// The node's ledger, read-only (safe beside a running node).
+fn read_only(config: &Config) -> Result<Ledger, String> {
+    store::sqlite::open_read_only(&config.ledger_path()).map_err(|e| e.to_string())
 }
 
 /// The `[[tenants]]` entry `id`.
@@ -488,10 +493,12 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
                 }
             }
             let id = TenantId::new(t.id.clone()).map_err(|e| e.to_string())?;
-            let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
-            let (total, requests) =
-                roochip::ops::code_requests(&conn, &id, status.as_deref(), 10_000, 0)
-                    .map_err(|e| e.to_string())?;
+            let ledger = read_only(config)?;
+            let (total, requests) = ledger
+                .read_blocking(|r| {
+                    roochip::ops::code_requests(r, &id, status.as_deref(), 10_000, 0)
+                })
+                .map_err(|e| e.to_string())?;
             for r in &requests {
                 println!(
                     "{}  {:<9}  {}  {}",
@@ -506,7 +513,7 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
             let wallet = roochip::caller::WalletContext {
                 tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
                 webhooks: !t.webhook_url.is_empty(),
-                actor: "admin".into(),
+                actor: Actor::Admin,
             };
             let (ledger, _) = open_ledger(config)?;
             let for_user = user.clone();
@@ -526,7 +533,7 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
             let wallet = roochip::caller::WalletContext {
                 tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
                 webhooks: false,
-                actor: "admin".into(),
+                actor: Actor::Admin,
             };
             let (ledger, _) = open_ledger(config)?;
             let result =
@@ -556,8 +563,10 @@ fn webhooks(config: &Config, command: WebhooksCommand) -> Result<ExitCode, Strin
             let tenant = tenant
                 .map(|t| TenantId::new(t).map_err(|e| e.to_string()))
                 .transpose()?;
-            let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
-            let list = deliveries::list_deliveries(&conn, tenant.as_ref(), status, limit, 0)
+            let list = read_only(config)?
+                .read_blocking(|r| {
+                    deliveries::list_deliveries(r, tenant.as_ref(), status, limit, 0)
+                })
                 .map_err(|e| e.to_string())?;
             for d in &list {
                 println!(
@@ -584,8 +593,8 @@ fn webhooks(config: &Config, command: WebhooksCommand) -> Result<ExitCode, Strin
 }
 
 fn verify(config: &Config) -> Result<ExitCode, String> {
-    let conn = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
-    let outcome = read::verify(&conn, &mut |n| eprintln!("verify: {n} entries checked…"))
+    let outcome = read_only(config)?
+        .verify_blocking(&mut |n| eprintln!("verify: {n} entries checked…"))
         .map_err(|e| e.to_string())?;
     match outcome {
         Ok(report) => {
@@ -612,41 +621,8 @@ fn backup(config: &Config, dest: &Path, force: bool) -> Result<ExitCode, String>
         }
         std::fs::remove_file(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     }
-    let src = store::open_reader(&config.ledger_path()).map_err(|e| e.to_string())?;
-    // The copy holds balances and personal ids: readable by its owner only.
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        options
-            .open(dest)
-            .map_err(|e| format!("{}: {e}", dest.display()))?;
-    }
-    let mut dst =
-        rusqlite::Connection::open(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     eprintln!("backup: copying {} …", config.ledger_path().display());
-    {
-        // One step copies every page inside one read transaction: a consistent
-        // snapshot that a busy writer cannot restart (WAL readers do not block it).
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| e.to_string())?;
-        let done = backup.step(-1).map_err(|e| e.to_string())?;
-        if done != rusqlite::backup::StepResult::Done {
-            return Err(format!("the backup did not complete ({done:?}); try again"));
-        }
-    }
-    let check: String = dst
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
-    if check != "ok" {
-        return Err(format!("the backup failed its integrity check: {check}"));
-    }
-    let pages: i64 = dst
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+    let pages = store::sqlite::backup(&config.ledger_path(), dest)?;
     println!(
         "backup: {} written and checked ({pages} pages)",
         dest.display()

@@ -209,7 +209,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let ledger = {
         let path = config.ledger_path();
         let opts = config.ledger_options();
-        tokio::task::spawn_blocking(move || Ledger::open(&path, opts))
+        tokio::task::spawn_blocking(move || crate::store::sqlite::open(&path, opts))
             .await
             .map_err(|e| StartError::Config(format!("ledger open task failed: {e}")))??
     };
@@ -231,7 +231,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
                 .map_err(|e| StartError::Config(format!("p2p.listen {a:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let restore = ledger.read(|c| directory::load_active(c, unix_now()))?;
+    let now = unix_now();
+    let restore = ledger.read(move |r| directory::load_active(r, now)).await?;
     let p2p_config = p2p::NodeConfig {
         keypair: keypair.clone(),
         listen,

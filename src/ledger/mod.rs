@@ -1,30 +1,54 @@
 //! The ledger core: the only code that moves money.
 //!
 //! Amounts are `i64` minor units of the owning tenant's scale ([`amount`]). Every change
-//! of a balance is an entry in the append-only `credit_transactions` journal, hash-chained
-//! per tenant. Writes are *units of work*: closures over a [`LedgerTx`] that the single
-//! writer thread ([`writer`]) batches into one `BEGIN IMMEDIATE … COMMIT` with a
-//! `SAVEPOINT` per unit (group commit). Reads run on a pool of read-only connections
-//! ([`read`]). The core knows no wire dialect: dialects translate a request into one unit
-//! of work and render its outcome.
+//! of a balance is an entry in the append-only journal, hash-chained per tenant
+//! ([`hash`]). Writes are *units of work*: closures over a [`LedgerTx`] that the
+//! store's writer batches into one transaction with a savepoint per unit (group
+//! commit). Reads run on the store's read-only connections ([`LedgerRead`]), off the
+//! async workers.
+//!
+//! The core knows no wire dialect and no storage engine: dialects translate a request
+//! into one unit of work and render its outcome; storage sits behind the traits of
+//! [`backend`], and a module's own tables behind its repository trait
+//! ([`repo::Repositories`]).
 
 pub mod amount;
-mod hash;
+pub mod backend;
+pub mod hash;
 pub mod read;
+pub mod repo;
 pub mod tx;
-pub mod writer;
+pub mod unit;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use r2d2_sqlite::SqliteConnectionManager;
-
 pub use amount::{format_minor, json_number, Amount, AmountError};
-pub use read::{AccountView, Discrepancy, EntryView, VerifyReport};
-pub use tx::{Balances, Bucket, LedgerTx, PostedEntry, Posting, StoredResponse};
-pub use writer::{Synchronous, WriterStats};
+pub use backend::{Engine, WriterStats};
+pub use read::{AccountView, Discrepancy, EntryView, LedgerRead, VerifyReport};
+pub use repo::Repositories;
+pub use tx::{Actor, Balances, Bucket, EntryKind, LedgerTx, PostedEntry, Posting, StoredResponse};
 
-use crate::store;
+/// When an answered write is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Durable before the answer: an answered unit survives power loss.
+    Full,
+    /// Flushed later: faster, but the last commits may be lost on power loss (never on
+    /// a process crash).
+    Normal,
+}
+
+/// The batch timestamp format: RFC 3339 UTC with whole seconds, like
+/// `2026-02-07T10:30:00Z`. Every entry of a batch carries the batch's time.
+pub fn timestamp_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A storage engine's error, boxed so that the core names no engine.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A tenant id: 1 to 64 characters of `a-z`, `0-9`, `_`, `-`, starting with a letter
 /// or digit.
@@ -140,12 +164,13 @@ pub enum LedgerError {
     /// Invalid input given to the core.
     #[error("{0}")]
     Invalid(String),
-    /// SQLite failed.
+    /// The storage engine failed.
     #[error("storage error: {0}")]
-    Storage(#[from] rusqlite::Error),
-    /// The read pool could not hand out a connection.
-    #[error("read pool error: {0}")]
-    Pool(#[from] r2d2::Error),
+    Storage(#[source] BackendError),
+    /// The storage is full (disk or quota): nothing of the unit was kept. Writes work
+    /// again once space returns; reads keep working.
+    #[error("the node's storage is full: {0}")]
+    StorageFull(String),
     /// The unit of work panicked; its savepoint was rolled back.
     #[error("unit of work panicked: {0}")]
     Panicked(String),
@@ -162,7 +187,7 @@ pub enum LedgerError {
 pub struct LedgerOptions {
     /// Most units of work in one transaction. `1` turns group commit off.
     pub max_batch: usize,
-    /// SQLite `synchronous` for the writer. `Full`: an answered unit is on disk.
+    /// `Full`: an answered unit is on disk.
     pub synchronous: Synchronous,
     /// Read-only connections in the pool.
     pub read_pool_size: u32,
@@ -181,63 +206,31 @@ impl Default for LedgerOptions {
     }
 }
 
-/// The ledger: a handle to the writer thread and the read pool. Cheap to clone.
+/// The ledger: a handle to the store's writer and readers. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    writer: writer::WriterHandle,
-    reads: r2d2::Pool<SqliteConnectionManager>,
-    path: Arc<PathBuf>,
+    engine: Arc<dyn Engine>,
+    repos: Arc<Repositories>,
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger database at `path`, applies the schema
-    /// migrations and starts the writer thread.
-    ///
-    /// # Errors
-    /// [`LedgerError::Storage`] when the file cannot be opened or migrated.
-    pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> {
-        // Group commit (max_batch > 1 with FULL): the connection commits without an
-        // fsync and the flusher thread fsyncs the WAL before answering. max_batch = 1
-        // keeps one transaction and one fsync per unit, for comparison.
-        let (sync, durability) = match (options.synchronous, options.max_batch > 1) {
-            (Synchronous::Full, true) => (Synchronous::Normal, writer::Durability::Flusher),
-            (Synchronous::Full, false) => (Synchronous::Full, writer::Durability::Inline),
-            (Synchronous::Normal, _) => (Synchronous::Normal, writer::Durability::Relaxed),
-        };
-        let conn = store::open_writer(path, sync)?;
-        // Whatever the file holds at start is on disk.
-        let initial_outbox_id: i64 =
-            conn.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))?;
-        let mut wal_path = path.as_os_str().to_owned();
-        wal_path.push("-wal");
-        let writer = writer::WriterHandle::start(
-            conn,
-            &options,
-            durability,
-            PathBuf::from(wal_path),
-            initial_outbox_id,
-        )?;
-        let reads = r2d2::Pool::builder()
-            .max_size(options.read_pool_size.max(1))
-            .build(store::reader_manager(path))?;
-        Ok(Ledger {
-            writer,
-            reads,
-            path: Arc::new(path.to_path_buf()),
-        })
+    /// A ledger over a running store. For backends: see `store::sqlite::open`.
+    pub fn new(engine: Arc<dyn Engine>, repos: Arc<Repositories>) -> Ledger {
+        Ledger { engine, repos }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the data lives (for messages).
+    pub fn location(&self) -> String {
+        self.engine.location()
     }
 
     /// Runs `unit` in the writer's next batch and returns its result once the batch
-    /// is committed (durably, with `synchronous = FULL`).
+    /// is committed (durably, with [`Synchronous::Full`]).
     ///
-    /// The unit runs inside its own `SAVEPOINT`: when it returns `Err`, everything it
+    /// The unit runs inside its own savepoint: when it returns `Err`, everything it
     /// wrote is rolled back and the rest of the batch is unaffected. When the commit
-    /// itself fails, every unit of the batch gets [`LedgerError::CommitFailed`].
+    /// itself fails, every unit of the batch gets [`LedgerError::CommitFailed`] (or
+    /// [`LedgerError::StorageFull`]).
     ///
     /// # Errors
     /// The unit's error, or a core error converted into `E`.
@@ -247,7 +240,9 @@ impl Ledger {
         T: Send + 'static,
         E: From<LedgerError> + Send + 'static,
     {
-        self.writer.run(unit).await
+        let (unit, receiver) = unit::erase(unit);
+        self.engine.submit(unit).await.map_err(E::from)?;
+        receiver.await.map_err(|_| E::from(unit::lost_answer()))?
     }
 
     /// [`Ledger::run`] for synchronous callers (CLI, benches). Must not be called from
@@ -261,7 +256,11 @@ impl Ledger {
         T: Send + 'static,
         E: From<LedgerError> + Send + 'static,
     {
-        self.writer.run_blocking(unit)
+        let (unit, receiver) = unit::erase(unit);
+        self.engine.submit_blocking(unit).map_err(E::from)?;
+        receiver
+            .blocking_recv()
+            .map_err(|_| E::from(unit::lost_answer()))?
     }
 
     /// Registers `spec` (idempotent). An existing tenant keeps its row; a different
@@ -281,190 +280,74 @@ impl Ledger {
         self.run_blocking(move |tx| tx.ensure_tenant(&spec))
     }
 
-    /// Runs `f` on a pooled read-only connection. Reads see every committed batch.
+    /// Runs `f` on a read-only connection, on a blocking thread (never on an async
+    /// worker). Reads see every committed batch.
     ///
     /// # Errors
-    /// [`LedgerError::Pool`] or what `f` returns.
-    pub fn read<T>(
+    /// Storage errors or what `f` returns.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut LedgerRead<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<LedgerError> + Send + 'static,
+    {
+        let ledger = self.clone();
+        tokio::task::spawn_blocking(move || ledger.read_blocking(f))
+            .await
+            .map_err(|e| E::from(LedgerError::Panicked(format!("a read failed: {e}"))))?
+    }
+
+    /// [`Ledger::read`] on the calling thread (CLI, tests, blocking tasks).
+    ///
+    /// # Errors
+    /// Storage errors or what `f` returns.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut LedgerRead<'_>) -> Result<T, E>,
+        E: From<LedgerError>,
+    {
+        let mut backend = self.engine.reader().map_err(E::from)?;
+        f(&mut LedgerRead::new(&mut *backend, &self.repos))
+    }
+
+    /// Checks the whole ledger on one snapshot: see [`LedgerRead::verify`].
+    ///
+    /// # Errors
+    /// As [`LedgerRead::verify`].
+    pub fn verify_blocking(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, LedgerError>,
-    ) -> Result<T, LedgerError> {
-        let conn = self.reads.get()?;
-        f(&conn)
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Result<VerifyReport, Discrepancy>, LedgerError> {
+        self.read_blocking(|r| r.verify(progress))
     }
 
     /// Notified after every durable batch that wrote outbox events (see
     /// [`LedgerTx::enqueue_event`]): the webhook dispatcher waits on it.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
-        self.writer.shared.outbox_signal.clone()
+        self.engine.outbox_signal()
     }
 
     /// The highest outbox event id known to be on disk. Events above it are
     /// committed (readers may see them) but their fsync has not returned yet: they
     /// must not be delivered, since a power loss could still take them back.
     pub fn durable_outbox_id(&self) -> i64 {
-        self.writer.shared.durable_outbox_id()
+        self.engine.durable_outbox_id()
     }
 
-    /// Why the ledger stopped taking writes (an fsync of the WAL failed), if it did.
-    /// Every unit submitted after that fails with [`LedgerError::CommitFailed`].
+    /// Why the ledger stopped taking writes (an fsync failed), if it did. Every unit
+    /// submitted after that fails with [`LedgerError::CommitFailed`].
     pub fn poisoned(&self) -> Option<String> {
-        self.writer.shared.poisoned().cloned()
+        self.engine.poisoned()
     }
 
     /// Counters of the writer since start.
     pub fn writer_stats(&self) -> WriterStats {
-        self.writer.stats()
+        self.engine.stats()
     }
 
     /// Stops accepting units, commits everything already queued, and waits for the
-    /// writer thread to exit. Later calls to `run` get [`LedgerError::Closed`].
+    /// writer to exit. Later calls to `run` get [`LedgerError::Closed`].
     pub fn shutdown(&self) {
-        self.writer.shutdown();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open() -> (tempfile::TempDir, Ledger, TenantId) {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("l.db"), LedgerOptions::default()).unwrap();
-        let tenant = TenantId::new("t").unwrap();
-        ledger
-            .ensure_tenant_blocking(TenantSpec {
-                id: tenant.clone(),
-                mode: "goop2".into(),
-                scale: 0,
-                ceiling: 1_000_000,
-            })
-            .unwrap();
-        (dir, ledger, tenant)
-    }
-
-    #[test]
-    fn answered_events_are_below_the_durable_watermark() {
-        let (_dir, ledger, tenant) = open();
-        assert_eq!(ledger.durable_outbox_id(), 0);
-        let t = tenant.clone();
-        let id = ledger
-            .run_blocking(move |tx| {
-                let a = tx.open_account(&t, "u")?;
-                tx.enqueue_event(&t, Some(a), "credits.issued", "{}")
-            })
-            .unwrap();
-        assert!(id > 0);
-        assert!(ledger.durable_outbox_id() >= id);
-        ledger.shutdown();
-        // A reopened ledger counts what is on disk as durable.
-        let again = Ledger::open(ledger.path(), LedgerOptions::default()).unwrap();
-        assert_eq!(again.durable_outbox_id(), id);
-        again.shutdown();
-    }
-
-    #[test]
-    fn a_poisoned_writer_runs_nothing_and_says_why() {
-        let (_dir, ledger, tenant) = open();
-        ledger
-            .writer
-            .shared
-            .poison("fsync of the WAL failed: test".into());
-        let t = tenant.clone();
-        let result = ledger.run_blocking(move |tx| {
-            let a = tx.open_account(&t, "u")?;
-            tx.credit(a, Amount::new(5).unwrap(), &Posting::new("grant", "test"))
-        });
-        assert!(
-            matches!(&result, Err(LedgerError::CommitFailed(m)) if m.contains("fsync")),
-            "{result:?}"
-        );
-        assert!(ledger
-            .read(|c| read::account(c, &tenant, "u"))
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            ledger.poisoned().as_deref(),
-            Some("fsync of the WAL failed: test")
-        );
-        ledger.shutdown();
-    }
-
-    #[test]
-    fn verify_reads_one_snapshot_while_writes_go_on() {
-        let (_dir, ledger, tenant) = open();
-        let writes = {
-            let ledger = ledger.clone();
-            std::thread::spawn(move || {
-                for i in 0..1500 {
-                    let t = tenant.clone();
-                    ledger
-                        .run_blocking(move |tx| {
-                            let a = tx.open_account(&t, &format!("u{}", i % 7))?;
-                            tx.credit(a, Amount::new(1).unwrap(), &Posting::new("grant", "test"))
-                        })
-                        .unwrap();
-                }
-            })
-        };
-        let conn = crate::store::open_reader(ledger.path()).unwrap();
-        let mut runs = 0;
-        while !writes.is_finished() {
-            let outcome = read::verify(&conn, &mut |_| {}).unwrap();
-            assert!(outcome.is_ok(), "{outcome:?}");
-            runs += 1;
-        }
-        writes.join().unwrap();
-        assert!(runs > 0);
-        assert_eq!(
-            read::verify(&conn, &mut |_| {}).unwrap().unwrap().entries,
-            1500
-        );
-        ledger.shutdown();
-    }
-
-    #[test]
-    fn holds_move_between_buckets_and_belong_to_their_account() {
-        let (_dir, ledger, tenant) = open();
-        let t = tenant.clone();
-        let p = |kind: &str| Posting::new(kind, "test");
-        let after = ledger
-            .run_blocking(move |tx| {
-                let a = tx.open_account(&t, "a")?;
-                let b = tx.open_account(&t, "b")?;
-                tx.credit(a, Amount::new(100).unwrap(), &p("grant"))?;
-                tx.hold(a, Amount::new(30).unwrap(), "h1", &p("hold"))?;
-                let held = tx.balances(a)?;
-                assert_eq!((held.available, held.held), (70, 30));
-                // Another account cannot see or settle the hold.
-                assert!(matches!(
-                    tx.release(b, "h1", &p("release")),
-                    Err(LedgerError::UnknownHold(_))
-                ));
-                tx.hold(b, Amount::new(1).unwrap(), "h1", &p("hold"))
-                    .expect_err("b has nothing to hold");
-                tx.capture(a, "h1", &p("capture"))?;
-                assert!(matches!(
-                    tx.capture(a, "h1", &p("capture")),
-                    Err(LedgerError::HoldNotOpen { .. })
-                ));
-                tx.hold(a, Amount::new(20).unwrap(), "h2", &p("hold"))?;
-                tx.release(a, "h2", &p("release"))?;
-                assert!(matches!(
-                    tx.hold(a, Amount::new(71).unwrap(), "h3", &p("hold")),
-                    Err(LedgerError::InsufficientFunds {
-                        available: 70,
-                        required: 71
-                    })
-                ));
-                tx.balances(a)
-            })
-            .unwrap();
-        assert_eq!((after.available, after.held), (70, 0));
-        let conn = crate::store::open_reader(ledger.path()).unwrap();
-        let report = read::verify(&conn, &mut |_| {}).unwrap().unwrap();
-        // grant 1, hold 2, capture 1, hold 2, release 2
-        assert_eq!(report.entries, 8);
-        ledger.shutdown();
+        self.engine.shutdown();
     }
 }

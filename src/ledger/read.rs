@@ -1,11 +1,11 @@
-//! Reads on the pool's read-only connections: balances, history, and `verify`.
+//! Reads on the store's read-only connections: balances, history, and `verify`.
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::backend::{AccountTotals, EntryRecord, ReadBackend, VerifyVisitor};
 use super::hash::{entry_hash, EntryFields, GENESIS};
-use super::{AccountId, LedgerError, TenantId};
+use super::repo::Repositories;
+use super::{AccountId, Bucket, LedgerError, TenantId};
 
 /// An account as readers see it. Amounts in minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,89 +51,90 @@ pub struct EntryView {
     pub created_at: String,
 }
 
-/// The account of `holder` in `tenant`, if opened.
-///
-/// # Errors
-/// Storage errors.
-pub fn account(
-    conn: &Connection,
-    tenant: &TenantId,
-    holder: &str,
-) -> Result<Option<AccountView>, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, holder, available, held, pending, created_at, updated_at
-             FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2",
-        )?
-        .query_row(params![tenant.as_str(), holder], |r| {
-            Ok(AccountView {
-                id: AccountId(r.get(0)?),
-                holder: r.get(1)?,
-                available: r.get(2)?,
-                held: r.get(3)?,
-                pending: r.get(4)?,
-                created_at: r.get(5)?,
-                updated_at: r.get(6)?,
-            })
-        })
-        .optional()?)
+/// A read snapshot source handed to [`Ledger::read`](super::Ledger::read) closures:
+/// the core's reads, and each module's read repository ([`LedgerRead::repo`]).
+pub struct LedgerRead<'a> {
+    backend: &'a mut dyn ReadBackend,
+    repos: &'a Repositories,
 }
 
-/// Entries of `account` in `bucket`, newest first, skipping `offset`, at most `limit`.
-///
-/// # Errors
-/// Storage errors.
-pub fn entries(
-    conn: &Connection,
-    account: AccountId,
-    bucket: &str,
-    limit: u32,
-    offset: u64,
-) -> Result<Vec<EntryView>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, bucket, kind, amount, balance_after, ref_type, ref_id, note, actor, created_at
-         FROM credit_transactions WHERE account_id = ?1 AND bucket = ?2
-         ORDER BY id DESC LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            account.0,
-            bucket,
-            limit,
-            i64::try_from(offset).unwrap_or(i64::MAX)
-        ],
-        |r| {
-            Ok(EntryView {
-                id: r.get(0)?,
-                bucket: r.get(1)?,
-                kind: r.get(2)?,
-                amount: r.get(3)?,
-                balance_after: r.get(4)?,
-                ref_type: r.get(5)?,
-                ref_id: r.get(6)?,
-                note: r.get(7)?,
-                actor: r.get(8)?,
-                created_at: r.get(9)?,
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
+impl<'a> LedgerRead<'a> {
+    /// Reads over `backend`. For backends and the core.
+    pub fn new(backend: &'a mut dyn ReadBackend, repos: &'a Repositories) -> LedgerRead<'a> {
+        LedgerRead { backend, repos }
+    }
 
-/// How many entries `account` has in `bucket`.
-///
-/// # Errors
-/// Storage errors.
-pub fn entry_count(
-    conn: &Connection,
-    account: AccountId,
-    bucket: &str,
-) -> Result<u64, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM credit_transactions WHERE account_id = ?1 AND bucket = ?2",
-        )?
-        .query_row(params![account.0, bucket], |r| r.get::<_, i64>(0))? as u64)
+    /// The account of `holder` in `tenant`, if opened.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<Option<AccountView>, LedgerError> {
+        self.backend.account(tenant, holder)
+    }
+
+    /// Entries of `account` in `bucket`, newest first, skipping `offset`, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn entries(
+        &mut self,
+        account: AccountId,
+        bucket: Bucket,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<EntryView>, LedgerError> {
+        self.backend.entries(account, bucket, limit, offset)
+    }
+
+    /// How many entries `account` has in `bucket`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn entry_count(&mut self, account: AccountId, bucket: Bucket) -> Result<u64, LedgerError> {
+        self.backend.entry_count(account, bucket)
+    }
+
+    /// The read repository `R` of a module.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when the backend offers no such repository.
+    pub fn repo<R: ?Sized + 'static>(&mut self) -> Result<&mut R, LedgerError> {
+        self.repos.get::<R>(self.backend.as_any())
+    }
+
+    /// Recomputes every tenant's hash chain, every running balance and every account
+    /// balance from the entries, and every held balance from the open holds. Stops at
+    /// the first discrepancy. Everything is read in one snapshot (safe beside a running
+    /// node). `progress` is called with the number of entries checked so far every
+    /// 100,000 entries, and once at the end.
+    ///
+    /// # Errors
+    /// `Ok(Err(d))` names the first discrepancy; `Err` is a storage error.
+    pub fn verify(
+        &mut self,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Result<VerifyReport, Discrepancy>, LedgerError> {
+        let mut v = Verifier {
+            progress,
+            report: VerifyReport::default(),
+            running: HashMap::new(),
+            tenant: String::new(),
+            prev: GENESIS,
+            expected_seq: 1,
+            found: None,
+        };
+        self.backend.scan(&mut v)?;
+        if let Some(d) = v.found {
+            return Ok(Err(d));
+        }
+        (v.progress)(v.report.entries);
+        Ok(Ok(v.report))
+    }
 }
 
 /// The first thing `verify` found wrong.
@@ -212,141 +213,116 @@ pub struct VerifyReport {
     pub entries: u64,
 }
 
-/// Recomputes every tenant's hash chain, every running balance and every account
-/// balance from the entries, and every held balance from the open holds. Stops at the
-/// first discrepancy. Everything is read in one transaction (a consistent snapshot,
-/// safe beside a running node). `progress` is called with the number of entries
-/// checked so far every 100,000 entries.
-///
-/// # Errors
-/// `Ok(Err(d))` names the first discrepancy; `Err` is a storage error.
-pub fn verify(
-    conn: &Connection,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Result<VerifyReport, Discrepancy>, LedgerError> {
-    // One read transaction: both scans see the same snapshot, even while a node
-    // writes to the file.
-    let snapshot = conn.unchecked_transaction()?;
-    let conn: &Connection = &snapshot;
-    let mut report = VerifyReport::default();
-    let mut running: HashMap<(i64, String), i64> = HashMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT id, tenant_id, seq, account_id, bucket, kind, amount, balance_after,
-                ref_type, ref_id, note, actor, created_at, hash
-         FROM credit_transactions ORDER BY tenant_id, seq",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut tenant = String::new();
-    let mut prev = GENESIS;
-    let mut expected_seq = 1;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let row_tenant: String = r.get(1)?;
-        let seq: i64 = r.get(2)?;
-        let account_id: i64 = r.get(3)?;
-        let bucket: String = r.get(4)?;
-        let kind: String = r.get(5)?;
-        let amount: i64 = r.get(6)?;
-        let balance_after: i64 = r.get(7)?;
-        let ref_type: Option<String> = r.get(8)?;
-        let ref_id: Option<String> = r.get(9)?;
-        let note: Option<String> = r.get(10)?;
-        let actor: String = r.get(11)?;
-        let created_at: String = r.get(12)?;
-        let hash: Vec<u8> = r.get(13)?;
-        if row_tenant != tenant {
-            tenant = row_tenant;
-            prev = GENESIS;
-            expected_seq = 1;
-            report.tenants += 1;
+struct Verifier<'p> {
+    progress: &'p mut dyn FnMut(u64),
+    report: VerifyReport,
+    running: HashMap<(i64, String), i64>,
+    tenant: String,
+    prev: [u8; 32],
+    expected_seq: i64,
+    found: Option<Discrepancy>,
+}
+
+impl Verifier<'_> {
+    fn stop(&mut self, d: Discrepancy) -> bool {
+        self.found = Some(d);
+        false
+    }
+}
+
+impl VerifyVisitor for Verifier<'_> {
+    fn entry(&mut self, e: EntryRecord) -> bool {
+        if e.tenant != self.tenant {
+            self.tenant = e.tenant.clone();
+            self.prev = GENESIS;
+            self.expected_seq = 1;
+            self.report.tenants += 1;
         }
-        if seq != expected_seq {
-            return Ok(Err(Discrepancy::SequenceGap {
-                tenant,
-                entry_id: id,
-                seq,
-                expected: expected_seq,
-            }));
+        if e.seq != self.expected_seq {
+            return self.stop(Discrepancy::SequenceGap {
+                tenant: e.tenant,
+                entry_id: e.id,
+                seq: e.seq,
+                expected: self.expected_seq,
+            });
         }
         let computed = entry_hash(
-            &prev,
+            &self.prev,
             &EntryFields {
-                tenant_id: &tenant,
-                seq,
-                account_id,
-                bucket: &bucket,
-                kind: &kind,
-                amount,
-                balance_after,
-                ref_type: ref_type.as_deref(),
-                ref_id: ref_id.as_deref(),
-                note: note.as_deref(),
-                actor: &actor,
-                created_at: &created_at,
+                tenant_id: &e.tenant,
+                seq: e.seq,
+                account_id: e.account,
+                bucket: &e.bucket,
+                kind: &e.kind,
+                amount: e.amount,
+                balance_after: e.balance_after,
+                ref_type: e.ref_type.as_deref(),
+                ref_id: e.ref_id.as_deref(),
+                note: e.note.as_deref(),
+                actor: &e.actor,
+                created_at: &e.created_at,
             },
         );
-        if computed.as_slice() != hash.as_slice() {
-            return Ok(Err(Discrepancy::HashMismatch {
-                tenant,
-                entry_id: id,
-                seq,
-            }));
+        if computed.as_slice() != e.hash.as_slice() {
+            return self.stop(Discrepancy::HashMismatch {
+                tenant: e.tenant,
+                entry_id: e.id,
+                seq: e.seq,
+            });
         }
-        prev = computed;
-        expected_seq += 1;
-        let sum = running.entry((account_id, bucket.clone())).or_insert(0);
-        *sum += amount;
-        if *sum != balance_after {
-            return Ok(Err(Discrepancy::RunningBalance {
-                account_id,
-                bucket,
-                entry_id: id,
-                recorded: balance_after,
-                computed: *sum,
-            }));
+        self.prev = computed;
+        self.expected_seq += 1;
+        let sum = self
+            .running
+            .entry((e.account, e.bucket.clone()))
+            .or_insert(0);
+        *sum += e.amount;
+        if *sum != e.balance_after {
+            let computed = *sum;
+            return self.stop(Discrepancy::RunningBalance {
+                account_id: e.account,
+                bucket: e.bucket,
+                entry_id: e.id,
+                recorded: e.balance_after,
+                computed,
+            });
         }
-        report.entries += 1;
-        if report.entries % 100_000 == 0 {
-            progress(report.entries);
+        self.report.entries += 1;
+        if self.report.entries.is_multiple_of(100_000) {
+            (self.progress)(self.report.entries);
         }
+        true
     }
-    drop(rows);
 
-    let mut accounts = conn.prepare(
-        "SELECT a.id, a.available, a.held, a.pending,
-                (SELECT coalesce(sum(h.amount), 0) FROM holds h
-                  WHERE h.account_id = a.id AND h.status = 'open')
-         FROM credit_accounts a ORDER BY a.id",
-    )?;
-    let mut rows = accounts.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
+    fn account(&mut self, a: AccountTotals) -> bool {
         let stored = [
-            ("available", r.get::<_, i64>(1)?),
-            ("held", r.get::<_, i64>(2)?),
-            ("pending", r.get::<_, i64>(3)?),
+            (Bucket::Available, a.balances.available),
+            (Bucket::Held, a.balances.held),
+            (Bucket::Pending, a.balances.pending),
         ];
         for (bucket, value) in stored {
-            let computed = running.get(&(id, bucket.to_string())).copied().unwrap_or(0);
+            let computed = self
+                .running
+                .get(&(a.account, bucket.as_str().to_string()))
+                .copied()
+                .unwrap_or(0);
             if computed != value {
-                return Ok(Err(Discrepancy::AccountBalance {
-                    account_id: id,
-                    bucket: bucket.to_string(),
+                return self.stop(Discrepancy::AccountBalance {
+                    account_id: a.account,
+                    bucket: bucket.as_str().to_string(),
                     stored: value,
                     computed,
-                }));
+                });
             }
         }
-        let open_holds: i64 = r.get(4)?;
-        if open_holds != stored[1].1 {
-            return Ok(Err(Discrepancy::Holds {
-                account_id: id,
-                held: stored[1].1,
-                open_holds,
-            }));
+        if a.open_holds != a.balances.held {
+            return self.stop(Discrepancy::Holds {
+                account_id: a.account,
+                held: a.balances.held,
+                open_holds: a.open_holds,
+            });
         }
-        report.accounts += 1;
+        self.report.accounts += 1;
+        true
     }
-    progress(report.entries);
-    Ok(Ok(report))
 }

@@ -1,10 +1,8 @@
 //! `LedgerTx`: what a unit of work may do inside the writer's transaction.
 
-use std::collections::HashMap;
-
-use rusqlite::{params, Connection, OptionalExtension};
-
-use super::hash::{entry_hash, EntryFields, GENESIS};
+use super::backend::{HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry, NewHold};
+use super::hash::{entry_hash, EntryFields};
+use super::repo::Repositories;
 use super::{AccountId, Amount, LedgerError, TenantId, TenantSpec};
 
 /// A balance bucket of an account.
@@ -39,30 +37,133 @@ impl Bucket {
     }
 }
 
+/// The kind of an entry: what movement it records. Stored as its [`EntryKind::as_str`]
+/// text, which the hash chain covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// Goop2 starter credits, once per peer (goop2-credit-system.md, "Registration").
+    Starter,
+    /// A template bought with credits.
+    Purchase,
+    /// Credits given back for a purchase.
+    Refund,
+    /// An operator's grant.
+    Grant,
+    /// Roochip: credits rewarded by the app.
+    Reward,
+    /// Roochip: credits spent in the app.
+    Deduction,
+    /// A manual or promotional correction (Roochip promo codes and admin grants).
+    Adjustment,
+    /// Funds moved into escrow (available → held).
+    Hold,
+    /// Escrow returned (held → available).
+    Release,
+    /// Escrow spent (held → out).
+    Capture,
+    /// What was left of a lot past its expiry.
+    Expire,
+    /// A pending credit announced (into pending).
+    PendingCredit,
+    /// A pending credit posted (pending → available).
+    PendingPost,
+    /// A pending credit cancelled (out of pending).
+    PendingCancel,
+    /// A movement undone (lots restored).
+    Reversal,
+}
+
+impl EntryKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Starter => "starter",
+            EntryKind::Purchase => "purchase",
+            EntryKind::Refund => "refund",
+            EntryKind::Grant => "grant",
+            EntryKind::Reward => "reward",
+            EntryKind::Deduction => "deduction",
+            EntryKind::Adjustment => "adjustment",
+            EntryKind::Hold => "hold",
+            EntryKind::Release => "release",
+            EntryKind::Capture => "capture",
+            EntryKind::Expire => "expire",
+            EntryKind::PendingCredit => "pending",
+            EntryKind::PendingPost => "post",
+            EntryKind::PendingCancel => "cancel",
+            EntryKind::Reversal => "reversal",
+        }
+    }
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who caused an entry. Stored as its [`Actor::render`] text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The node itself (starter credits, scheduled jobs): `system`.
+    System,
+    /// The operator (admin token or CLI): `admin`.
+    Admin,
+    /// A Goop2 peer: `peer:<peer id>`.
+    Peer(String),
+    /// A tenant's API key: `tenant:<id>`, or `tenant:<id>:admin` for an admin key.
+    TenantKey {
+        /// The tenant.
+        tenant: String,
+        /// An admin key.
+        admin: bool,
+    },
+}
+
+impl Actor {
+    /// The stored text.
+    pub fn render(&self) -> String {
+        match self {
+            Actor::System => "system".into(),
+            Actor::Admin => "admin".into(),
+            Actor::Peer(p) => format!("peer:{p}"),
+            Actor::TenantKey {
+                tenant,
+                admin: false,
+            } => format!("tenant:{tenant}"),
+            Actor::TenantKey {
+                tenant,
+                admin: true,
+            } => format!("tenant:{tenant}:admin"),
+        }
+    }
+}
+
 /// The descriptive part of an entry: what kind of movement, what it refers to, who did
-/// it. `kind` is the spec's transaction type (`starter`, `purchase`, `refund`, `grant`,
-/// `reward`, `deduction`, …); the core does not interpret it.
-#[derive(Debug, Clone, Default)]
+/// it.
+#[derive(Debug, Clone)]
 pub struct Posting {
     /// Transaction type.
-    pub kind: String,
+    pub kind: EntryKind,
     /// What the entry refers to (`template`, `hold`, …).
     pub ref_type: Option<String>,
     /// The id of what it refers to (template name, hold id, …).
     pub ref_id: Option<String>,
     /// Human-readable description.
     pub note: Option<String>,
-    /// Who caused it: `peer:<id>`, `admin`, `system`, a tenant key label.
-    pub actor: String,
+    /// Who caused it.
+    pub actor: Actor,
 }
 
 impl Posting {
     /// A posting of `kind` by `actor` with no reference or note.
-    pub fn new(kind: impl Into<String>, actor: impl Into<String>) -> Posting {
+    pub fn new(kind: EntryKind, actor: Actor) -> Posting {
         Posting {
-            kind: kind.into(),
-            actor: actor.into(),
-            ..Posting::default()
+            kind,
+            ref_type: None,
+            ref_id: None,
+            note: None,
+            actor,
         }
     }
 
@@ -77,6 +178,14 @@ impl Posting {
     pub fn note(mut self, note: impl Into<String>) -> Posting {
         self.note = Some(note.into());
         self
+    }
+
+    /// The same posting with another kind (the paired entry of a hold, …).
+    pub fn with_kind(&self, kind: EntryKind) -> Posting {
+        Posting {
+            kind,
+            ..self.clone()
+        }
     }
 }
 
@@ -115,93 +224,56 @@ pub struct StoredResponse {
     pub body: String,
 }
 
-struct AccountRow {
-    tenant_id: String,
-    balance: i64,
-    ceiling: i64,
-}
-
 /// The transaction a unit of work runs in. Every method writes within the unit's
-/// savepoint; nothing is visible to readers before the batch commits.
-pub struct LedgerTx<'c> {
-    conn: &'c Connection,
-    now: &'c str,
-    state: &'c mut BatchState,
+/// savepoint; nothing is visible to readers before the batch commits. Balances,
+/// entries, holds, idempotency records and the outbox change only through these
+/// methods; a module's own tables through its repository ([`LedgerTx::repo`]).
+pub struct LedgerTx<'a> {
+    backend: &'a mut dyn LedgerBackend,
+    repos: &'a Repositories,
+    now: &'a str,
 }
 
-/// What the writer carries from unit to unit: the chain heads, and whether the batch
-/// wrote outbox events (so that the dispatcher is woken after the commit).
-#[derive(Debug, Default)]
-pub(crate) struct BatchState {
-    pub(crate) heads: ChainHeads,
-    pub(crate) events_written: bool,
-    /// The highest outbox id the batch wrote (0: none).
-    pub(crate) max_outbox_id: i64,
-}
-
-impl<'c> LedgerTx<'c> {
-    pub(crate) fn new(
-        conn: &'c Connection,
-        now: &'c str,
-        state: &'c mut BatchState,
-    ) -> LedgerTx<'c> {
-        LedgerTx { conn, now, state }
+impl<'a> LedgerTx<'a> {
+    /// A transaction over `backend` at the batch time `now` (RFC 3339 UTC). For
+    /// backends' writers only.
+    pub fn new(
+        backend: &'a mut dyn LedgerBackend,
+        repos: &'a Repositories,
+        now: &'a str,
+    ) -> LedgerTx<'a> {
+        LedgerTx {
+            backend,
+            repos,
+            now,
+        }
     }
 
     /// The batch's timestamp (RFC 3339 UTC, seconds): every entry of a batch carries it.
-    pub fn now(&self) -> &str {
+    pub fn now(&self) -> &'a str {
         self.now
     }
 
-    /// The connection, for tables outside the money tables (registrations, peers,
-    /// template ownership, promo codes, …). Balances, entries, holds, lots, idempotency
-    /// records and the outbox must only be changed through the methods of `LedgerTx`.
-    pub fn conn(&self) -> &Connection {
-        self.conn
+    /// The repository `R` (a `dyn Trait` of the module that owns some tables), writing
+    /// in this transaction.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when the backend offers no such repository.
+    pub fn repo<R: ?Sized + 'static>(&mut self) -> Result<&mut R, LedgerError> {
+        self.repos.get::<R>(self.backend.as_any())
     }
 
     pub(crate) fn ensure_tenant(&mut self, spec: &TenantSpec) -> Result<(), LedgerError> {
-        let existing: Option<(u32, String)> = self
-            .conn
-            .query_row(
-                "SELECT scale, mode FROM tenants WHERE id = ?1",
-                [spec.id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        match existing {
-            Some((scale, mode)) if scale == spec.scale && mode == spec.mode => {
-                self.conn.execute(
-                    "UPDATE tenants SET ceiling = ?2 WHERE id = ?1",
-                    params![spec.id.as_str(), spec.ceiling],
-                )?;
-                // Accounts carry the ceiling for their CHECK constraint.
-                self.conn
-                    .execute(
-                        "UPDATE credit_accounts SET ceiling = ?2 WHERE tenant_id = ?1 AND ceiling <> ?2",
-                        params![spec.id.as_str(), spec.ceiling],
-                    )
-                    .map_err(|e| match e.sqlite_error_code() {
-                        Some(rusqlite::ErrorCode::ConstraintViolation) => LedgerError::Invalid(format!(
-                            "tenant {}: some balances exceed the new ceiling {}",
-                            spec.id, spec.ceiling
-                        )),
-                        _ => LedgerError::Storage(e),
-                    })?;
-                Ok(())
+        match self.backend.tenant(&spec.id)? {
+            Some(row) if row.scale == spec.scale && row.mode == spec.mode => {
+                self.backend.set_ceiling(&spec.id, spec.ceiling)
             }
-            Some((existing_scale, existing_mode)) => Err(LedgerError::TenantMismatch {
+            Some(row) => Err(LedgerError::TenantMismatch {
                 id: spec.id.to_string(),
-                existing_scale,
-                existing_mode,
+                existing_scale: row.scale,
+                existing_mode: row.mode,
             }),
-            None => {
-                self.conn.execute(
-                    "INSERT INTO tenants (id, mode, scale, ceiling, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![spec.id.as_str(), spec.mode, spec.scale, spec.ceiling, self.now],
-                )?;
-                Ok(())
-            }
+            None => self.backend.insert_tenant(spec, self.now),
         }
     }
 
@@ -210,16 +282,11 @@ impl<'c> LedgerTx<'c> {
     /// # Errors
     /// Storage errors.
     pub fn find_account(
-        &self,
+        &mut self,
         tenant: &TenantId,
         holder: &str,
     ) -> Result<Option<AccountId>, LedgerError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT id FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2")?
-            .query_row(params![tenant.as_str(), holder], |r| r.get(0))
-            .optional()?
-            .map(AccountId))
+        self.backend.find_account(tenant, holder)
     }
 
     /// The account of `holder` in `tenant`, opened (all balances 0) if it does not exist.
@@ -232,7 +299,7 @@ impl<'c> LedgerTx<'c> {
         tenant: &TenantId,
         holder: &str,
     ) -> Result<AccountId, LedgerError> {
-        if let Some(id) = self.find_account(tenant, holder)? {
+        if let Some(id) = self.backend.find_account(tenant, holder)? {
             return Ok(id);
         }
         if holder.is_empty() || holder.len() > 256 {
@@ -240,37 +307,21 @@ impl<'c> LedgerTx<'c> {
                 "account holder must be 1 to 256 bytes".into(),
             ));
         }
-        let ceiling: i64 = self
-            .conn
-            .prepare_cached("SELECT ceiling FROM tenants WHERE id = ?1")?
-            .query_row([tenant.as_str()], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| LedgerError::UnknownTenant(tenant.to_string()))?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO credit_accounts (tenant_id, holder, ceiling, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![tenant.as_str(), holder, ceiling, self.now])?;
-        Ok(AccountId(self.conn.last_insert_rowid()))
+        let ceiling = self
+            .backend
+            .tenant(tenant)?
+            .ok_or_else(|| LedgerError::UnknownTenant(tenant.to_string()))?
+            .ceiling;
+        self.backend
+            .insert_account(tenant, holder, ceiling, self.now)
     }
 
     /// The balances of `account`.
     ///
     /// # Errors
     /// [`LedgerError::UnknownAccount`], storage errors.
-    pub fn balances(&self, account: AccountId) -> Result<Balances, LedgerError> {
-        self.conn
-            .prepare_cached("SELECT available, held, pending FROM credit_accounts WHERE id = ?1")?
-            .query_row([account.0], |r| {
-                Ok(Balances {
-                    available: r.get(0)?,
-                    held: r.get(1)?,
-                    pending: r.get(2)?,
-                })
-            })
-            .optional()?
-            .ok_or(LedgerError::UnknownAccount(account.0))
+    pub fn balances(&mut self, account: AccountId) -> Result<Balances, LedgerError> {
+        Ok(self.account_row(account)?.balances)
     }
 
     /// Adds `amount` to the account's available balance.
@@ -318,8 +369,8 @@ impl<'c> LedgerTx<'c> {
                 "cannot transfer to the same account".into(),
             ));
         }
-        let from_tenant = self.account_row(from, Bucket::Available)?.tenant_id;
-        let to_tenant = self.account_row(to, Bucket::Available)?.tenant_id;
+        let from_tenant = self.account_row(from)?.tenant;
+        let to_tenant = self.account_row(to)?.tenant;
         if from_tenant != to_tenant {
             return Err(LedgerError::Invalid(
                 "cannot transfer between tenants".into(),
@@ -343,30 +394,22 @@ impl<'c> LedgerTx<'c> {
         hold_id: &str,
         posting: &Posting,
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
-        let exists: bool = self
-            .conn
-            .prepare_cached("SELECT 1 FROM holds WHERE account_id = ?1 AND id = ?2")?
-            .exists(params![account.0, hold_id])?;
-        if exists {
+        if self.backend.hold_for_update(account, hold_id)?.is_some() {
             return Err(LedgerError::Invalid(format!(
                 "hold {hold_id:?} already exists"
             )));
         }
         let out = self.post(account, Bucket::Available, -amount.minor(), posting)?;
         let into = self.post(account, Bucket::Held, amount.minor(), posting)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO holds (id, account_id, amount, status, ref_type, ref_id, created_at)
-                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                hold_id,
-                account.0,
-                amount.minor(),
-                posting.ref_type,
-                posting.ref_id,
-                self.now
-            ])?;
+        self.backend.insert_hold(&NewHold {
+            id: hold_id,
+            account,
+            amount: amount.minor(),
+            ref_type: posting.ref_type.as_deref(),
+            ref_id: posting.ref_id.as_deref(),
+            expires_at: None,
+            created_at: self.now,
+        })?;
         Ok((out, into))
     }
 
@@ -382,7 +425,7 @@ impl<'c> LedgerTx<'c> {
         hold_id: &str,
         posting: &Posting,
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
-        let amount = self.resolve_hold(account, hold_id, "released")?;
+        let amount = self.resolve_hold(account, hold_id, HoldStatus::Released)?;
         let out = self.post(account, Bucket::Held, -amount, posting)?;
         let back = self.post(account, Bucket::Available, amount, posting)?;
         Ok((out, back))
@@ -400,7 +443,7 @@ impl<'c> LedgerTx<'c> {
         hold_id: &str,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        let amount = self.resolve_hold(account, hold_id, "captured")?;
+        let amount = self.resolve_hold(account, hold_id, HoldStatus::Captured)?;
         self.post(account, Bucket::Held, -amount, posting)
     }
 
@@ -409,26 +452,21 @@ impl<'c> LedgerTx<'c> {
         &mut self,
         account: AccountId,
         hold_id: &str,
-        to: &str,
+        to: HoldStatus,
     ) -> Result<i64, LedgerError> {
-        let (amount, status): (i64, String) = self
-            .conn
-            .prepare_cached("SELECT amount, status FROM holds WHERE account_id = ?1 AND id = ?2")?
-            .query_row(params![account.0, hold_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
+        let hold = self
+            .backend
+            .hold_for_update(account, hold_id)?
             .ok_or_else(|| LedgerError::UnknownHold(hold_id.to_string()))?;
-        if status != "open" {
+        if hold.status != HoldStatus::Open {
             return Err(LedgerError::HoldNotOpen {
                 id: hold_id.to_string(),
-                status,
+                status: hold.status.as_str().to_string(),
             });
         }
-        self.conn
-            .prepare_cached(
-                "UPDATE holds SET status = ?3, resolved_at = ?4 WHERE account_id = ?1 AND id = ?2",
-            )?
-            .execute(params![account.0, hold_id, to, self.now])?;
-        Ok(amount)
+        self.backend
+            .set_hold_status(account, hold_id, to, self.now)?;
+        Ok(hold.amount)
     }
 
     /// Looks up an idempotency record. `Ok(Some)` is a replay: return the stored
@@ -439,23 +477,17 @@ impl<'c> LedgerTx<'c> {
     /// [`LedgerError::IdempotencyMismatch`] when the key was used with another
     /// `fingerprint`; storage errors.
     pub fn idempotency_lookup(
-        &self,
+        &mut self,
         scope: &str,
         key: &str,
         fingerprint: &str,
     ) -> Result<Option<StoredResponse>, LedgerError> {
-        let row: Option<(String, u16, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT fingerprint, status, response FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
-            )?
-            .query_row(params![scope, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        match row {
+        match self.backend.idempotency_get(scope, key)? {
             None => Ok(None),
-            Some((stored, status, body)) if stored == fingerprint => {
-                Ok(Some(StoredResponse { status, body }))
-            }
+            Some(r) if r.fingerprint == fingerprint => Ok(Some(StoredResponse {
+                status: r.status,
+                body: r.body,
+            })),
             Some(_) => Err(LedgerError::IdempotencyMismatch {
                 key: key.to_string(),
             }),
@@ -474,20 +506,15 @@ impl<'c> LedgerTx<'c> {
         fingerprint: &str,
         response: &StoredResponse,
     ) -> Result<(), LedgerError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                scope,
-                key,
-                fingerprint,
-                response.status,
-                response.body,
-                self.now
-            ])?;
-        Ok(())
+        self.backend.idempotency_put(&IdempotencyRecord {
+            scope: scope.to_string(),
+            key: key.to_string(),
+            fingerprint: fingerprint.to_string(),
+            status: response.status,
+            body: response.body.clone(),
+            created_at: self.now.to_string(),
+            expires_at: None,
+        })
     }
 
     /// Writes an outbox event (a webhook to deliver after commit) and its pending
@@ -503,63 +530,21 @@ impl<'c> LedgerTx<'c> {
         event_type: &str,
         payload: &str,
     ) -> Result<i64, LedgerError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO outbox (tenant_id, account_id, event_type, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                tenant.as_str(),
-                account.map(|a| a.0),
-                event_type,
-                payload,
-                self.now
-            ])?;
-        let id = self.conn.last_insert_rowid();
-        self.conn
-            .prepare_cached(
-                "INSERT INTO webhook_deliveries
-                   (outbox_id, tenant_id, account_id, status, attempts, next_attempt_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)",
-            )?
-            .execute(params![
-                id,
-                tenant.as_str(),
-                account.map(|a| a.0),
-                jiff::Timestamp::now().as_millisecond(),
-                self.now
-            ])?;
-        self.state.events_written = true;
-        self.state.max_outbox_id = self.state.max_outbox_id.max(id);
-        Ok(id)
+        self.backend
+            .insert_event(tenant, account, event_type, payload, self.now)
     }
 
-    fn account_row(&self, account: AccountId, bucket: Bucket) -> Result<AccountRow, LedgerError> {
-        let sql = match bucket {
-            Bucket::Available => {
-                "SELECT tenant_id, available, ceiling FROM credit_accounts WHERE id = ?1"
-            }
-            Bucket::Held => "SELECT tenant_id, held, ceiling FROM credit_accounts WHERE id = ?1",
-            Bucket::Pending => {
-                "SELECT tenant_id, pending, ceiling FROM credit_accounts WHERE id = ?1"
-            }
-        };
-        self.conn
-            .prepare_cached(sql)?
-            .query_row([account.0], |r| {
-                Ok(AccountRow {
-                    tenant_id: r.get(0)?,
-                    balance: r.get(1)?,
-                    ceiling: r.get(2)?,
-                })
-            })
-            .optional()?
+    fn account_row(
+        &mut self,
+        account: AccountId,
+    ) -> Result<super::backend::AccountRow, LedgerError> {
+        self.backend
+            .account_for_update(account)?
             .ok_or(LedgerError::UnknownAccount(account.0))
     }
 
-    /// The one place where a balance changes: moves the bucket by `delta` (guarded so
-    /// that it never goes below zero or over the ceiling) and appends the chained
-    /// entry.
+    /// The one place where a balance changes: moves the bucket by `delta` (never below
+    /// zero or over the ceiling) and appends the chained entry.
     fn post(
         &mut self,
         account: AccountId,
@@ -567,67 +552,62 @@ impl<'c> LedgerTx<'c> {
         delta: i64,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        let row = self.account_row(account, bucket)?;
-        let balance_after = match row.balance.checked_add(delta) {
+        let row = self.account_row(account)?;
+        let balance = row.balance(bucket);
+        let balance_after = match balance.checked_add(delta) {
             Some(b) if (0..=row.ceiling).contains(&b) => b,
-            _ => return Err(self.refusal(account, bucket, delta)),
-        };
-        let update = match bucket {
-            Bucket::Available => {
-                "UPDATE credit_accounts SET available = ?2, updated_at = ?3 WHERE id = ?1"
+            _ if delta < 0 => {
+                return Err(LedgerError::InsufficientFunds {
+                    available: balance,
+                    required: -delta,
+                })
             }
-            Bucket::Held => "UPDATE credit_accounts SET held = ?2, updated_at = ?3 WHERE id = ?1",
-            Bucket::Pending => {
-                "UPDATE credit_accounts SET pending = ?2, updated_at = ?3 WHERE id = ?1"
+            _ => {
+                return Err(LedgerError::CeilingExceeded {
+                    balance,
+                    amount: delta,
+                    ceiling: row.ceiling,
+                })
             }
         };
-        self.conn
-            .prepare_cached(update)?
-            .execute(params![account.0, balance_after, self.now])?;
-        let tenant_id = row.tenant_id;
-        let (prev_seq, prev_hash) = self.chain_head(&tenant_id)?;
+        self.backend
+            .set_balance(account, bucket, balance_after, self.now)?;
+        let (prev_seq, prev_hash) = self.backend.chain_head_for_update(&row.tenant)?;
         let seq = prev_seq + 1;
+        let kind = posting.kind.as_str();
+        let actor = posting.actor.render();
         let hash = entry_hash(
             &prev_hash,
             &EntryFields {
-                tenant_id: &tenant_id,
+                tenant_id: row.tenant.as_str(),
                 seq,
                 account_id: account.0,
                 bucket: bucket.as_str(),
-                kind: &posting.kind,
+                kind,
                 amount: delta,
                 balance_after,
                 ref_type: posting.ref_type.as_deref(),
                 ref_id: posting.ref_id.as_deref(),
                 note: posting.note.as_deref(),
-                actor: &posting.actor,
+                actor: &actor,
                 created_at: self.now,
             },
         );
-        self.conn
-            .prepare_cached(
-                "INSERT INTO credit_transactions
-                   (tenant_id, seq, account_id, bucket, kind, amount, balance_after,
-                    ref_type, ref_id, note, actor, created_at, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
-            .execute(params![
-                tenant_id,
-                seq,
-                account.0,
-                bucket.as_str(),
-                posting.kind,
-                delta,
-                balance_after,
-                posting.ref_type,
-                posting.ref_id,
-                posting.note,
-                posting.actor,
-                self.now,
-                &hash[..],
-            ])?;
-        let id = self.conn.last_insert_rowid();
-        self.state.heads.advance(tenant_id, seq, hash);
+        let id = self.backend.append_entry(&NewEntry {
+            tenant: &row.tenant,
+            seq,
+            account,
+            bucket,
+            kind,
+            amount: delta,
+            balance_after,
+            ref_type: posting.ref_type.as_deref(),
+            ref_id: posting.ref_id.as_deref(),
+            note: posting.note.as_deref(),
+            actor: &actor,
+            created_at: self.now,
+            hash,
+        })?;
         Ok(PostedEntry {
             id,
             seq,
@@ -635,89 +615,5 @@ impl<'c> LedgerTx<'c> {
             balance_after,
             created_at: self.now.to_string(),
         })
-    }
-
-    /// Why a guarded update moved nothing: unknown account, too little, or too much.
-    fn refusal(&self, account: AccountId, bucket: Bucket, delta: i64) -> LedgerError {
-        match self.account_row(account, bucket) {
-            Err(e) => e,
-            Ok(row) if delta < 0 => LedgerError::InsufficientFunds {
-                available: row.balance,
-                required: -delta,
-            },
-            Ok(row) => LedgerError::CeilingExceeded {
-                balance: row.balance,
-                amount: delta,
-                ceiling: row.ceiling,
-            },
-        }
-    }
-
-    /// The last (seq, hash) of `tenant`'s chain: from the writer's cache, else from
-    /// the table.
-    fn chain_head(&mut self, tenant_id: &str) -> Result<(i64, [u8; 32]), LedgerError> {
-        if let Some(head) = self.state.heads.get(tenant_id) {
-            return Ok(head);
-        }
-        let head: Option<(i64, Vec<u8>)> = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, hash FROM credit_transactions WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row([tenant_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        match head {
-            Some((seq, hash)) => Ok((
-                seq,
-                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                    LedgerError::Invalid(format!("entry {seq} has a malformed hash"))
-                })?,
-            )),
-            None => Ok((0, GENESIS)),
-        }
-    }
-}
-
-/// The writer's cache of each tenant's chain head, so that appending an entry needs
-/// no lookup. A unit's changes are undone when its savepoint rolls back; the whole
-/// cache is dropped when a batch fails or another connection wrote to the file.
-#[derive(Debug, Default)]
-pub(crate) struct ChainHeads {
-    heads: HashMap<String, ChainHead>,
-    undo: Vec<(String, Option<ChainHead>)>,
-}
-
-/// The (seq, hash) of a tenant's last entry.
-type ChainHead = (i64, [u8; 32]);
-
-impl ChainHeads {
-    fn get(&self, tenant: &str) -> Option<(i64, [u8; 32])> {
-        self.heads.get(tenant).copied()
-    }
-
-    fn advance(&mut self, tenant: String, seq: i64, hash: [u8; 32]) {
-        let previous = self.heads.insert(tenant.clone(), (seq, hash));
-        self.undo.push((tenant, previous));
-    }
-
-    /// Starts a unit: its changes are the ones to undo on rollback.
-    pub(crate) fn begin_unit(&mut self) {
-        self.undo.clear();
-    }
-
-    /// Undoes the current unit's changes (its savepoint was rolled back).
-    pub(crate) fn rollback_unit(&mut self) {
-        while let Some((tenant, previous)) = self.undo.pop() {
-            match previous {
-                Some(head) => self.heads.insert(tenant, head),
-                None => self.heads.remove(&tenant),
-            };
-        }
-    }
-
-    /// Forgets everything (the batch failed, or the file changed under us).
-    pub(crate) fn clear(&mut self) {
-        self.heads.clear();
-        self.undo.clear();
     }
 }

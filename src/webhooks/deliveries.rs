@@ -1,19 +1,19 @@
-//! The delivery state of outbox events (`webhook_deliveries`, schema version 2): the
-//! queries the dispatcher, the admin routes and the CLI share.
+//! The delivery state of outbox events (`webhook_deliveries`): the rules the
+//! dispatcher, the admin routes and the CLI share, over the [`Deliveries`] (in a unit
+//! of work) and [`DeliveryReads`] repositories that each storage backend implements.
 //!
-//! Reads take a plain [`Connection`] (use them inside [`Ledger::read`]); changes take a
-//! [`LedgerTx`] (run them inside [`Ledger::run`]) and only ever touch
-//! `webhook_deliveries`.
+//! Reads take a [`LedgerRead`] (use them inside [`Ledger::read`]); changes take a
+//! [`LedgerTx`] (run them inside [`Ledger::run`]) and only ever touch the delivery
+//! state.
 //!
 //! [`Ledger::read`]: crate::ledger::Ledger::read
 //! [`Ledger::run`]: crate::ledger::Ledger::run
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::signing::webhook_id;
-use crate::ledger::{LedgerError, LedgerTx, TenantId};
+use crate::ledger::{LedgerError, LedgerRead, LedgerTx, TenantId};
 
 /// The state of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -116,34 +116,156 @@ pub fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-const VIEW_COLUMNS: &str = "d.outbox_id, d.tenant_id, o.event_type, d.status, d.attempts,
-     d.next_attempt_at, d.last_status, d.last_error, o.created_at, d.delivered_at, o.payload";
+/// A delivery as stored, before it is shown ([`DeliveryRow::view`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// Outbox id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Event type.
+    pub event_type: String,
+    /// State.
+    pub status: Status,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Unix milliseconds of the next attempt.
+    pub next_attempt_at: i64,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the event was written (RFC 3339 UTC).
+    pub created_at: String,
+    /// When it was delivered (RFC 3339 UTC).
+    pub delivered_at: Option<String>,
+    /// The exact body.
+    pub payload: String,
+}
 
-fn view(r: &Row<'_>) -> rusqlite::Result<DeliveryView> {
-    let id: i64 = r.get(0)?;
-    let status_text: String = r.get(3)?;
-    let status = Status::parse(&status_text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            format!("unknown delivery status {status_text:?}").into(),
-        )
-    })?;
-    let next: i64 = r.get(5)?;
-    Ok(DeliveryView {
-        id,
-        webhook_id: webhook_id(id),
-        tenant: r.get(1)?,
-        event_type: r.get(2)?,
-        status,
-        attempts: r.get(4)?,
-        next_attempt_at: (status == Status::Pending).then(|| rfc3339_millis(next)),
-        last_status: r.get(6)?,
-        last_error: r.get(7)?,
-        created_at: r.get(8)?,
-        delivered_at: r.get(9)?,
-        payload: r.get(10)?,
-    })
+impl DeliveryRow {
+    /// As admins see it.
+    pub fn view(self) -> DeliveryView {
+        DeliveryView {
+            id: self.id,
+            webhook_id: webhook_id(self.id),
+            tenant: self.tenant,
+            event_type: self.event_type,
+            status: self.status,
+            attempts: self.attempts,
+            next_attempt_at: (self.status == Status::Pending)
+                .then(|| rfc3339_millis(self.next_attempt_at)),
+            last_status: self.last_status,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            delivered_at: self.delivered_at,
+            payload: self.payload,
+        }
+    }
+}
+
+/// What an attempt (or a replay) leaves on a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    /// The new state.
+    pub status: Status,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Unix milliseconds of the next attempt.
+    pub next_attempt_at: i64,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<u16>,
+    /// Why it failed.
+    pub last_error: Option<String>,
+    /// When it was delivered (RFC 3339 UTC).
+    pub delivered_at: Option<String>,
+}
+
+/// The delivery state inside a unit of work.
+pub trait Deliveries {
+    /// The delivery of event `outbox_id`, if any (of `tenant` only, when given).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn delivery(
+        &mut self,
+        outbox_id: i64,
+        tenant: Option<&TenantId>,
+    ) -> Result<Option<DeliveryRow>, LedgerError>;
+    /// Puts a delivery back to pending with 0 attempts, due at `now_ms`, keeping
+    /// `last_status` and `last_error`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn reset(&mut self, outbox_id: i64, now_ms: i64, now: &str) -> Result<(), LedgerError>;
+    /// Writes `update` if the delivery is still pending with `attempts_before`
+    /// attempts; returns whether it was.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn update_if_unchanged(
+        &mut self,
+        outbox_id: i64,
+        attempts_before: u32,
+        update: &DeliveryUpdate,
+        now: &str,
+    ) -> Result<bool, LedgerError>;
+}
+
+/// The delivery state as readers see it.
+pub trait DeliveryReads {
+    /// Deliveries, newest event first, optionally of one tenant and one status.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn list(
+        &mut self,
+        tenant: Option<&TenantId>,
+        status: Option<Status>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<DeliveryRow>, LedgerError>;
+    /// How many deliveries [`DeliveryReads::list`] pages through.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn count(
+        &mut self,
+        tenant: Option<&TenantId>,
+        status: Option<Status>,
+    ) -> Result<u64, LedgerError>;
+    /// One delivery.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn get(
+        &mut self,
+        outbox_id: i64,
+        tenant: Option<&TenantId>,
+    ) -> Result<Option<DeliveryRow>, LedgerError>;
+    /// The events that may be attempted: see [`due`].
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn due(
+        &mut self,
+        now_ms: i64,
+        first_delay_ms: i64,
+        durable_max: i64,
+        limit: usize,
+    ) -> Result<Vec<Due>, LedgerError>;
+    /// The oldest pending event of `account` if it may be attempted: see
+    /// [`next_for_account`].
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn next_for_account(
+        &mut self,
+        account: i64,
+        now_ms: i64,
+        first_delay_ms: i64,
+        durable_max: i64,
+    ) -> Result<Option<Due>, LedgerError>;
 }
 
 /// Deliveries, newest event first, optionally of one tenant and one status. `limit`
@@ -152,28 +274,17 @@ fn view(r: &Row<'_>) -> rusqlite::Result<DeliveryView> {
 /// # Errors
 /// Storage errors.
 pub fn list_deliveries(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     tenant: Option<&TenantId>,
     status: Option<Status>,
     limit: u32,
     offset: u64,
 ) -> Result<Vec<DeliveryView>, LedgerError> {
-    let sql = format!(
-        "SELECT {VIEW_COLUMNS} FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
-         WHERE (?1 IS NULL OR d.tenant_id = ?1) AND (?2 IS NULL OR d.status = ?2)
-         ORDER BY d.outbox_id DESC LIMIT ?3 OFFSET ?4"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![
-            tenant.map(TenantId::as_str),
-            status.map(Status::as_str),
-            limit,
-            i64::try_from(offset).unwrap_or(i64::MAX)
-        ],
-        view,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(r.repo::<dyn DeliveryReads>()?
+        .list(tenant, status, limit, offset)?
+        .into_iter()
+        .map(DeliveryRow::view)
+        .collect())
 }
 
 /// How many deliveries [`list_deliveries`] would page through with the same filters.
@@ -181,20 +292,11 @@ pub fn list_deliveries(
 /// # Errors
 /// Storage errors.
 pub fn count_deliveries(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     tenant: Option<&TenantId>,
     status: Option<Status>,
 ) -> Result<u64, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM webhook_deliveries
-             WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR status = ?2)",
-        )?
-        .query_row(
-            params![tenant.map(TenantId::as_str), status.map(Status::as_str)],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| u64::try_from(n).unwrap_or(0))?)
+    r.repo::<dyn DeliveryReads>()?.count(tenant, status)
 }
 
 /// One delivery by outbox id; `None` when unknown or, with `tenant`, of another
@@ -203,18 +305,13 @@ pub fn count_deliveries(
 /// # Errors
 /// Storage errors.
 pub fn get_delivery(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     outbox_id: i64,
     tenant: Option<&TenantId>,
 ) -> Result<Option<DeliveryView>, LedgerError> {
-    let sql = format!(
-        "SELECT {VIEW_COLUMNS} FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
-         WHERE d.outbox_id = ?1 AND (?2 IS NULL OR d.tenant_id = ?2)"
-    );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![outbox_id, tenant.map(TenantId::as_str)], view)
-        .optional()?)
+    Ok(r.repo::<dyn DeliveryReads>()?
+        .get(outbox_id, tenant)?
+        .map(DeliveryRow::view))
 }
 
 /// Puts a dead or delivered delivery back to pending with 0 attempts, due now: the
@@ -231,34 +328,36 @@ pub fn replay(
     outbox_id: i64,
     tenant: Option<&TenantId>,
 ) -> Result<DeliveryView, ReplayError> {
-    let current =
-        get_delivery(tx.conn(), outbox_id, tenant)?.ok_or(ReplayError::NotFound(outbox_id))?;
+    let now = tx.now();
+    let repo = tx.repo::<dyn Deliveries>()?;
+    let current = repo
+        .delivery(outbox_id, tenant)?
+        .ok_or(ReplayError::NotFound(outbox_id))?;
     if current.status == Status::Pending {
         return Err(ReplayError::AlreadyPending(outbox_id));
     }
-    let now = tx.now().to_string();
-    tx.conn()
-        .prepare_cached(
-            "UPDATE webhook_deliveries
-             SET status = 'pending', attempts = 0, next_attempt_at = ?2, delivered_at = NULL,
-                 updated_at = ?3
-             WHERE outbox_id = ?1",
-        )
-        .map_err(LedgerError::from)?
-        .execute(params![outbox_id, now_millis(), now])
-        .map_err(LedgerError::from)?;
-    get_delivery(tx.conn(), outbox_id, tenant)?.ok_or(ReplayError::NotFound(outbox_id))
+    repo.reset(outbox_id, now_millis(), now)?;
+    Ok(repo
+        .delivery(outbox_id, tenant)?
+        .ok_or(ReplayError::NotFound(outbox_id))?
+        .view())
 }
 
 /// What the dispatcher needs to attempt a delivery.
-#[derive(Clone)]
-pub(crate) struct Due {
-    pub(crate) outbox_id: i64,
-    pub(crate) tenant: String,
-    pub(crate) account: Option<i64>,
-    pub(crate) event_type: String,
-    pub(crate) attempts: u32,
-    pub(crate) payload: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// Outbox id.
+    pub outbox_id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// The account whose events go in order, if any.
+    pub account: Option<i64>,
+    /// Event type.
+    pub event_type: String,
+    /// Attempts made before.
+    pub attempts: u32,
+    /// The exact body.
+    pub payload: String,
 }
 
 /// The events that may be attempted at `now_ms`: pending, due, durable (outbox id at
@@ -271,76 +370,28 @@ pub(crate) struct Due {
 /// the first heads are, not on the size of the backlog (no sort over every pending
 /// row).
 pub(crate) fn due(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     now_ms: i64,
     first_delay_ms: i64,
     durable_max: i64,
     limit: usize,
 ) -> Result<Vec<Due>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload
-         FROM webhook_deliveries d JOIN outbox o ON o.id = d.outbox_id
-         WHERE d.status = 'pending'
-           AND d.outbox_id <= ?4
-           AND d.next_attempt_at <= ?1
-           AND (d.attempts > 0 OR d.next_attempt_at <= ?1 - ?2)
-           AND (d.account_id IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM webhook_deliveries p
-                 WHERE p.account_id = d.account_id AND p.status = 'pending'
-                   AND p.outbox_id < d.outbox_id))
-         ORDER BY d.outbox_id
-         LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            now_ms,
-            first_delay_ms,
-            i64::try_from(limit).unwrap_or(i64::MAX),
-            durable_max
-        ],
-        due_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    r.repo::<dyn DeliveryReads>()?
+        .due(now_ms, first_delay_ms, durable_max, limit)
 }
 
 /// The oldest pending event of `account` if it may be attempted at `now_ms` (the
 /// same rules as [`due`]): what to send next once the account's previous event is
 /// settled. One index seek, whatever the backlog.
 pub(crate) fn next_for_account(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     account: i64,
     now_ms: i64,
     first_delay_ms: i64,
     durable_max: i64,
 ) -> Result<Option<Due>, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload
-             FROM (SELECT outbox_id FROM webhook_deliveries
-                   WHERE account_id = ?1 AND status = 'pending'
-                   ORDER BY outbox_id LIMIT 1) h
-             JOIN webhook_deliveries d ON d.outbox_id = h.outbox_id
-             JOIN outbox o ON o.id = d.outbox_id
-             WHERE d.next_attempt_at <= ?2
-               AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)
-               AND d.outbox_id <= ?4",
-        )?
-        .query_row(
-            params![account, now_ms, first_delay_ms, durable_max],
-            due_row,
-        )
-        .optional()?)
-}
-
-fn due_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Due> {
-    Ok(Due {
-        outbox_id: r.get(0)?,
-        tenant: r.get(1)?,
-        account: r.get(2)?,
-        event_type: r.get(3)?,
-        attempts: r.get(4)?,
-        payload: r.get(5)?,
-    })
+    r.repo::<dyn DeliveryReads>()?
+        .next_for_account(account, now_ms, first_delay_ms, durable_max)
 }
 
 /// The outcome of one attempt.
@@ -438,205 +489,26 @@ pub(crate) fn record(
             None,
         ),
     };
-    let changed = tx
-        .conn()
-        .prepare_cached(
-            "UPDATE webhook_deliveries
-             SET status = ?3, attempts = ?4, next_attempt_at = ?5, last_status = ?6,
-                 last_error = ?7, delivered_at = ?8, updated_at = ?9
-             WHERE outbox_id = ?1 AND status = 'pending' AND attempts = ?2",
-        )?
-        .execute(params![
-            outbox_id,
-            attempts_before,
-            status.as_str(),
-            attempts,
-            next,
-            last_status,
-            last_error,
-            delivered_at,
-            now
-        ])?;
-    Ok((changed == 1).then_some((status, attempts)))
+    let update = DeliveryUpdate {
+        status,
+        attempts,
+        next_attempt_at: next,
+        last_status,
+        last_error,
+        delivered_at,
+    };
+    let changed = tx.repo::<dyn Deliveries>()?.update_if_unchanged(
+        outbox_id,
+        attempts_before,
+        &update,
+        &now,
+    )?;
+    Ok(changed.then_some((status, attempts)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Ledger, LedgerOptions, TenantSpec};
-
-    fn ledger() -> (tempfile::TempDir, Ledger, TenantId) {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("ledger.db"), LedgerOptions::default()).unwrap();
-        let t = TenantId::new("t").unwrap();
-        ledger
-            .ensure_tenant_blocking(TenantSpec {
-                id: t.clone(),
-                mode: "roochip".into(),
-                scale: 2,
-                ceiling: 1_000_000,
-            })
-            .unwrap();
-        (dir, ledger, t)
-    }
-
-    fn enqueue(ledger: &Ledger, t: &TenantId, holder: Option<&str>) -> i64 {
-        let t = t.clone();
-        let holder = holder.map(str::to_string);
-        ledger
-            .run_blocking(move |tx| {
-                let a = match holder {
-                    Some(h) => Some(tx.open_account(&t, &h)?),
-                    None => None,
-                };
-                tx.enqueue_event(&t, a, "credits.issued", "{}")
-            })
-            .unwrap()
-    }
-
-    fn due_ids(ledger: &Ledger, now: i64, first: i64) -> Vec<i64> {
-        ledger
-            .read(|c| due(c, now, first, i64::MAX, 100))
-            .unwrap()
-            .into_iter()
-            .map(|d| d.outbox_id)
-            .collect()
-    }
-
-    fn record_blocking(
-        ledger: &Ledger,
-        id: i64,
-        before: u32,
-        o: Outcome,
-        s: &[u64],
-    ) -> Option<(Status, u32)> {
-        let s = s.to_vec();
-        ledger
-            .run_blocking(move |tx| record(tx, id, before, &o, &s))
-            .unwrap()
-    }
-
-    #[test]
-    fn the_oldest_pending_event_of_an_account_holds_back_the_rest() {
-        let (_dir, ledger, t) = ledger();
-        let a1 = enqueue(&ledger, &t, Some("a"));
-        let a2 = enqueue(&ledger, &t, Some("a"));
-        let b1 = enqueue(&ledger, &t, Some("b"));
-        let n1 = enqueue(&ledger, &t, None);
-        let n2 = enqueue(&ledger, &t, None);
-        let later = now_millis() + 60_000;
-        assert_eq!(due_ids(&ledger, later, 0), vec![a1, b1, n1, n2]);
-        // schedule[0] delays a never-attempted event.
-        assert!(due_ids(&ledger, now_millis(), 3_600_000).is_empty());
-
-        // a1 fails and is retried later: a2 stays held back.
-        let s = [0, 5, 5];
-        assert_eq!(
-            record_blocking(
-                &ledger,
-                a1,
-                0,
-                Outcome::Failed {
-                    status: Some(500),
-                    error: "HTTP 500".into()
-                },
-                &s
-            ),
-            Some((Status::Pending, 1))
-        );
-        assert_eq!(due_ids(&ledger, now_millis(), 0), vec![b1, n1, n2]);
-        assert!(due_ids(&ledger, now_millis() + 6_000, 0).contains(&a1));
-        // A stale outcome (attempt count moved on) writes nothing.
-        assert_eq!(
-            record_blocking(&ledger, a1, 0, Outcome::Delivered { status: 200 }, &s),
-            None
-        );
-        // a1 delivered: a2 is next.
-        assert_eq!(
-            record_blocking(&ledger, a1, 1, Outcome::Delivered { status: 204 }, &s),
-            Some((Status::Delivered, 2))
-        );
-        assert_eq!(due_ids(&ledger, later, 0), vec![a2, b1, n1, n2]);
-        // A dead event does not hold its account back.
-        let dead = Outcome::Dead {
-            status: Some(410),
-            error: "HTTP 410".into(),
-            attempted: true,
-        };
-        assert_eq!(
-            record_blocking(&ledger, a2, 0, dead, &s),
-            Some((Status::Dead, 1))
-        );
-        let a3 = enqueue(&ledger, &t, Some("a"));
-        assert_eq!(due_ids(&ledger, later, 0), vec![b1, n1, n2, a3]);
-    }
-
-    #[test]
-    fn failures_follow_the_schedule_then_dead_letter_and_replay_restarts() {
-        let (_dir, ledger, t) = ledger();
-        let id = enqueue(&ledger, &t, Some("a"));
-        let s = [0, 1, 1];
-        let fail = || Outcome::Failed {
-            status: None,
-            error: "connection error".into(),
-        };
-        assert_eq!(
-            record_blocking(&ledger, id, 0, fail(), &s),
-            Some((Status::Pending, 1))
-        );
-        assert_eq!(
-            record_blocking(&ledger, id, 1, fail(), &s),
-            Some((Status::Pending, 2))
-        );
-        assert_eq!(
-            record_blocking(&ledger, id, 2, fail(), &s),
-            Some((Status::Dead, 3))
-        );
-        let v = ledger
-            .read(|c| get_delivery(c, id, Some(&t)))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (v.status, v.attempts, v.next_attempt_at),
-            (Status::Dead, 3, None)
-        );
-        assert_eq!(v.last_error.as_deref(), Some("connection error"));
-        assert_eq!(v.webhook_id, format!("evt_{id}"));
-
-        let other = TenantId::new("other").unwrap();
-        let replayed = {
-            let other = other.clone();
-            ledger.run_blocking(move |tx| replay(tx, id, Some(&other)))
-        };
-        assert!(matches!(replayed, Err(ReplayError::NotFound(_))));
-        let v = {
-            let t = t.clone();
-            ledger
-                .run_blocking(move |tx| replay(tx, id, Some(&t)))
-                .unwrap()
-        };
-        assert_eq!((v.status, v.attempts), (Status::Pending, 0));
-        assert!(v.next_attempt_at.is_some());
-        let again = ledger.run_blocking(move |tx| replay(tx, id, None));
-        assert!(matches!(again, Err(ReplayError::AlreadyPending(_))));
-        assert_eq!(due_ids(&ledger, now_millis() + 1, 0), vec![id]);
-
-        let listed = ledger
-            .read(|c| list_deliveries(c, Some(&t), Some(Status::Pending), 10, 0))
-            .unwrap();
-        assert_eq!(listed.len(), 1);
-        assert!(ledger
-            .read(|c| list_deliveries(c, Some(&other), None, 10, 0))
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            ledger
-                .read(|c| count_deliveries(c, None, Some(Status::Dead)))
-                .unwrap(),
-            0
-        );
-        ledger.shutdown();
-    }
 
     #[test]
     fn the_next_attempt_is_the_schedule_delay_after_the_failure() {

@@ -186,14 +186,13 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             // for enough rows to fill every free slot anyway.
             let limit = free + busy.len();
             let ledger = ctx.ledger.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                let now = deliveries::now_millis();
-                let durable = ledger.durable_outbox_id();
-                ledger.read(|c| deliveries::due(c, now, first_delay_ms, durable, limit))
-            })
-            .await;
+            let now = deliveries::now_millis();
+            let durable = ledger.durable_outbox_id();
+            let read = ledger
+                .read(move |r| deliveries::due(r, now, first_delay_ms, durable, limit))
+                .await;
             match read {
-                Ok(Ok(due)) => {
+                Ok(due) => {
                     saturated = due.len() >= limit;
                     let mut free = free;
                     for d in due {
@@ -205,10 +204,9 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                         }
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(error = %e, "webhook dispatcher: reading due deliveries failed")
                 }
-                Err(e) => tracing::error!(error = %e, "webhook dispatcher: the read task failed"),
             }
         }
         tokio::select! {
@@ -232,18 +230,15 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                 busy.remove(&lane);
                 let next = match lane {
                     Lane::Account(account) => {
-                        let ledger = ctx.ledger.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let now = deliveries::now_millis();
-                            let durable = ledger.durable_outbox_id();
-                            ledger.read(|c| {
-                                deliveries::next_for_account(c, account, now, first_delay_ms, durable)
+                        let now = deliveries::now_millis();
+                        let durable = ctx.ledger.durable_outbox_id();
+                        ctx.ledger
+                            .read(move |r| {
+                                deliveries::next_for_account(r, account, now, first_delay_ms, durable)
                             })
-                        })
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .flatten()
+                            .await
+                            .ok()
+                            .flatten()
                     }
                     Lane::Event(_) => None,
                 };

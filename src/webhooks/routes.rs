@@ -223,12 +223,15 @@ pub async fn list(
     if i64::try_from(offset).is_err() {
         return Err(AdminError::BadRequest("offset: too large".into()));
     }
-    let (page, total) = state.ledger.read(|c| {
-        Ok((
-            deliveries::list_deliveries(c, Some(&tenant), status, limit, offset)?,
-            deliveries::count_deliveries(c, Some(&tenant), status)?,
-        ))
-    })?;
+    let (page, total) = state
+        .ledger
+        .read(move |r| {
+            Ok::<_, LedgerError>((
+                deliveries::list_deliveries(r, Some(&tenant), status, limit, offset)?,
+                deliveries::count_deliveries(r, Some(&tenant), status)?,
+            ))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(DeliveriesResponse {
         count: page.len(),
         deliveries: page,

@@ -15,7 +15,7 @@ use rendezvous_credits::client::PeerClient;
 use rendezvous_credits::config::{
     seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, TenantConfig,
 };
-use rendezvous_credits::ledger::{read, AccountView, EntryView, TenantId, VerifyReport};
+use rendezvous_credits::ledger::{AccountView, Bucket, EntryView, TenantId, VerifyReport};
 use rendezvous_credits::server::{self, RunningNode, StartOptions};
 use rendezvous_credits::store;
 use reqwest::StatusCode;
@@ -166,7 +166,7 @@ impl TestNode {
         let tenant = self.tenant();
         self.running
             .ledger
-            .read(|c| read::account(c, &tenant, &peer.to_string()))
+            .read_blocking(|r| r.account(&tenant, &peer.to_string()))
             .expect("read the account")
     }
 
@@ -175,8 +175,8 @@ impl TestNode {
         let tenant = self.tenant();
         self.running
             .ledger
-            .read(|c| match read::account(c, &tenant, &peer.to_string())? {
-                Some(a) => read::entries(c, a.id, "available", 10_000, 0),
+            .read_blocking(|r| match r.account(&tenant, &peer.to_string())? {
+                Some(a) => r.entries(a.id, Bucket::Available, 10_000, 0),
                 None => Ok(Vec::new()),
             })
             .expect("read the entries")
@@ -235,15 +235,15 @@ impl TestNode {
 
 /// Counts every entry in the ledger file.
 pub fn entry_total(path: &Path) -> i64 {
-    let conn = store::open_reader(path).expect("open the ledger");
+    let conn = store::sqlite::open_reader(path).expect("open the ledger");
     conn.query_row("SELECT count(*) FROM credit_transactions", [], |r| r.get(0))
         .expect("count entries")
 }
 
 /// Runs `verify` on a ledger file; fails the test on a discrepancy or storage error.
 pub fn verify_file(path: &Path) -> VerifyReport {
-    let conn = store::open_reader(path).expect("open the ledger");
-    match read::verify(&conn, &mut |_| {}) {
+    let ledger = store::sqlite::open_read_only(path).expect("open the ledger");
+    match ledger.verify_blocking(&mut |_| {}) {
         Ok(Ok(report)) => report,
         other => panic!("verify of {} failed: {other:?}", path.display()),
     }

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use rendezvous_credits::ledger::{read, Discrepancy};
+use rendezvous_credits::ledger::Discrepancy;
 use rendezvous_credits::store;
 use reqwest::StatusCode;
 use serde_json::{json as j, Value};
@@ -131,8 +131,8 @@ async fn entries_are_append_only_and_tampering_fails_verify() {
     assert_eq!(changed, 1);
     drop(conn);
 
-    let conn = store::open_reader(&path).expect("open read-only");
-    match read::verify(&conn, &mut |_| {}) {
+    let ledger = store::sqlite::open_read_only(&path).expect("open read-only");
+    match ledger.verify_blocking(&mut |_| {}) {
         Ok(Err(Discrepancy::HashMismatch {
             entry_id, tenant, ..
         })) => {

@@ -153,13 +153,13 @@ pub fn expect_error(got: (StatusCode, Value), status: StatusCode, mentions: &[&s
 
 /// Reads one number from the node's ledger file.
 pub fn count(node: &TestNode, sql: &str) -> i64 {
-    let conn = store::open_reader(&node.ledger_path()).expect("open the ledger");
+    let conn = store::sqlite::open_reader(&node.ledger_path()).expect("open the ledger");
     conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 /// Whether `tenant` has a wallet for `user`.
 pub fn has_wallet(node: &TestNode, tenant: &str, user: &str) -> bool {
-    let conn = store::open_reader(&node.ledger_path()).expect("open the ledger");
+    let conn = store::sqlite::open_reader(&node.ledger_path()).expect("open the ledger");
     conn.query_row(
         "SELECT 1 FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2",
         [tenant, user],

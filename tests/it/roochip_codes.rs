@@ -162,7 +162,7 @@ async fn codes_are_typed_loosely_and_stored_only_as_digests() {
     let code = generate(&admin, "typist").await;
 
     // Stored: the digest only, never the code.
-    let conn = store::open_reader(&node.ledger_path()).unwrap();
+    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
     let digest: String = conn
         .query_row("SELECT code_sha256 FROM promo_codes", [], |r| r.get(0))
         .unwrap();

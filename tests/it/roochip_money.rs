@@ -402,7 +402,7 @@ async fn concurrent_duplicates_have_one_effect() {
 
 /// The `credits.issued` payloads of `tenant`'s outbox, oldest first.
 fn events(node: &TestNode, tenant: &str) -> Vec<String> {
-    let conn = store::open_reader(&node.ledger_path()).unwrap();
+    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
     let mut stmt = conn
         .prepare("SELECT event_type, payload FROM outbox WHERE tenant_id = ?1 ORDER BY id")
         .unwrap();
@@ -535,7 +535,7 @@ async fn every_issuance_writes_one_credits_issued_event() {
         ),
         4
     );
-    let conn = store::open_reader(&node.ledger_path()).unwrap();
+    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
     let linked: i64 = conn
         .query_row(
             "SELECT count(*) FROM outbox o JOIN credit_accounts a ON a.id = o.account_id

@@ -223,7 +223,7 @@ async fn issue(node: &TestNode, tenant: &str, user: &str, credits: &str) -> (i64
 fn delivery(node: &TestNode, id: i64) -> DeliveryView {
     node.running
         .ledger
-        .read(|c| get_delivery(c, id, None))
+        .read_blocking(|r| get_delivery(r, id, None))
         .expect("read the delivery")
         .expect("the delivery exists")
 }
@@ -505,7 +505,9 @@ async fn pending_deliveries_survive_a_restart() {
     // Written while the node is down: delivered when it starts.
     let config = node.config.clone();
     let data = node.shutdown().await;
-    let ledger = Ledger::open(&config.ledger_path(), LedgerOptions::default()).expect("open");
+    let ledger =
+        rendezvous_credits::store::sqlite::open(&config.ledger_path(), LedgerOptions::default())
+            .expect("open");
     let (written_offline, body) = issue_on(&ledger, "rooverse", "u1", "7").await;
     tokio::task::spawn_blocking(move || ledger.shutdown())
         .await

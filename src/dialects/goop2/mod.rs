@@ -5,6 +5,7 @@ pub mod error;
 pub mod limits;
 pub mod ops;
 pub mod presence;
+pub mod repo;
 pub mod routes;
 pub mod wire;
 

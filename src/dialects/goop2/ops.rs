@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use super::error::Goop2Error;
+use super::repo::{Owned, PurchaseReads, Purchases};
 use crate::catalog::Template;
-use crate::ledger::{AccountId, Amount, LedgerError, LedgerTx, Posting, TenantId};
+use crate::ledger::{
+    AccountId, Actor, Amount, EntryKind, LedgerError, LedgerRead, LedgerTx, Posting, TenantId,
+};
 
 /// Idempotency scope that makes the starter grant once-per-peer-ever.
 pub const STARTER_SCOPE: &str = "goop2:starter";
@@ -28,20 +29,6 @@ pub enum PurchaseOutcome {
     },
 }
 
-/// The `actor` of entries a peer causes.
-pub fn peer_actor(peer: &str) -> String {
-    format!("peer:{peer}")
-}
-
-fn owns(conn: &Connection, account: AccountId, template: &str) -> Result<bool, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM template_purchases
-             WHERE account_id = ?1 AND template_name = ?2 AND revoked_at IS NULL",
-        )?
-        .exists(params![account.0, template])?)
-}
-
 /// Buys `template` (price > 0) for `peer`: in one unit, check ownership, debit the
 /// price as a `purchase` entry, record ownership. Nothing is written when it fails.
 ///
@@ -54,7 +41,11 @@ pub fn purchase(
     template: &Template,
 ) -> Result<PurchaseOutcome, Goop2Error> {
     let account = tx.open_account(tenant, peer)?;
-    if owns(tx.conn(), account, &template.dir)? {
+    if tx
+        .repo::<dyn Purchases>()?
+        .owned(account, &template.dir)?
+        .is_some()
+    {
         let balance = tx.balances(account)?.available;
         return Ok(PurchaseOutcome::AlreadyOwned { balance });
     }
@@ -63,25 +54,18 @@ pub fn purchase(
     let entry = tx.debit(
         account,
         price,
-        &Posting::new("purchase", peer_actor(peer))
+        &Posting::new(EntryKind::Purchase, Actor::Peer(peer.to_string()))
             .reference("template", &template.dir)
             .note(format!("Purchased template: {}", template.title)),
     )?;
-    tx.conn()
-        .prepare_cached(
-            "INSERT INTO template_purchases (account_id, template_name, price_paid, txn_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                account.0,
-                template.dir,
-                template.price,
-                entry.id,
-                tx.now()
-            ])
-        })
-        .map_err(LedgerError::from)?;
+    let now = tx.now();
+    tx.repo::<dyn Purchases>()?.insert_purchase(
+        account,
+        &template.dir,
+        template.price,
+        entry.id,
+        now,
+    )?;
     Ok(PurchaseOutcome::Bought {
         new_balance: entry.balance_after,
     })
@@ -99,7 +83,7 @@ pub fn grant(
     note: Option<String>,
 ) -> Result<i64, Goop2Error> {
     let account = tx.open_account(tenant, peer)?;
-    let mut posting = Posting::new("grant", "admin");
+    let mut posting = Posting::new(EntryKind::Grant, Actor::Admin);
     posting.note = note;
     Ok(tx.credit(account, amount, &posting)?.balance_after)
 }
@@ -118,17 +102,13 @@ pub fn refund(
 ) -> Result<(i64, i64), Goop2Error> {
     let not_owned = || Goop2Error::NotFound(format!("peer does not own template {template}"));
     let account = tx.find_account(tenant, peer)?.ok_or_else(not_owned)?;
-    let (purchase_id, price_paid): (i64, i64) = tx
-        .conn()
-        .prepare_cached(
-            "SELECT id, price_paid FROM template_purchases
-             WHERE account_id = ?1 AND template_name = ?2 AND revoked_at IS NULL",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![account.0, template], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(LedgerError::from)?
+    let Owned {
+        id: purchase_id,
+        price_paid,
+        ..
+    } = tx
+        .repo::<dyn Purchases>()?
+        .owned(account, template)?
         .ok_or_else(not_owned)?;
     let mut new_balance = tx.balances(account)?.available;
     let mut refund_txn = None;
@@ -136,23 +116,16 @@ pub fn refund(
         let entry = tx.credit(
             account,
             amount,
-            &Posting {
-                kind: "refund".into(),
-                ref_type: Some("template".into()),
-                ref_id: Some(template.to_string()),
-                note: Some(note.unwrap_or_else(|| format!("Refund of template: {template}"))),
-                actor: "admin".into(),
-            },
+            &Posting::new(EntryKind::Refund, Actor::Admin)
+                .reference("template", template)
+                .note(note.unwrap_or_else(|| format!("Refund of template: {template}"))),
         )?;
         new_balance = entry.balance_after;
         refund_txn = Some(entry.id);
     }
-    tx.conn()
-        .prepare_cached(
-            "UPDATE template_purchases SET revoked_at = ?2, refund_txn_id = ?3 WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![purchase_id, tx.now(), refund_txn]))
-        .map_err(LedgerError::from)?;
+    let now = tx.now();
+    tx.repo::<dyn Purchases>()?
+        .revoke_purchase(purchase_id, refund_txn, now)?;
     Ok((price_paid, new_balance))
 }
 
@@ -176,7 +149,7 @@ pub fn welcome(
         tx.credit(
             account,
             amount,
-            &Posting::new("starter", "system").note("Welcome bonus"),
+            &Posting::new(EntryKind::Starter, Actor::System).note("Welcome bonus"),
         )?;
     }
     tx.idempotency_store(
@@ -191,21 +164,15 @@ pub fn welcome(
     Ok(true)
 }
 
-/// Templates `account` owns (not refunded), oldest first: (name, price paid,
-/// purchased at).
+/// Templates `account` owns (not refunded), oldest first.
 ///
 /// # Errors
 /// Storage errors.
 pub fn owned_templates(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     account: AccountId,
-) -> Result<Vec<(String, i64, String)>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT template_name, price_paid, created_at FROM template_purchases
-         WHERE account_id = ?1 AND revoked_at IS NULL ORDER BY id",
-    )?;
-    let rows = stmt.query_map([account.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+) -> Result<Vec<Owned>, LedgerError> {
+    r.repo::<dyn PurchaseReads>()?.owned_templates(account)
 }
 
 /// Whether the caller may download `template`: free, credits off, or owned.
@@ -213,7 +180,7 @@ pub fn owned_templates(
 /// # Errors
 /// Storage errors.
 pub fn may_download(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     tenant: &TenantId,
     peer: Option<&str>,
     template: &Arc<Template>,
@@ -223,8 +190,10 @@ pub fn may_download(
         return Ok(true);
     }
     let Some(peer) = peer else { return Ok(false) };
-    match crate::ledger::read::account(conn, tenant, peer)? {
-        Some(account) => owns(conn, account.id, &template.dir),
+    match r.account(tenant, peer)? {
+        Some(account) => r
+            .repo::<dyn PurchaseReads>()?
+            .owns(account.id, &template.dir),
         None => Ok(false),
     }
 }

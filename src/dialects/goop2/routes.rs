@@ -13,7 +13,7 @@ use super::wire::*;
 use crate::auth::PeerIdentity;
 use crate::catalog::Template;
 use crate::http::{AppState, AuthenticationInfo, JsonBody};
-use crate::ledger::{read, Amount};
+use crate::ledger::{Amount, Bucket, LedgerError};
 
 type Result<T> = std::result::Result<T, Goop2Error>;
 
@@ -73,11 +73,33 @@ fn price(state: &AppState, t: &Template) -> i64 {
     }
 }
 
-fn available(state: &AppState, peer: &str) -> Result<i64> {
+async fn available(state: &AppState, peer: &str) -> Result<i64> {
+    let tenant = state.goop2_tenant.clone();
+    let peer = peer.to_string();
+    let account = state
+        .ledger
+        .read(move |r| r.account(&tenant, &peer))
+        .await?;
+    Ok(account.map_or(0, |a| a.available))
+}
+
+/// The names of the templates `peer` owns, and the balance.
+async fn holdings(state: &AppState, peer: &str) -> Result<(i64, Vec<String>)> {
+    let tenant = state.goop2_tenant.clone();
+    let peer = peer.to_string();
     Ok(state
         .ledger
-        .read(|c| read::account(c, &state.goop2_tenant, peer))?
-        .map_or(0, |a| a.available))
+        .read(move |r| match r.account(&tenant, &peer)? {
+            Some(a) => Ok::<_, LedgerError>((
+                a.available,
+                ops::owned_templates(r, a.id)?
+                    .into_iter()
+                    .map(|o| o.template)
+                    .collect(),
+            )),
+            None => Ok((0, Vec::new())),
+        })
+        .await?)
 }
 
 /// Parses a peer id given in a body, naming the field.
@@ -105,7 +127,7 @@ pub async fn balance(
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Balance)?;
-    let balance = available(&state, &id)?;
+    let balance = available(&state, &id).await?;
     Ok(HttpResponse::Ok().json(BalanceResponse {
         balance,
         low_balance: balance < state.config.goop2.low_balance_threshold,
@@ -128,14 +150,18 @@ pub async fn transactions(
         return Err(Goop2Error::BadRequest("limit: must be 1 to 100".into()));
     }
     let offset = q.offset.unwrap_or(0);
-    let (transactions, total) = state.ledger.read(|c| {
-        let Some(account) = read::account(c, &state.goop2_tenant, &id)? else {
-            return Ok((Vec::new(), 0));
-        };
-        let entries = read::entries(c, account.id, "available", limit, offset)?;
-        let total = read::entry_count(c, account.id, "available")?;
-        Ok((entries, total))
-    })?;
+    let tenant = state.goop2_tenant.clone();
+    let (transactions, total) = state
+        .ledger
+        .read(move |r| {
+            let Some(account) = r.account(&tenant, &id)? else {
+                return Ok::<_, LedgerError>((Vec::new(), 0));
+            };
+            let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
+            let total = r.entry_count(account.id, Bucket::Available)?;
+            Ok((entries, total))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(TransactionsResponse {
         transactions: transactions
             .into_iter()
@@ -205,19 +231,21 @@ pub async fn purchases(
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Balance)?;
+    let tenant = state.goop2_tenant.clone();
     let owned = state
         .ledger
-        .read(|c| match read::account(c, &state.goop2_tenant, &id)? {
-            Some(a) => ops::owned_templates(c, a.id),
+        .read(move |r| match r.account(&tenant, &id)? {
+            Some(a) => ops::owned_templates(r, a.id),
             None => Ok(Vec::new()),
-        })?;
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(PurchasesResponse {
         purchases: owned
             .into_iter()
-            .map(|(template, price_paid, purchased_at)| Purchase {
-                template,
-                price_paid,
-                purchased_at,
+            .map(|o| Purchase {
+                template: o.template,
+                price_paid: o.price_paid,
+                purchased_at: o.purchased_at,
             })
             .collect(),
     }))
@@ -287,15 +315,7 @@ pub async fn list(
 ) -> Result<HttpResponse> {
     let who = maybe_peer(&state, &req)?;
     let owned: Vec<String> = match &who {
-        Some(w) => state.ledger.read(|c| {
-            match read::account(c, &state.goop2_tenant, &w.peer.to_string())? {
-                Some(a) => Ok(ops::owned_templates(c, a.id)?
-                    .into_iter()
-                    .map(|(name, _, _)| name)
-                    .collect()),
-                None => Ok(Vec::new()),
-            }
-        })?,
+        Some(w) => holdings(&state, &w.peer.to_string()).await?.1,
         None => Vec::new(),
     };
     let listing: Vec<TemplateListing> = state
@@ -325,15 +345,15 @@ async fn gated_bundle(state: &AppState, req: &HttpRequest, name: &str) -> Result
             None => peer(state, req)?,
         };
         let id = who.peer.to_string();
-        let allowed = state.ledger.read(|c| {
-            ops::may_download(
-                c,
-                &state.goop2_tenant,
-                Some(&id),
-                &t,
-                state.config.goop2.credits_enabled,
-            )
-        })?;
+        let tenant = state.goop2_tenant.clone();
+        let credits_enabled = state.config.goop2.credits_enabled;
+        let unit_template = t.clone();
+        let allowed = state
+            .ledger
+            .read(move |r| {
+                ops::may_download(r, &tenant, Some(&id), &unit_template, credits_enabled)
+            })
+            .await?;
         if !allowed {
             return Err(Goop2Error::PaymentRequired {
                 template: t.dir.clone(),
@@ -484,19 +504,7 @@ pub async fn store_data(
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Balance)?;
-    let (balance, owned) =
-        state
-            .ledger
-            .read(|c| match read::account(c, &state.goop2_tenant, &id)? {
-                Some(a) => Ok((
-                    a.available,
-                    ops::owned_templates(c, a.id)?
-                        .into_iter()
-                        .map(|(name, _, _)| name)
-                        .collect(),
-                )),
-                None => Ok((0, Vec::new())),
-            })?;
+    let (balance, owned) = holdings(&state, &id).await?;
     Ok(HttpResponse::Ok().json(StoreDataResponse {
         credits_active: state.config.goop2.credits_enabled,
         balance,
@@ -518,7 +526,7 @@ pub async fn spend(
     let t = template(&state, &body.0.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(SpendResponse {
-            balance: available(&state, &id)?,
+            balance: available(&state, &id).await?,
             owned: true,
         }));
     }

@@ -14,7 +14,7 @@ use crate::auth::api_key::ApiKeyRefusal;
 use crate::auth::KeyRole;
 use crate::config::{Config, TenantConfig};
 use crate::http::AppState;
-use crate::ledger::{Amount, TenantId};
+use crate::ledger::{Actor, Amount, TenantId};
 
 pub use crate::auth::api_key::API_KEY_HEADER;
 
@@ -79,10 +79,10 @@ impl Caller {
 
     /// The `actor` of the entries this caller causes: `tenant:<id>` for a server
     /// key, `tenant:<id>:admin` for an admin key.
-    pub fn actor(&self) -> String {
-        match self.role {
-            KeyRole::Server => format!("tenant:{}", self.tenant),
-            KeyRole::Admin => format!("tenant:{}:admin", self.tenant),
+    pub fn actor(&self) -> Actor {
+        Actor::TenantKey {
+            tenant: self.tenant.to_string(),
+            admin: self.role == KeyRole::Admin,
         }
     }
 
@@ -112,7 +112,7 @@ pub struct WalletContext {
     /// Write `credits.issued` events (the tenant has a `webhook_url`).
     pub webhooks: bool,
     /// The `actor` of the entries.
-    pub actor: String,
+    pub actor: Actor,
 }
 
 impl FromRequest for Caller {

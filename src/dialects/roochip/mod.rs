@@ -19,6 +19,7 @@ pub mod body;
 pub mod caller;
 pub mod error;
 pub mod ops;
+pub mod repo;
 pub mod routes;
 pub mod settings;
 pub mod wire;

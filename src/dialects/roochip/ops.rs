@@ -9,28 +9,28 @@
 //! `ref_id` with `ref_type` `reference`.
 
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::body::Idempotency;
 use super::caller::WalletContext;
 use super::error::RoochipError;
+use super::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use super::settings::{CEILING, SCALE};
 use super::wire::CreditsIssuedEvent;
 use crate::config::sha256_hex;
 use crate::ledger::{
-    format_minor, json_number, read, AccountId, Amount, EntryView, LedgerError, LedgerTx, Posting,
-    StoredResponse, TenantId,
+    format_minor, json_number, AccountId, Actor, Amount, Bucket, EntryKind, EntryView, LedgerError,
+    LedgerRead, LedgerTx, Posting, StoredResponse, TenantId,
 };
 
 /// Entry kind of a reward.
-pub const KIND_REWARD: &str = "reward";
+pub const KIND_REWARD: EntryKind = EntryKind::Reward;
 /// Entry kind of a deduct.
-pub const KIND_DEDUCTION: &str = "deduction";
+pub const KIND_DEDUCTION: EntryKind = EntryKind::Deduction;
 /// Entry kind of a redeemed promo code.
-pub const KIND_PROMO: &str = KIND_ADJUSTMENT;
+pub const KIND_PROMO: EntryKind = KIND_ADJUSTMENT;
 /// Entry kind of admin grants and other manual corrections.
-pub const KIND_ADJUSTMENT: &str = "adjustment";
+pub const KIND_ADJUSTMENT: EntryKind = EntryKind::Adjustment;
 /// Note of a redeemed promo code's entry.
 pub const PROMO_NOTE: &str = "promo_code";
 /// `ref_type` of entries that carry the request's `reference_id`.
@@ -131,8 +131,8 @@ pub struct Movement {
 }
 
 impl Movement {
-    fn posting(&self, kind: &str, actor: &str) -> Posting {
-        let posting = Posting::new(kind, actor).note(self.reason.clone());
+    fn posting(&self, kind: EntryKind, actor: &Actor) -> Posting {
+        let posting = Posting::new(kind, actor.clone()).note(self.reason.clone());
         match &self.reference_id {
             Some(r) => posting.reference(REF_REFERENCE, r.clone()),
             None => posting,
@@ -194,7 +194,7 @@ fn issue(
     w: &WalletContext,
     user: &str,
     m: &Movement,
-    kind: &str,
+    kind: EntryKind,
     payment_source: &'static str,
 ) -> Result<i64, RoochipError> {
     let account = tx.open_account(&w.tenant, user)?;
@@ -221,24 +221,22 @@ pub fn request_code(
     w: &WalletContext,
     user: &str,
 ) -> Result<(), RoochipError> {
-    if code_request(tx.conn(), &w.tenant, user)?.is_some() {
+    if tx
+        .repo::<dyn PromoCodes>()?
+        .request_of_user(&w.tenant, user)?
+        .is_some()
+    {
         return Err(RoochipError::Conflict(ALREADY_REQUESTED.into()));
     }
     tx.open_account(&w.tenant, user)?;
-    tx.conn()
-        .prepare_cached(
-            "INSERT INTO promo_code_requests (id, tenant_id, external_user_id, status, created_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                uuid::Uuid::new_v4().to_string(),
-                w.tenant.as_str(),
-                user,
-                tx.now()
-            ])
-        })
-        .map_err(LedgerError::from)?;
+    let request = CodeRequest {
+        id: uuid::Uuid::new_v4().to_string(),
+        external_user_id: user.to_string(),
+        status: "pending".into(),
+        created_at: tx.now().to_string(),
+    };
+    tx.repo::<dyn PromoCodes>()?
+        .insert_request(&w.tenant, &request, None)?;
     Ok(())
 }
 
@@ -256,69 +254,48 @@ pub fn generate_code(
     user: &str,
     credits: Amount,
 ) -> Result<String, RoochipError> {
-    let has_code = tx
-        .conn()
-        .prepare_cached("SELECT 1 FROM promo_codes WHERE tenant_id = ?1 AND external_user_id = ?2")
-        .and_then(|mut s| s.exists(params![w.tenant.as_str(), user]))
-        .map_err(LedgerError::from)?;
-    if has_code {
+    let now = tx.now();
+    if tx
+        .repo::<dyn PromoCodes>()?
+        .user_has_code(&w.tenant, user)?
+    {
         return Err(RoochipError::Conflict(
             "A promo code was already generated for this user. Each account gets one code.".into(),
         ));
     }
-    let request_id = match code_request(tx.conn(), &w.tenant, user)? {
+    let codes = tx.repo::<dyn PromoCodes>()?;
+    let request_id = match codes.request_of_user(&w.tenant, user)? {
         Some(request) => {
-            tx.conn()
-                .prepare_cached(
-                    "UPDATE promo_code_requests SET status = 'fulfilled', resolved_at = ?2
-                     WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![request.id, tx.now()]))
-                .map_err(LedgerError::from)?;
+            codes.resolve_request(&request.id, "fulfilled", now)?;
             request.id
         }
         None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            tx.conn()
-                .prepare_cached(
-                    "INSERT INTO promo_code_requests
-                       (id, tenant_id, external_user_id, status, created_at, resolved_at)
-                     VALUES (?1, ?2, ?3, 'fulfilled', ?4, ?4)",
-                )
-                .and_then(|mut s| s.execute(params![id, w.tenant.as_str(), user, tx.now()]))
-                .map_err(LedgerError::from)?;
-            id
+            let request = CodeRequest {
+                id: uuid::Uuid::new_v4().to_string(),
+                external_user_id: user.to_string(),
+                status: "fulfilled".into(),
+                created_at: now.to_string(),
+            };
+            codes.insert_request(&w.tenant, &request, Some(now))?;
+            request.id
         }
     };
     tx.open_account(&w.tenant, user)?;
+    let codes = tx.repo::<dyn PromoCodes>()?;
     for _ in 0..16 {
         let code = new_code();
         let digest = sha256_hex(&code);
-        let taken = tx
-            .conn()
-            .prepare_cached("SELECT 1 FROM promo_codes WHERE code_sha256 = ?1")
-            .and_then(|mut s| s.exists([&digest]))
-            .map_err(LedgerError::from)?;
-        if taken {
+        if codes.digest_taken(&digest)? {
             continue;
         }
-        tx.conn()
-            .prepare_cached(
-                "INSERT INTO promo_codes
-                   (code_sha256, tenant_id, external_user_id, credits, request_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    digest,
-                    w.tenant.as_str(),
-                    user,
-                    credits.minor(),
-                    request_id,
-                    tx.now()
-                ])
-            })
-            .map_err(LedgerError::from)?;
+        codes.insert_code(&NewCode {
+            digest: &digest,
+            tenant: &w.tenant,
+            user,
+            credits: credits.minor(),
+            request_id: &request_id,
+            created_at: now,
+        })?;
         return Ok(code);
     }
     Err(RoochipError::Internal(
@@ -362,22 +339,15 @@ pub fn redeem_code(
     code: &str,
 ) -> Result<Redeemed, RoochipError> {
     let digest = sha256_hex(&normalize_code(code));
-    let row: Option<(String, i64, Option<String>, Option<String>)> = tx
-        .conn()
-        .prepare_cached(
-            "SELECT external_user_id, credits, request_id, redeemed_at FROM promo_codes
-             WHERE code_sha256 = ?1 AND tenant_id = ?2",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![digest, w.tenant.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-        })
-        .map_err(LedgerError::from)?;
-    let Some((owner, credits, request_id, redeemed_at)) = row else {
+    let Some(stored) = tx.repo::<dyn PromoCodes>()?.code(&w.tenant, &digest)? else {
         return Err(RoochipError::NotFound("This code is invalid.".into()));
     };
+    let (owner, credits, request_id, redeemed_at) = (
+        stored.owner,
+        stored.credits,
+        stored.request_id,
+        stored.redeemed_at,
+    );
     if owner != user {
         return Err(RoochipError::Forbidden(
             "This code was not issued to this account.".into(),
@@ -388,15 +358,10 @@ pub fn redeem_code(
             "This code has already been redeemed.".into(),
         ));
     }
-    let redeemed_before = tx
-        .conn()
-        .prepare_cached(
-            "SELECT 1 FROM promo_codes
-             WHERE tenant_id = ?1 AND external_user_id = ?2 AND redeemed_at IS NOT NULL",
-        )
-        .and_then(|mut s| s.exists(params![w.tenant.as_str(), user]))
-        .map_err(LedgerError::from)?;
-    if redeemed_before {
+    if tx
+        .repo::<dyn PromoCodes>()?
+        .user_redeemed(&w.tenant, user)?
+    {
         return Err(RoochipError::Conflict(
             "This account has already redeemed a promo code. Each account can only redeem once."
                 .into(),
@@ -416,12 +381,9 @@ pub fn redeem_code(
         )),
         other => other.into(),
     })?;
-    tx.conn()
-        .prepare_cached(
-            "UPDATE promo_codes SET redeemed_at = ?2, entry_id = ?3 WHERE code_sha256 = ?1",
-        )
-        .and_then(|mut s| s.execute(params![digest, tx.now(), entry.id]))
-        .map_err(LedgerError::from)?;
+    let now = tx.now();
+    tx.repo::<dyn PromoCodes>()?
+        .mark_redeemed(&digest, entry.id, now)?;
     issued(
         tx,
         w,
@@ -437,42 +399,6 @@ pub fn redeem_code(
     })
 }
 
-/// A promo code request as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeRequest {
-    /// UUID.
-    pub id: String,
-    /// The app's id of the user.
-    pub external_user_id: String,
-    /// `pending`, `fulfilled` or `rejected`.
-    pub status: String,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-}
-
-fn code_request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRequest> {
-    Ok(CodeRequest {
-        id: r.get(0)?,
-        external_user_id: r.get(1)?,
-        status: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-fn code_request(
-    conn: &Connection,
-    tenant: &TenantId,
-    user: &str,
-) -> Result<Option<CodeRequest>, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, external_user_id, status, created_at FROM promo_code_requests
-             WHERE tenant_id = ?1 AND external_user_id = ?2",
-        )?
-        .query_row(params![tenant.as_str(), user], code_request_row)
-        .optional()?)
-}
-
 /// Rejects the pending code request `id`. The user still cannot request again (one
 /// request per user, ever). Returns the request as it is now.
 ///
@@ -484,17 +410,10 @@ pub fn reject_request(
     w: &WalletContext,
     id: &str,
 ) -> Result<CodeRequest, RoochipError> {
-    let request = tx
-        .conn()
-        .prepare_cached(
-            "SELECT id, external_user_id, status, created_at FROM promo_code_requests
-             WHERE id = ?1 AND tenant_id = ?2",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![id, w.tenant.as_str()], code_request_row)
-                .optional()
-        })
-        .map_err(LedgerError::from)?
+    let now = tx.now();
+    let codes = tx.repo::<dyn PromoCodes>()?;
+    let request = codes
+        .request(&w.tenant, id)?
         .ok_or_else(|| RoochipError::NotFound("Code request not found.".into()))?;
     if request.status != "pending" {
         return Err(RoochipError::Conflict(format!(
@@ -502,12 +421,7 @@ pub fn reject_request(
             request.status
         )));
     }
-    tx.conn()
-        .prepare_cached(
-            "UPDATE promo_code_requests SET status = 'rejected', resolved_at = ?2 WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id, tx.now()]))
-        .map_err(LedgerError::from)?;
+    codes.resolve_request(id, "rejected", now)?;
     Ok(CodeRequest {
         status: "rejected".into(),
         ..request
@@ -520,36 +434,14 @@ pub fn reject_request(
 /// # Errors
 /// Storage errors.
 pub fn code_requests(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     tenant: &TenantId,
     status: Option<&str>,
     limit: u32,
     offset: u64,
 ) -> Result<(u64, Vec<CodeRequest>), LedgerError> {
-    let total: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM promo_code_requests
-             WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2)",
-        )?
-        .query_row(params![tenant.as_str(), status], |r| r.get(0))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, external_user_id, status, created_at FROM promo_code_requests
-         WHERE tenant_id = ?1 AND (?2 IS NULL OR status = ?2)
-         ORDER BY rowid LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            tenant.as_str(),
-            status,
-            limit,
-            i64::try_from(offset).unwrap_or(i64::MAX)
-        ],
-        code_request_row,
-    )?;
-    Ok((
-        u64::try_from(total).unwrap_or(0),
-        rows.collect::<Result<_, _>>()?,
-    ))
+    r.repo::<dyn PromoCodeReads>()?
+        .code_requests(tenant, status, limit, offset)
 }
 
 /// A wallet's entries, newest first: (all entries, this page). An unknown user has
@@ -558,17 +450,17 @@ pub fn code_requests(
 /// # Errors
 /// Storage errors.
 pub fn history(
-    conn: &Connection,
+    r: &mut LedgerRead<'_>,
     tenant: &TenantId,
     user: &str,
     limit: u32,
     offset: u64,
 ) -> Result<(u64, Vec<EntryView>), LedgerError> {
-    let Some(account) = read::account(conn, tenant, user)? else {
+    let Some(account) = r.account(tenant, user)? else {
         return Ok((0, Vec::new()));
     };
-    let total = read::entry_count(conn, account.id, "available")?;
-    let entries = read::entries(conn, account.id, "available", limit, offset)?;
+    let total = r.entry_count(account.id, Bucket::Available)?;
+    let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
     Ok((total, entries))
 }
 

@@ -19,7 +19,7 @@ use super::ops::{self, Movement, Reply};
 use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use crate::http::AppState;
-use crate::ledger::{format_minor, json_number, read, Amount, LedgerTx};
+use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
 use crate::redact;
 
 type Result<T> = std::result::Result<T, RoochipError>;
@@ -141,12 +141,14 @@ pub async fn balance(
     user: web::Path<String>,
 ) -> Result<HttpResponse> {
     let user = external_user_id(&user)?;
+    let (tenant, holder) = (caller.tenant.clone(), user.clone());
     let account = state
         .ledger
-        .read(|c| read::account(c, &caller.tenant, &user))?;
+        .read(move |r| r.account(&tenant, &holder))
+        .await?;
     let (balance, updated_at) = match account {
         Some(a) => (a.available, a.updated_at),
-        None => (0, crate::ledger::writer::timestamp_now()),
+        None => (0, crate::ledger::timestamp_now()),
     };
     Ok(HttpResponse::Ok().json(BalanceResponse {
         external_user_id: user,
@@ -170,9 +172,11 @@ pub async fn transactions(
 ) -> Result<HttpResponse> {
     let user = external_user_id(&user)?;
     let (page, limit, offset) = paging(query.page.as_deref(), query.limit.as_deref(), 20, 100)?;
+    let (tenant, holder) = (caller.tenant.clone(), user.clone());
     let (total, entries) = state
         .ledger
-        .read(|c| ops::history(c, &caller.tenant, &user, limit, offset))?;
+        .read(move |r| ops::history(r, &tenant, &holder, limit, offset))
+        .await?;
     Ok(HttpResponse::Ok().json(TransactionsResponse {
         external_user_id: user,
         total,
@@ -503,16 +507,18 @@ pub async fn code_requests(
         }
     };
     let (_, limit, offset) = paging(query.page.as_deref(), query.limit.as_deref(), 100, 500)?;
+    let tenant = caller.tenant.clone();
     let (count, requests) = state
         .ledger
-        .read(|c| ops::code_requests(c, &caller.tenant, status.as_deref(), limit, offset))?;
+        .read(move |r| ops::code_requests(r, &tenant, status.as_deref(), limit, offset))
+        .await?;
     Ok(HttpResponse::Ok().json(CodeRequestsResponse {
         requests: requests.into_iter().map(view).collect(),
         count,
     }))
 }
 
-fn view(r: ops::CodeRequest) -> CodeRequestView {
+fn view(r: super::repo::CodeRequest) -> CodeRequestView {
     CodeRequestView {
         id: r.id,
         external_user_id: r.external_user_id,

@@ -1,4 +1,4 @@
-//! The writer thread: group commit.
+//! The SQLite writer thread: group commit.
 //!
 //! One thread owns the only write connection. It waits for a unit of work, takes every
 //! other unit already queued (up to `max_batch`), opens `BEGIN IMMEDIATE`, runs each
@@ -15,32 +15,11 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::tx::{BatchState, LedgerTx};
-use super::{LedgerError, LedgerOptions};
-
-/// SQLite `synchronous` setting of the write connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// fsync at every commit: an answered unit survives power loss.
-    Full,
-    /// fsync only at checkpoints: faster, but the last commits may be lost on power
-    /// loss (never on a process crash).
-    Normal,
-}
-
-/// Counters of the writer since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Transactions committed.
-    pub batches: u64,
-    /// Units of work run (kept or rolled back).
-    pub units: u64,
-    /// The largest batch so far.
-    pub max_batch_seen: u64,
-}
+use super::tx::SqliteTx;
+use crate::ledger::unit::{Reply, Unit};
+use crate::ledger::{LedgerError, LedgerOptions, LedgerTx, Repositories, WriterStats};
 
 #[derive(Default)]
 struct Counters {
@@ -81,51 +60,6 @@ impl Shared {
     }
 }
 
-/// Answers the caller once the batch's fate is known: `None` = committed.
-type Reply = Box<dyn FnOnce(Option<LedgerError>) + Send>;
-
-/// A type-erased unit of work.
-trait Work: Send {
-    /// Runs the unit; says whether to keep its savepoint and hands back the reply to
-    /// send once the batch is committed (or not).
-    fn run(self: Box<Self>, tx: &mut LedgerTx<'_>) -> (bool, Reply);
-    /// Answers the caller without running the unit.
-    fn abort(self: Box<Self>, error: LedgerError);
-}
-
-type Unit = Box<dyn Work>;
-
-struct Job<F, T, E> {
-    unit: F,
-    answer: oneshot::Sender<Result<T, E>>,
-}
-
-impl<F, T, E> Work for Job<F, T, E>
-where
-    F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<LedgerError> + Send + 'static,
-{
-    fn run(self: Box<Self>, tx: &mut LedgerTx<'_>) -> (bool, Reply) {
-        let Job { unit, answer } = *self;
-        let result = unit(tx);
-        let keep = result.is_ok();
-        let reply: Reply = Box::new(move |commit_error| {
-            let outcome = match (result, commit_error) {
-                (Err(e), _) => Err(e),
-                (Ok(v), None) => Ok(v),
-                (Ok(_), Some(e)) => Err(E::from(e)),
-            };
-            let _ = answer.send(outcome);
-        });
-        (keep, reply)
-    }
-
-    fn abort(self: Box<Self>, error: LedgerError) {
-        let _ = self.answer.send(Err(E::from(error)));
-    }
-}
-
 enum Msg {
     Unit(Unit),
     Shutdown(std::sync::mpsc::Sender<()>),
@@ -139,23 +73,10 @@ pub(crate) struct WriterHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
-fn erase<T, E, F>(unit: F) -> (Unit, oneshot::Receiver<Result<T, E>>)
-where
-    F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<LedgerError> + Send + 'static,
-{
-    let (answer, receiver) = oneshot::channel();
-    (Box::new(Job { unit, answer }), receiver)
-}
-
-fn lost_answer() -> LedgerError {
-    LedgerError::Panicked("the unit of work panicked; its changes were rolled back".into())
-}
-
 impl WriterHandle {
     pub(crate) fn start(
         conn: Connection,
+        repos: Arc<Repositories>,
         options: &LedgerOptions,
         durability: Durability,
         wal_path: std::path::PathBuf,
@@ -173,6 +94,7 @@ impl WriterHandle {
             .spawn(move || {
                 writer_loop(
                     conn,
+                    repos,
                     receiver,
                     max_batch,
                     durability,
@@ -190,33 +112,17 @@ impl WriterHandle {
         })
     }
 
-    pub(crate) async fn run<T, E, F>(&self, unit: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<LedgerError> + Send + 'static,
-    {
-        let (unit, receiver) = erase(unit);
+    pub(crate) async fn submit(&self, unit: Unit) -> Result<(), LedgerError> {
         self.sender
             .send(Msg::Unit(unit))
             .await
-            .map_err(|_| E::from(LedgerError::Closed))?;
-        receiver.await.map_err(|_| E::from(lost_answer()))?
+            .map_err(|_| LedgerError::Closed)
     }
 
-    pub(crate) fn run_blocking<T, E, F>(&self, unit: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut LedgerTx<'_>) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<LedgerError> + Send + 'static,
-    {
-        let (unit, receiver) = erase(unit);
+    pub(crate) fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
         self.sender
             .blocking_send(Msg::Unit(unit))
-            .map_err(|_| E::from(LedgerError::Closed))?;
-        receiver
-            .blocking_recv()
-            .map_err(|_| E::from(lost_answer()))?
+            .map_err(|_| LedgerError::Closed)
     }
 
     pub(crate) fn stats(&self) -> WriterStats {
@@ -244,13 +150,6 @@ impl WriterHandle {
     }
 }
 
-/// The batch timestamp: RFC 3339 UTC with whole seconds, like `2026-02-07T10:30:00Z`.
-pub(crate) fn timestamp_now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 /// How an answered unit is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {
@@ -275,17 +174,19 @@ struct Committed {
 
 /// The state the writer thread keeps between batches.
 struct Writer<'a> {
-    conn: Connection,
+    tx: SqliteTx,
+    repos: Arc<Repositories>,
     max_batch: usize,
     counters: &'a Counters,
-    state: BatchState,
     data_version: i64,
     flusher: Option<std::sync::mpsc::Sender<Committed>>,
     shared: Arc<Shared>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn writer_loop(
     conn: Connection,
+    repos: Arc<Repositories>,
     mut receiver: mpsc::Receiver<Msg>,
     max_batch: usize,
     durability: Durability,
@@ -311,10 +212,10 @@ fn writer_loop(
         (None, None)
     };
     let mut writer = Writer {
-        conn,
+        tx: SqliteTx::new(conn),
+        repos,
         max_batch,
         counters,
-        state: BatchState::default(),
         data_version: 0,
         flusher,
         shared,
@@ -351,7 +252,11 @@ fn writer_loop(
     if let Some(thread) = flusher_thread {
         let _ = thread.join();
     }
-    if let Err(e) = writer.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+    if let Err(e) = writer
+        .tx
+        .conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+    {
         tracing::warn!(error = %e, "final WAL checkpoint failed");
     }
     drop(writer);
@@ -414,9 +319,36 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn fail_all(replies: Vec<Reply>, why: &str) {
+/// Why a batch or unit was not kept: the storage is full (writes work again once
+/// space returns), or something else.
+#[derive(Debug, Clone)]
+enum Failure {
+    Full(String),
+    Other(String),
+}
+
+impl Failure {
+    /// The failure `e` describes: SQLITE_FULL (or a unit of this batch having met it)
+    /// is a full storage.
+    fn of(e: &rusqlite::Error) -> Failure {
+        if super::error::is_full(e) || super::error::take_full_seen() {
+            Failure::Full(e.to_string())
+        } else {
+            Failure::Other(e.to_string())
+        }
+    }
+
+    fn error(&self) -> LedgerError {
+        match self {
+            Failure::Full(why) => LedgerError::StorageFull(why.clone()),
+            Failure::Other(why) => LedgerError::CommitFailed(why.clone()),
+        }
+    }
+}
+
+fn fail_all(replies: Vec<Reply>, why: &Failure) {
     for reply in replies {
-        reply(Some(LedgerError::CommitFailed(why.to_string())));
+        reply(Some(why.error()));
     }
 }
 
@@ -429,82 +361,95 @@ impl Writer<'_> {
     }
 
     /// Rolls back a failed batch and answers its units.
-    fn abort_batch(&mut self, replies: Vec<Reply>, why: &str) {
-        if !self.conn.is_autocommit() {
-            let _ = exec(&self.conn, "ROLLBACK");
+    fn abort_batch(&mut self, replies: Vec<Reply>, why: &Failure) {
+        if !self.tx.conn.is_autocommit() {
+            let _ = exec(&self.tx.conn, "ROLLBACK");
         }
-        self.state.heads.clear();
+        self.tx.heads.clear();
         fail_all(replies, why);
     }
 
     /// Answers the next batch's worth of queued units with `why`, without running
     /// them.
-    fn abort_unrun(&self, queue: &mut VecDeque<Unit>, why: &str) {
+    fn abort_unrun(&self, queue: &mut VecDeque<Unit>, why: &Failure) {
         let take = queue.len().min(self.max_batch);
         for unit in queue.drain(..take) {
-            unit.abort(LedgerError::CommitFailed(why.to_string()));
+            unit.abort(why.error());
         }
     }
 
     fn run_one_batch(&mut self, queue: &mut VecDeque<Unit>) {
         if let Some(why) = self.shared.poisoned().cloned() {
-            self.abort_unrun(queue, &why);
+            self.abort_unrun(queue, &Failure::Other(why));
             return;
         }
         let started = Instant::now();
-        let now = timestamp_now();
-        if let Err(e) = exec(&self.conn, "BEGIN IMMEDIATE") {
+        let now = crate::ledger::timestamp_now();
+        super::error::take_full_seen();
+        if let Err(e) = exec(&self.tx.conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "BEGIN IMMEDIATE failed");
-            self.abort_unrun(queue, &format!("cannot begin a transaction: {e}"));
+            let why = match Failure::of(&e) {
+                Failure::Full(m) => Failure::Full(m),
+                Failure::Other(m) => Failure::Other(format!("cannot begin a transaction: {m}")),
+            };
+            self.abort_unrun(queue, &why);
             return;
         }
         // Another connection (the CLI) may have appended entries since our last
         // batch: then the cached chain heads are stale.
         match self
+            .tx
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
         {
             Ok(v) if v == self.data_version => {}
             Ok(v) => {
-                self.state.heads.clear();
+                self.tx.heads.clear();
                 self.data_version = v;
             }
-            Err(_) => self.state.heads.clear(),
+            Err(_) => self.tx.heads.clear(),
         }
-        self.state.events_written = false;
-        self.state.max_outbox_id = 0;
+        self.tx.events_written = false;
+        self.tx.max_outbox_id = 0;
         let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
         let mut ran = 0u64;
         while ran < self.max_batch as u64 {
             let Some(unit) = queue.pop_front() else { break };
-            if let Err(e) = exec(&self.conn, "SAVEPOINT unit") {
+            if let Err(e) = exec(&self.tx.conn, "SAVEPOINT unit") {
                 tracing::error!(error = %e, "SAVEPOINT failed");
                 queue.push_front(unit);
-                self.abort_batch(replies, &e.to_string());
+                self.abort_batch(replies, &Failure::of(&e));
                 return;
             }
             ran += 1;
-            self.state.heads.begin_unit();
+            self.tx.heads.begin_unit();
             let outcome = {
-                let mut tx = LedgerTx::new(&self.conn, &now, &mut self.state);
+                let mut tx = LedgerTx::new(&mut self.tx, &self.repos, &now);
                 catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)))
             };
-            if self.conn.is_autocommit() {
+            if self.tx.conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (e.g. disk full): nothing
                 // of this batch can be kept. The rest of the queue gets a new one.
                 if let Ok((_, reply)) = outcome {
                     replies.push(reply);
                 }
-                tracing::error!("batch aborted by the database");
-                self.abort_batch(replies, "the transaction was aborted by the database");
+                let why = if super::error::take_full_seen() {
+                    tracing::warn!("batch rolled back: the database or disk is full");
+                    Failure::Full("database or disk is full".into())
+                } else {
+                    tracing::error!("batch aborted by the database");
+                    Failure::Other("the transaction was aborted by the database".into())
+                };
+                self.abort_batch(replies, &why);
                 return;
             }
             let keep = matches!(&outcome, Ok((true, _)));
             let settled = if keep {
-                exec(&self.conn, "RELEASE unit")
+                exec(&self.tx.conn, "RELEASE unit")
             } else {
-                self.state.heads.rollback_unit();
-                exec(&self.conn, "ROLLBACK TO unit").and_then(|()| exec(&self.conn, "RELEASE unit"))
+                self.tx.heads.rollback_unit();
+                exec(&self.tx.conn, "ROLLBACK TO unit")
+                    .and_then(|()| exec(&self.tx.conn, "RELEASE unit"))
             };
             match outcome {
                 Ok((_, reply)) => replies.push(reply),
@@ -512,13 +457,13 @@ impl Writer<'_> {
             }
             if let Err(e) = settled {
                 tracing::error!(error = %e, "savepoint settle failed");
-                self.abort_batch(replies, &e.to_string());
+                self.abort_batch(replies, &Failure::of(&e));
                 return;
             }
         }
-        if let Err(e) = exec(&self.conn, "COMMIT") {
+        if let Err(e) = exec(&self.tx.conn, "COMMIT") {
             tracing::error!(error = %e, "COMMIT failed");
-            self.abort_batch(replies, &e.to_string());
+            self.abort_batch(replies, &Failure::of(&e));
             return;
         }
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -530,8 +475,8 @@ impl Writer<'_> {
         let committed = Committed {
             replies,
             started,
-            events_written: self.state.events_written,
-            max_outbox_id: self.state.max_outbox_id,
+            events_written: self.tx.events_written,
+            max_outbox_id: self.tx.max_outbox_id,
         };
         match &self.flusher {
             Some(flusher) => {
@@ -539,7 +484,7 @@ impl Writer<'_> {
                     let why = "the flusher thread stopped: durability cannot be confirmed";
                     tracing::error!(why);
                     self.shared.poison(why.to_string());
-                    fail_all(committed.replies, why);
+                    fail_all(committed.replies, &Failure::Other(why.into()));
                 }
             }
             None => {

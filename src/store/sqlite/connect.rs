@@ -1,4 +1,4 @@
-//! SQLite connection setup, pragmas and schema migrations.
+//! SQLite connections: setup, pragmas and schema migrations.
 //!
 //! The schema is `schema.sql` at the crate root, embedded in the binary. Migrations are
 //! numbered by `PRAGMA user_version`: version N is applied when the file's version is
@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::ledger::{LedgerError, Synchronous};
 
 /// The schema file: migrations introduced by `-- version N` lines.
-const SCHEMA: &str = include_str!("../schema.sql");
+const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// The migrations of [`SCHEMA`] in order, as (version, SQL).
 fn migrations() -> Vec<(i64, &'static str)> {

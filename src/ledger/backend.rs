@@ -1,0 +1,422 @@
+//! The storage boundary of the core: what a storage engine must offer.
+//!
+//! - [`Engine`]: the running store. It runs units of work ([`Unit`]) in its writer's
+//!   transactions (group commit is the engine's business), hands out read snapshots
+//!   ([`ReadBackend`]) and says what it knows of durability.
+//! - [`LedgerBackend`]: the writer's transaction as the core sees it: typed methods on
+//!   tenants, accounts, buckets, entries, the chain head, holds, idempotency records and
+//!   the outbox. The core ([`LedgerTx`](super::LedgerTx)) is the only caller; it keeps
+//!   the rules (no negative bucket, ceilings, the hash chain) and the backend keeps the
+//!   rows.
+//! - [`ReadBackend`]: a read-only connection: accounts, entries, and the scans of
+//!   `verify`.
+//!
+//! Tables that belong to a dialect or a subsystem sit behind that module's own
+//! repository trait, reached through [`Repositories`](super::repo::Repositories).
+//! Every method is object safe; amounts are `i64` minor units of the tenant's scale;
+//! timestamps are RFC 3339 UTC strings with whole seconds (`2026-02-07T10:30:00Z`).
+
+use std::any::Any;
+
+use futures::future::BoxFuture;
+
+use super::unit::Unit;
+use super::{AccountId, Balances, Bucket, EntryView, LedgerError, TenantId, TenantSpec};
+
+/// The running store behind a [`Ledger`](super::Ledger).
+pub trait Engine: Send + Sync {
+    /// Queues `unit` for the writer. Errors: [`LedgerError::Closed`] once shut down.
+    fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>>;
+    /// [`Engine::submit`] for synchronous callers (not from an async worker).
+    ///
+    /// # Errors
+    /// [`LedgerError::Closed`] once shut down.
+    fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError>;
+    /// A read-only snapshot source (a pooled connection).
+    ///
+    /// # Errors
+    /// Storage errors (no connection to be had).
+    fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError>;
+    /// Notified after every durable batch that wrote outbox events.
+    fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// The highest outbox event id known to be durable.
+    fn durable_outbox_id(&self) -> i64;
+    /// Why the store stopped taking writes, if it did.
+    fn poisoned(&self) -> Option<String>;
+    /// Counters of the writer since start.
+    fn stats(&self) -> WriterStats;
+    /// Stops taking units, commits what is queued, waits for the writer to exit.
+    fn shutdown(&self);
+    /// Where the data lives, for messages (a file path, a database name).
+    fn location(&self) -> String;
+}
+
+/// Counters of the writer since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Units of work run (kept or rolled back).
+    pub units: u64,
+    /// The largest batch so far.
+    pub max_batch_seen: u64,
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    /// Decimal places.
+    pub scale: u32,
+    /// The dialect that serves it.
+    pub mode: String,
+    /// The largest balance of one bucket, minor units.
+    pub ceiling: i64,
+}
+
+/// An account's balances and limits, read for update inside the writer's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// The owning tenant.
+    pub tenant: TenantId,
+    /// The three buckets, minor units.
+    pub balances: Balances,
+    /// The ceiling of each bucket, minor units.
+    pub ceiling: i64,
+}
+
+impl AccountRow {
+    /// The balance of `bucket`.
+    pub fn balance(&self, bucket: Bucket) -> i64 {
+        match bucket {
+            Bucket::Available => self.balances.available,
+            Bucket::Held => self.balances.held,
+            Bucket::Pending => self.balances.pending,
+        }
+    }
+}
+
+/// The (seq, hash) of a tenant's last entry; `(0, GENESIS)` before the first.
+pub type ChainHead = (i64, [u8; 32]);
+
+/// An entry to append, already chained by the core.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    /// Tenant of the account.
+    pub tenant: &'a TenantId,
+    /// Position in the tenant's chain.
+    pub seq: i64,
+    /// The account.
+    pub account: AccountId,
+    /// The bucket moved.
+    pub bucket: Bucket,
+    /// The entry kind, as stored.
+    pub kind: &'a str,
+    /// Signed amount, minor units.
+    pub amount: i64,
+    /// The bucket's balance after, minor units.
+    pub balance_after: i64,
+    /// Reference type.
+    pub ref_type: Option<&'a str>,
+    /// Reference id.
+    pub ref_id: Option<&'a str>,
+    /// Note.
+    pub note: Option<&'a str>,
+    /// Who caused it, as stored.
+    pub actor: &'a str,
+    /// RFC 3339 UTC.
+    pub created_at: &'a str,
+    /// SHA-256 chaining it to the previous entry of the tenant.
+    pub hash: [u8; 32],
+}
+
+/// The state of a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStatus {
+    /// Funds in escrow.
+    Open,
+    /// Spent.
+    Captured,
+    /// Returned to available (by a caller or by expiry).
+    Released,
+}
+
+impl HoldStatus {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Open => "open",
+            HoldStatus::Captured => "captured",
+            HoldStatus::Released => "released",
+        }
+    }
+
+    /// Parses a stored value.
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        match s {
+            "open" => Some(HoldStatus::Open),
+            "captured" => Some(HoldStatus::Captured),
+            "released" => Some(HoldStatus::Released),
+            _ => None,
+        }
+    }
+}
+
+/// A hold as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    /// Minor units in escrow.
+    pub amount: i64,
+    /// Its state.
+    pub status: HoldStatus,
+}
+
+/// A new hold.
+#[derive(Debug, Clone)]
+pub struct NewHold<'a> {
+    /// The caller's id, unique per account.
+    pub id: &'a str,
+    /// The account.
+    pub account: AccountId,
+    /// Minor units.
+    pub amount: i64,
+    /// Reference type.
+    pub ref_type: Option<&'a str>,
+    /// Reference id.
+    pub ref_id: Option<&'a str>,
+    /// When the hold is released by itself (RFC 3339 UTC); `None`: never.
+    pub expires_at: Option<&'a str>,
+    /// RFC 3339 UTC.
+    pub created_at: &'a str,
+}
+
+/// An idempotency record: the answer stored for (scope, key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Tenant + route + client, e.g. `roochip:rooverse:POST /v1/users/{id}/deduct:key#1`.
+    pub scope: String,
+    /// The client's key (at most 255 characters).
+    pub key: String,
+    /// Digest of the canonical request.
+    pub fingerprint: String,
+    /// HTTP status of the stored answer.
+    pub status: u16,
+    /// The stored body.
+    pub body: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// When the record may be swept (RFC 3339 UTC); `None`: kept forever.
+    pub expires_at: Option<String>,
+}
+
+/// The writer's transaction as the core sees it. Implemented by each backend; called
+/// only by [`LedgerTx`](super::LedgerTx). "For update" methods read rows that the
+/// rest of the unit may change: a backend with several writers locks them until the
+/// end of the transaction.
+pub trait LedgerBackend: Send {
+    /// The tenant `id`, if registered.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRow>, LedgerError>;
+    /// Registers a new tenant.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_tenant(&mut self, spec: &TenantSpec, now: &str) -> Result<(), LedgerError>;
+    /// Sets the ceiling of the tenant and of all its accounts.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when a balance exceeds the new ceiling; storage errors.
+    fn set_ceiling(&mut self, id: &TenantId, ceiling: i64) -> Result<(), LedgerError>;
+    /// The account of `holder` in `tenant`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn find_account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<Option<AccountId>, LedgerError>;
+    /// Opens an account with all buckets at 0.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+        ceiling: i64,
+        now: &str,
+    ) -> Result<AccountId, LedgerError>;
+    /// The account's tenant, balances and ceiling, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn account_for_update(&mut self, account: AccountId)
+        -> Result<Option<AccountRow>, LedgerError>;
+    /// Sets one bucket of the account (the core has checked the bounds; the backend's
+    /// constraints check them again).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn set_balance(
+        &mut self,
+        account: AccountId,
+        bucket: Bucket,
+        balance: i64,
+        now: &str,
+    ) -> Result<(), LedgerError>;
+    /// The last (seq, hash) of the tenant's chain, locked until the transaction ends.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn chain_head_for_update(&mut self, tenant: &TenantId) -> Result<ChainHead, LedgerError>;
+    /// Appends an entry; it becomes the tenant's chain head. Returns its row id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn append_entry(&mut self, entry: &NewEntry<'_>) -> Result<i64, LedgerError>;
+    /// Records a new open hold.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_hold(&mut self, hold: &NewHold<'_>) -> Result<(), LedgerError>;
+    /// The hold `id` of `account`, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn hold_for_update(
+        &mut self,
+        account: AccountId,
+        id: &str,
+    ) -> Result<Option<HoldRow>, LedgerError>;
+    /// Settles a hold.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn set_hold_status(
+        &mut self,
+        account: AccountId,
+        id: &str,
+        status: HoldStatus,
+        now: &str,
+    ) -> Result<(), LedgerError>;
+    /// The record stored under (scope, key).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn idempotency_get(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, LedgerError>;
+    /// Stores a record (a duplicate (scope, key) is a storage error: look up first).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn idempotency_put(&mut self, record: &IdempotencyRecord) -> Result<(), LedgerError>;
+    /// Writes an outbox event and its pending delivery, due now. Returns the event id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_event(
+        &mut self,
+        tenant: &TenantId,
+        account: Option<AccountId>,
+        event_type: &str,
+        payload: &str,
+        now: &str,
+    ) -> Result<i64, LedgerError>;
+    /// The backend itself, so that repositories can reach their tables in the same
+    /// transaction (see [`Repositories`](super::repo::Repositories)).
+    fn as_any(&mut self) -> &mut dyn Any;
+}
+
+/// One entry as `verify` reads it.
+#[derive(Debug, Clone)]
+pub struct EntryRecord {
+    /// Row id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Chain position.
+    pub seq: i64,
+    /// Account row id.
+    pub account: i64,
+    /// Bucket as stored.
+    pub bucket: String,
+    /// Kind as stored.
+    pub kind: String,
+    /// Signed minor units.
+    pub amount: i64,
+    /// Stored running balance.
+    pub balance_after: i64,
+    /// Reference type.
+    pub ref_type: Option<String>,
+    /// Reference id.
+    pub ref_id: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// Actor.
+    pub actor: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// Stored hash (32 bytes when well formed).
+    pub hash: Vec<u8>,
+}
+
+/// One account as `verify` reads it: stored balances and what its open holds sum to.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountTotals {
+    /// Account row id.
+    pub account: i64,
+    /// Stored balances.
+    pub balances: Balances,
+    /// Sum of the open holds, minor units.
+    pub open_holds: i64,
+}
+
+/// What `verify` is told while the backend scans one snapshot. Returning `false` stops
+/// the scan.
+pub trait VerifyVisitor {
+    /// Every entry, ordered by tenant, then seq.
+    fn entry(&mut self, entry: EntryRecord) -> bool;
+    /// Every account, ordered by id, after all entries.
+    fn account(&mut self, account: AccountTotals) -> bool;
+}
+
+/// A read-only connection. Each call sees every batch committed before it.
+pub trait ReadBackend: Send {
+    /// The account of `holder` in `tenant`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<Option<super::AccountView>, LedgerError>;
+    /// Entries of `account` in `bucket`, newest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn entries(
+        &mut self,
+        account: AccountId,
+        bucket: Bucket,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<EntryView>, LedgerError>;
+    /// How many entries `account` has in `bucket`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn entry_count(&mut self, account: AccountId, bucket: Bucket) -> Result<u64, LedgerError>;
+    /// Scans every entry, then every account, in one snapshot.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn scan(&mut self, visitor: &mut dyn VerifyVisitor) -> Result<(), LedgerError>;
+    /// The connection itself, for repositories' reads.
+    fn as_any(&mut self) -> &mut dyn Any;
+}

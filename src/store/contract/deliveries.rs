@@ -1,0 +1,181 @@
+//! Delivery state through the [`Deliveries`] and [`DeliveryReads`] repositories.
+
+use super::Fixture;
+use crate::ledger::{Ledger, TenantId, TenantSpec};
+use crate::webhooks::deliveries::{
+    count_deliveries, due, get_delivery, list_deliveries, now_millis, record, replay, Outcome,
+    ReplayError, Status,
+};
+
+fn roochip_tenant(ledger: &Ledger) -> TenantId {
+    let t = TenantId::new("t").unwrap();
+    ledger
+        .ensure_tenant_blocking(TenantSpec {
+            id: t.clone(),
+            mode: "roochip".into(),
+            scale: 2,
+            ceiling: 1_000_000,
+        })
+        .unwrap();
+    t
+}
+
+fn enqueue(ledger: &Ledger, t: &TenantId, holder: Option<&str>) -> i64 {
+    let t = t.clone();
+    let holder = holder.map(str::to_string);
+    ledger
+        .run_blocking(move |tx| {
+            let a = match holder {
+                Some(h) => Some(tx.open_account(&t, &h)?),
+                None => None,
+            };
+            tx.enqueue_event(&t, a, "credits.issued", "{}")
+        })
+        .unwrap()
+}
+
+fn due_ids(ledger: &Ledger, now: i64, first: i64) -> Vec<i64> {
+    ledger
+        .read_blocking(|r| due(r, now, first, i64::MAX, 100))
+        .unwrap()
+        .into_iter()
+        .map(|d| d.outbox_id)
+        .collect()
+}
+
+fn record_blocking(
+    ledger: &Ledger,
+    id: i64,
+    before: u32,
+    o: Outcome,
+    s: &[u64],
+) -> Option<(Status, u32)> {
+    let s = s.to_vec();
+    ledger
+        .run_blocking(move |tx| record(tx, id, before, &o, &s))
+        .unwrap()
+}
+
+/// Per account, only the oldest pending event is due.
+pub fn the_oldest_pending_event_of_an_account_holds_back_the_rest(open: fn() -> Fixture) {
+    let f: Fixture = open();
+    let (ledger, t) = (&f.ledger, roochip_tenant(&f.ledger));
+    let a1 = enqueue(ledger, &t, Some("a"));
+    let a2 = enqueue(ledger, &t, Some("a"));
+    let b1 = enqueue(ledger, &t, Some("b"));
+    let n1 = enqueue(ledger, &t, None);
+    let n2 = enqueue(ledger, &t, None);
+    let later = now_millis() + 60_000;
+    assert_eq!(due_ids(ledger, later, 0), vec![a1, b1, n1, n2]);
+    // schedule[0] delays a never-attempted event.
+    assert!(due_ids(ledger, now_millis(), 3_600_000).is_empty());
+
+    // a1 fails and is retried later: a2 stays held back.
+    let s = [0, 5, 5];
+    assert_eq!(
+        record_blocking(
+            ledger,
+            a1,
+            0,
+            Outcome::Failed {
+                status: Some(500),
+                error: "HTTP 500".into()
+            },
+            &s
+        ),
+        Some((Status::Pending, 1))
+    );
+    assert_eq!(due_ids(ledger, now_millis(), 0), vec![b1, n1, n2]);
+    assert!(due_ids(ledger, now_millis() + 6_000, 0).contains(&a1));
+    // A stale outcome (attempt count moved on) writes nothing.
+    assert_eq!(
+        record_blocking(ledger, a1, 0, Outcome::Delivered { status: 200 }, &s),
+        None
+    );
+    // a1 delivered: a2 is next.
+    assert_eq!(
+        record_blocking(ledger, a1, 1, Outcome::Delivered { status: 204 }, &s),
+        Some((Status::Delivered, 2))
+    );
+    assert_eq!(due_ids(ledger, later, 0), vec![a2, b1, n1, n2]);
+    // A dead event does not hold its account back.
+    let dead = Outcome::Dead {
+        status: Some(410),
+        error: "HTTP 410".into(),
+        attempted: true,
+    };
+    assert_eq!(
+        record_blocking(ledger, a2, 0, dead, &s),
+        Some((Status::Dead, 1))
+    );
+    let a3 = enqueue(ledger, &t, Some("a"));
+    assert_eq!(due_ids(ledger, later, 0), vec![b1, n1, n2, a3]);
+}
+
+/// Failed attempts follow the schedule, then dead-letter; replay starts over.
+pub fn failures_follow_the_schedule_then_dead_letter_and_replay_restarts(open: fn() -> Fixture) {
+    let f: Fixture = open();
+    let (ledger, t) = (&f.ledger, roochip_tenant(&f.ledger));
+    let id = enqueue(ledger, &t, Some("a"));
+    let s = [0, 1, 1];
+    let fail = || Outcome::Failed {
+        status: None,
+        error: "connection error".into(),
+    };
+    assert_eq!(
+        record_blocking(ledger, id, 0, fail(), &s),
+        Some((Status::Pending, 1))
+    );
+    assert_eq!(
+        record_blocking(ledger, id, 1, fail(), &s),
+        Some((Status::Pending, 2))
+    );
+    assert_eq!(
+        record_blocking(ledger, id, 2, fail(), &s),
+        Some((Status::Dead, 3))
+    );
+    let v = ledger
+        .read_blocking(|r| get_delivery(r, id, Some(&t)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.status, v.attempts, v.next_attempt_at),
+        (Status::Dead, 3, None)
+    );
+    assert_eq!(v.last_error.as_deref(), Some("connection error"));
+    assert_eq!(v.webhook_id, format!("evt_{id}"));
+
+    let other = TenantId::new("other").unwrap();
+    let replayed = {
+        let other = other.clone();
+        ledger.run_blocking(move |tx| replay(tx, id, Some(&other)))
+    };
+    assert!(matches!(replayed, Err(ReplayError::NotFound(_))));
+    let v = {
+        let t = t.clone();
+        ledger
+            .run_blocking(move |tx| replay(tx, id, Some(&t)))
+            .unwrap()
+    };
+    assert_eq!((v.status, v.attempts), (Status::Pending, 0));
+    assert!(v.next_attempt_at.is_some());
+    let again = ledger.run_blocking(move |tx| replay(tx, id, None));
+    assert!(matches!(again, Err(ReplayError::AlreadyPending(_))));
+    assert_eq!(due_ids(ledger, now_millis() + 1, 0), vec![id]);
+
+    let listed = ledger
+        .read_blocking(|r| list_deliveries(r, Some(&t), Some(Status::Pending), 10, 0))
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(ledger
+        .read_blocking(|r| list_deliveries(r, Some(&other), None, 10, 0))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ledger
+            .read_blocking(|r| count_deliveries(r, None, Some(Status::Dead)))
+            .unwrap(),
+        0
+    );
+    ledger.shutdown();
+}

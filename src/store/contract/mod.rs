@@ -1,0 +1,41 @@
+//! The store contract: tests every backend runs, through the core's traits and the
+//! modules' repository traits only. A backend's test module calls
+//! [`contract_tests!`](crate::contract_tests) with a function that opens a fresh,
+//! empty ledger of that backend.
+
+pub mod core;
+pub mod deliveries;
+
+use crate::ledger::Ledger;
+
+/// A fresh ledger and whatever keeps its storage alive (a temp dir, a database).
+pub struct Fixture {
+    /// The ledger under test.
+    pub ledger: Ledger,
+    /// Opens the same storage again (after `ledger.shutdown()`).
+    pub reopen: Box<dyn Fn() -> Ledger>,
+    /// Dropped last: the storage.
+    pub _keep: Box<dyn std::any::Any>,
+}
+
+/// Declares one `#[test]` per contract test, each on a fixture from `$open`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($open:path) => {
+        $crate::contract_tests!(@each $open;
+            core::answered_events_are_below_the_durable_watermark,
+            core::verify_reads_one_snapshot_while_writes_go_on,
+            core::holds_move_between_buckets_and_belong_to_their_account,
+            deliveries::the_oldest_pending_event_of_an_account_holds_back_the_rest,
+            deliveries::failures_follow_the_schedule_then_dead_letter_and_replay_restarts,
+        );
+    };
+    (@each $open:path; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::store::contract::$module::$name($open);
+            }
+        )*
+    };
+}

@@ -1,0 +1,164 @@
+//! Read-only connections: [`SqliteRead`] implements the core's [`ReadBackend`].
+
+use std::any::Any;
+
+use r2d2::PooledConnection;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::ledger::backend::{AccountTotals, EntryRecord, ReadBackend, VerifyVisitor};
+use crate::ledger::{AccountId, AccountView, Balances, Bucket, EntryView, LedgerError, TenantId};
+
+/// A pooled read-only connection, or a single one opened by the CLI.
+pub enum SqliteRead {
+    /// From the node's pool.
+    Pooled(PooledConnection<SqliteConnectionManager>),
+    /// Opened for one command.
+    Single(Connection),
+}
+
+impl SqliteRead {
+    /// The connection, for the repositories of this backend.
+    pub(crate) fn conn(&self) -> &Connection {
+        match self {
+            SqliteRead::Pooled(c) => c,
+            SqliteRead::Single(c) => c,
+        }
+    }
+}
+
+impl ReadBackend for SqliteRead {
+    fn account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<Option<AccountView>, LedgerError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT id, holder, available, held, pending, created_at, updated_at
+                 FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2",
+            )?
+            .query_row(params![tenant.as_str(), holder], |r| {
+                Ok(AccountView {
+                    id: AccountId(r.get(0)?),
+                    holder: r.get(1)?,
+                    available: r.get(2)?,
+                    held: r.get(3)?,
+                    pending: r.get(4)?,
+                    created_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn entries(
+        &mut self,
+        account: AccountId,
+        bucket: Bucket,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<EntryView>, LedgerError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, bucket, kind, amount, balance_after, ref_type, ref_id, note, actor, created_at
+             FROM credit_transactions WHERE account_id = ?1 AND bucket = ?2
+             ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                account.0,
+                bucket.as_str(),
+                limit,
+                i64::try_from(offset).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok(EntryView {
+                    id: r.get(0)?,
+                    bucket: r.get(1)?,
+                    kind: r.get(2)?,
+                    amount: r.get(3)?,
+                    balance_after: r.get(4)?,
+                    ref_type: r.get(5)?,
+                    ref_id: r.get(6)?,
+                    note: r.get(7)?,
+                    actor: r.get(8)?,
+                    created_at: r.get(9)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn entry_count(&mut self, account: AccountId, bucket: Bucket) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT count(*) FROM credit_transactions WHERE account_id = ?1 AND bucket = ?2",
+            )?
+            .query_row(params![account.0, bucket.as_str()], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn scan(&mut self, visitor: &mut dyn VerifyVisitor) -> Result<(), LedgerError> {
+        // One read transaction: both scans see the same snapshot, even while a node
+        // writes to the file.
+        let snapshot = self.conn().unchecked_transaction()?;
+        let conn: &Connection = &snapshot;
+        let mut stmt = conn.prepare(
+            "SELECT id, tenant_id, seq, account_id, bucket, kind, amount, balance_after,
+                    ref_type, ref_id, note, actor, created_at, hash
+             FROM credit_transactions ORDER BY tenant_id, seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let entry = EntryRecord {
+                id: r.get(0)?,
+                tenant: r.get(1)?,
+                seq: r.get(2)?,
+                account: r.get(3)?,
+                bucket: r.get(4)?,
+                kind: r.get(5)?,
+                amount: r.get(6)?,
+                balance_after: r.get(7)?,
+                ref_type: r.get(8)?,
+                ref_id: r.get(9)?,
+                note: r.get(10)?,
+                actor: r.get(11)?,
+                created_at: r.get(12)?,
+                hash: r.get(13)?,
+            };
+            if !visitor.entry(entry) {
+                return Ok(());
+            }
+        }
+        drop(rows);
+        let mut accounts = conn.prepare(
+            "SELECT a.id, a.available, a.held, a.pending,
+                    (SELECT coalesce(sum(h.amount), 0) FROM holds h
+                      WHERE h.account_id = a.id AND h.status = 'open')
+             FROM credit_accounts a ORDER BY a.id",
+        )?;
+        let mut rows = accounts.query([])?;
+        while let Some(r) = rows.next()? {
+            let totals = AccountTotals {
+                account: r.get(0)?,
+                balances: Balances {
+                    available: r.get(1)?,
+                    held: r.get(2)?,
+                    pending: r.get(3)?,
+                },
+                open_holds: r.get(4)?,
+            };
+            if !visitor.account(totals) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,398 @@
+//! The writer's transaction: [`SqliteTx`] implements the core's [`LedgerBackend`] on
+//! the single write connection.
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::ledger::backend::{
+    AccountRow, ChainHead, HoldRow, HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry,
+    NewHold, TenantRow,
+};
+use crate::ledger::hash::GENESIS;
+use crate::ledger::{AccountId, Balances, Bucket, LedgerError, TenantId, TenantSpec};
+
+/// The write connection and what the writer carries from unit to unit: the chain
+/// heads, and what the batch wrote to the outbox (so that the dispatcher is woken
+/// after the commit).
+pub struct SqliteTx {
+    pub(crate) conn: Connection,
+    pub(crate) heads: ChainHeads,
+    /// Whether the batch wrote outbox events.
+    pub(crate) events_written: bool,
+    /// The highest outbox id the batch wrote (0: none).
+    pub(crate) max_outbox_id: i64,
+}
+
+impl SqliteTx {
+    pub(crate) fn new(conn: Connection) -> SqliteTx {
+        SqliteTx {
+            conn,
+            heads: ChainHeads::default(),
+            events_written: false,
+            max_outbox_id: 0,
+        }
+    }
+
+    /// The connection, for the repositories of this backend.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn bucket_sql(bucket: Bucket) -> &'static str {
+    match bucket {
+        Bucket::Available => {
+            "UPDATE credit_accounts SET available = ?2, updated_at = ?3 WHERE id = ?1"
+        }
+        Bucket::Held => "UPDATE credit_accounts SET held = ?2, updated_at = ?3 WHERE id = ?1",
+        Bucket::Pending => "UPDATE credit_accounts SET pending = ?2, updated_at = ?3 WHERE id = ?1",
+    }
+}
+
+impl LedgerBackend for SqliteTx {
+    fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRow>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT scale, mode, ceiling FROM tenants WHERE id = ?1")?
+            .query_row([id.as_str()], |r| {
+                Ok(TenantRow {
+                    scale: r.get(0)?,
+                    mode: r.get(1)?,
+                    ceiling: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn insert_tenant(&mut self, spec: &TenantSpec, now: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO tenants (id, mode, scale, ceiling, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![spec.id.as_str(), spec.mode, spec.scale, spec.ceiling, now],
+        )?;
+        Ok(())
+    }
+
+    fn set_ceiling(&mut self, id: &TenantId, ceiling: i64) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE tenants SET ceiling = ?2 WHERE id = ?1",
+            params![id.as_str(), ceiling],
+        )?;
+        // Accounts carry the ceiling for their CHECK constraint.
+        self.conn
+            .execute(
+                "UPDATE credit_accounts SET ceiling = ?2 WHERE tenant_id = ?1 AND ceiling <> ?2",
+                params![id.as_str(), ceiling],
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => LedgerError::Invalid(format!(
+                    "tenant {id}: some balances exceed the new ceiling {ceiling}"
+                )),
+                _ => LedgerError::from(e),
+            })?;
+        Ok(())
+    }
+
+    fn find_account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<Option<AccountId>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2")?
+            .query_row(params![tenant.as_str(), holder], |r| r.get(0))
+            .optional()?
+            .map(AccountId))
+    }
+
+    fn insert_account(
+        &mut self,
+        tenant: &TenantId,
+        holder: &str,
+        ceiling: i64,
+        now: &str,
+    ) -> Result<AccountId, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO credit_accounts (tenant_id, holder, ceiling, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![tenant.as_str(), holder, ceiling, now])?;
+        Ok(AccountId(self.conn.last_insert_rowid()))
+    }
+
+    fn account_for_update(
+        &mut self,
+        account: AccountId,
+    ) -> Result<Option<AccountRow>, LedgerError> {
+        // The writer holds the only write lock (BEGIN IMMEDIATE): rows read here cannot
+        // change under the unit.
+        let row: Option<(String, Balances, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT tenant_id, available, held, pending, ceiling FROM credit_accounts WHERE id = ?1",
+            )?
+            .query_row([account.0], |r| {
+                Ok((
+                    r.get(0)?,
+                    Balances {
+                        available: r.get(1)?,
+                        held: r.get(2)?,
+                        pending: r.get(3)?,
+                    },
+                    r.get(4)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(tenant, balances, ceiling)| {
+            Ok(AccountRow {
+                tenant: TenantId::new(tenant)?,
+                balances,
+                ceiling,
+            })
+        })
+        .transpose()
+    }
+
+    fn set_balance(
+        &mut self,
+        account: AccountId,
+        bucket: Bucket,
+        balance: i64,
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(bucket_sql(bucket))?
+            .execute(params![account.0, balance, now])?;
+        Ok(())
+    }
+
+    fn chain_head_for_update(&mut self, tenant: &TenantId) -> Result<ChainHead, LedgerError> {
+        if let Some(head) = self.heads.get(tenant.as_str()) {
+            return Ok(head);
+        }
+        let head: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, hash FROM credit_transactions WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match head {
+            Some((seq, hash)) => Ok((
+                seq,
+                <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+                    LedgerError::Invalid(format!("entry {seq} has a malformed hash"))
+                })?,
+            )),
+            None => Ok((0, GENESIS)),
+        }
+    }
+
+    fn append_entry(&mut self, e: &NewEntry<'_>) -> Result<i64, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO credit_transactions
+                   (tenant_id, seq, account_id, bucket, kind, amount, balance_after,
+                    ref_type, ref_id, note, actor, created_at, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                e.tenant.as_str(),
+                e.seq,
+                e.account.0,
+                e.bucket.as_str(),
+                e.kind,
+                e.amount,
+                e.balance_after,
+                e.ref_type,
+                e.ref_id,
+                e.note,
+                e.actor,
+                e.created_at,
+                &e.hash[..],
+            ])?;
+        self.heads
+            .advance(e.tenant.as_str().to_string(), e.seq, e.hash);
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn insert_hold(&mut self, h: &NewHold<'_>) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO holds (id, account_id, amount, status, ref_type, ref_id, created_at)
+                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                h.id,
+                h.account.0,
+                h.amount,
+                h.ref_type,
+                h.ref_id,
+                h.created_at
+            ])?;
+        Ok(())
+    }
+
+    fn hold_for_update(
+        &mut self,
+        account: AccountId,
+        id: &str,
+    ) -> Result<Option<HoldRow>, LedgerError> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT amount, status FROM holds WHERE account_id = ?1 AND id = ?2")?
+            .query_row(params![account.0, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(amount, status)| {
+            let status = HoldStatus::parse(&status).ok_or_else(|| {
+                LedgerError::Invalid(format!("hold {id:?} has status {status:?}"))
+            })?;
+            Ok(HoldRow { amount, status })
+        })
+        .transpose()
+    }
+
+    fn set_hold_status(
+        &mut self,
+        account: AccountId,
+        id: &str,
+        status: HoldStatus,
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE holds SET status = ?3, resolved_at = ?4 WHERE account_id = ?1 AND id = ?2",
+            )?
+            .execute(params![account.0, id, status.as_str(), now])?;
+        Ok(())
+    }
+
+    fn idempotency_get(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT fingerprint, status, response, created_at FROM idempotency_keys
+                 WHERE scope = ?1 AND key = ?2",
+            )?
+            .query_row(params![scope, key], |r| {
+                Ok(IdempotencyRecord {
+                    scope: scope.to_string(),
+                    key: key.to_string(),
+                    fingerprint: r.get(0)?,
+                    status: r.get(1)?,
+                    body: r.get(2)?,
+                    created_at: r.get(3)?,
+                    expires_at: None,
+                })
+            })
+            .optional()?)
+    }
+
+    fn idempotency_put(&mut self, r: &IdempotencyRecord) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                r.scope,
+                r.key,
+                r.fingerprint,
+                r.status,
+                r.body,
+                r.created_at
+            ])?;
+        Ok(())
+    }
+
+    fn insert_event(
+        &mut self,
+        tenant: &TenantId,
+        account: Option<AccountId>,
+        event_type: &str,
+        payload: &str,
+        now: &str,
+    ) -> Result<i64, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (tenant_id, account_id, event_type, payload, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                tenant.as_str(),
+                account.map(|a| a.0),
+                event_type,
+                payload,
+                now
+            ])?;
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries
+                   (outbox_id, tenant_id, account_id, status, attempts, next_attempt_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)",
+            )?
+            .execute(params![
+                id,
+                tenant.as_str(),
+                account.map(|a| a.0),
+                jiff::Timestamp::now().as_millisecond(),
+                now
+            ])?;
+        self.events_written = true;
+        self.max_outbox_id = self.max_outbox_id.max(id);
+        Ok(id)
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The writer's cache of each tenant's chain head, so that appending an entry needs
+/// no lookup. A unit's changes are undone when its savepoint rolls back; the whole
+/// cache is dropped when a batch fails or another connection wrote to the file.
+#[derive(Debug, Default)]
+pub(crate) struct ChainHeads {
+    heads: HashMap<String, ChainHead>,
+    undo: Vec<(String, Option<ChainHead>)>,
+}
+
+impl ChainHeads {
+    fn get(&self, tenant: &str) -> Option<ChainHead> {
+        self.heads.get(tenant).copied()
+    }
+
+    fn advance(&mut self, tenant: String, seq: i64, hash: [u8; 32]) {
+        let previous = self.heads.insert(tenant.clone(), (seq, hash));
+        self.undo.push((tenant, previous));
+    }
+
+    /// Starts a unit: its changes are the ones to undo on rollback.
+    pub(crate) fn begin_unit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Undoes the current unit's changes (its savepoint was rolled back).
+    pub(crate) fn rollback_unit(&mut self) {
+        while let Some((tenant, previous)) = self.undo.pop() {
+            match previous {
+                Some(head) => self.heads.insert(tenant, head),
+                None => self.heads.remove(&tenant),
+            };
+        }
+    }
+
+    /// Forgets everything (the batch failed, or the file changed under us).
+    pub(crate) fn clear(&mut self) {
+        self.heads.clear();
+        self.undo.clear();
+    }
+}
