@@ -61,7 +61,7 @@ pub struct PeerClient {
 /// # Errors
 /// [`ClientError::Local`] when the file is unreadable or not a key.
 pub fn load_or_create_peer_key(path: &Path) -> Result<Keypair, ClientError> {
-    crate::server::load_or_create_key(path).map_err(|e| ClientError::Local(e.to_string()))
+    crate::p2p::load_or_create_key(path).map_err(|e| ClientError::Local(e.to_string()))
 }
 
 impl PeerClient {

@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::ledger::{LedgerOptions, Synchronous};
+pub use crate::dialects::goop2::settings::{Goop2Settings, RateLimits};
+pub use crate::dialects::roochip::settings::{
+    seed_packages, DecimalSetting, PackageConfig, RoochipTenant,
+};
+use crate::ledger::{LedgerError, LedgerOptions, Synchronous, TenantSpec};
+pub use crate::secret::sha256_hex;
+pub use crate::webhooks::WebhookConfig;
 
 /// All settings. Every section and key has a default; unknown keys are errors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -27,161 +32,108 @@ pub struct Config {
     /// The ledger core.
     pub ledger: LedgerConfig,
     /// The Goop2 economy.
-    pub goop2: Goop2Config,
+    pub goop2: Goop2Settings,
     /// HTTP peer authentication.
     pub auth: AuthConfig,
     /// Operator access.
     pub admin: AdminConfig,
     /// Webhook delivery (all tenants).
     pub webhooks: WebhookConfig,
+    /// Scheduled jobs (expiry, pending posting, idempotency sweep).
+    pub jobs: JobsConfig,
     /// Tenants served with another dialect than Goop2 (`[[tenants]]`).
-    pub tenants: Vec<TenantConfig>,
+    pub tenants: Vec<TenantSettings>,
 }
 
-/// `[webhooks]`: delivery of outbox events.
+/// `[jobs]`: the scheduler of the ledger's time-driven work.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebhookConfig {
-    /// Timeout of one delivery attempt, seconds.
-    pub timeout_secs: u64,
-    /// Delay before each attempt, seconds, counted from the event (first) or the
-    /// previous failure: the Standard Webhooks schedule by default (immediately, 5 s,
-    /// 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h). After the last attempt fails
-    /// the event is dead-lettered.
-    pub schedule_secs: Vec<u64>,
-    /// How often the dispatcher looks for due deliveries when not woken, milliseconds.
-    pub poll_interval_ms: u64,
-    /// Deliveries in flight at once (each account's events stay in order).
-    pub concurrency: usize,
+pub struct JobsConfig {
+    /// How often every job runs, milliseconds.
+    pub interval_ms: u64,
 }
 
-impl Default for WebhookConfig {
+impl Default for JobsConfig {
     fn default() -> Self {
-        WebhookConfig {
-            timeout_secs: 10,
-            schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
-            poll_interval_ms: 1000,
-            concurrency: 16,
-        }
+        JobsConfig { interval_ms: 1000 }
     }
 }
 
-/// A decimal amount in a settings file: a string (`"5.00"`) or a number (`5`,
-/// `5.5`); parsed exactly at the tenant's scale.
+/// A `[[tenants]]` entry: its `mode` names the dialect that serves it, and the rest of
+/// the entry is that dialect's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum DecimalSetting {
-    /// `"5.00"`
-    Text(String),
-    /// `5`
-    Integer(i64),
-    /// `5.5` (TOML floats are read through their shortest decimal form)
-    Float(f64),
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum TenantSettings {
+    /// `mode = "roochip"`: roochip-lite-integration-guide.md.
+    Roochip(RoochipTenant),
 }
 
-impl DecimalSetting {
-    /// The decimal text.
-    pub fn text(&self) -> String {
+impl From<RoochipTenant> for TenantSettings {
+    fn from(t: RoochipTenant) -> TenantSettings {
+        TenantSettings::Roochip(t)
+    }
+}
+
+impl TenantSettings {
+    /// The tenant id.
+    pub fn id(&self) -> &str {
         match self {
-            DecimalSetting::Text(s) => s.clone(),
-            DecimalSetting::Integer(i) => i.to_string(),
-            DecimalSetting::Float(f) => f.to_string(),
+            TenantSettings::Roochip(t) => &t.id,
         }
     }
-}
 
-/// One credit package of a Roochip tenant (roochip-lite-integration-guide.md,
-/// "Available packages").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PackageConfig {
-    /// Package id (a UUID); derived from the tenant and name when absent.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Display name (`Starter Pack`).
-    pub name: String,
-    /// ROO issued, decimal (`10`).
-    pub credits_to_issue: DecimalSetting,
-    /// Price in cents (`1000` = $10.00).
-    pub price_amount: i64,
-    /// ISO currency, lowercase (`usd`).
-    #[serde(default = "default_currency")]
-    pub currency: String,
-    /// Listed by `GET /v1/packages`.
-    #[serde(default = "default_true")]
-    pub active: bool,
-}
+    /// The dialect's name (`roochip`).
+    pub fn mode(&self) -> &'static str {
+        match self {
+            TenantSettings::Roochip(_) => "roochip",
+        }
+    }
 
-fn default_currency() -> String {
-    "usd".into()
-}
+    /// Whether the tenant is served (an inactive one answers 403).
+    pub fn active(&self) -> bool {
+        match self {
+            TenantSettings::Roochip(t) => t.active,
+        }
+    }
 
-fn default_true() -> bool {
-    true
-}
+    /// What the ledger core keeps of the tenant (scale, ceiling).
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    pub fn spec(&self) -> Result<TenantSpec, LedgerError> {
+        match self {
+            TenantSettings::Roochip(t) => t.spec(),
+        }
+    }
 
-fn default_scale() -> u32 {
-    2
-}
+    /// The dialect's own checks.
+    ///
+    /// # Errors
+    /// A message naming the setting at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            TenantSettings::Roochip(t) => t.validate(),
+        }
+    }
 
-fn default_promo_credits() -> DecimalSetting {
-    DecimalSetting::Text("5.00".into())
-}
+    /// The SHA-256 digests of the tenant's API keys.
+    pub fn key_digests(&self) -> Vec<&str> {
+        match self {
+            TenantSettings::Roochip(t) => t
+                .api_keys
+                .iter()
+                .chain(&t.admin_api_keys)
+                .map(String::as_str)
+                .collect(),
+        }
+    }
 
-/// The seed packages of roochip-lite-integration-guide.md: Starter 10 / $10.00,
-/// Popular 25 / $25.00, Premium 50 / $50.00.
-pub fn seed_packages() -> Vec<PackageConfig> {
-    [
-        ("Starter Pack", 10, 1000),
-        ("Popular Pack", 25, 2500),
-        ("Premium Pack", 50, 5000),
-    ]
-    .into_iter()
-    .map(|(name, credits, cents)| PackageConfig {
-        id: None,
-        name: name.into(),
-        credits_to_issue: DecimalSetting::Integer(credits),
-        price_amount: cents,
-        currency: default_currency(),
-        active: true,
-    })
-    .collect()
-}
-
-/// `[[tenants]]`: a tenant served with another dialect.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TenantConfig {
-    /// Tenant id (1-64 of `a-z0-9_-`); its ledger accounts are separate from every
-    /// other tenant's.
-    pub id: String,
-    /// Dialect: `roochip`.
-    pub mode: String,
-    /// An inactive tenant answers 403 on every route.
-    #[serde(default = "default_true")]
-    pub active: bool,
-    /// Decimal places of its currency; Roochip ROO has 2.
-    #[serde(default = "default_scale")]
-    pub scale: u32,
-    /// SHA-256 (lowercase hex) of each server API key (`X-API-Key`).
-    #[serde(default)]
-    pub api_keys: Vec<String>,
-    /// SHA-256 (lowercase hex) of each admin API key.
-    #[serde(default)]
-    pub admin_api_keys: Vec<String>,
-    /// Where events are POSTed; empty = no webhooks.
-    #[serde(default)]
-    pub webhook_url: String,
-    /// HMAC-SHA256 key of the webhook signature. Needed in clear to sign; never
-    /// logged.
-    #[serde(default)]
-    pub webhook_secret: String,
-    /// ROO issued by a promo code.
-    #[serde(default = "default_promo_credits")]
-    pub promo_code_credits: DecimalSetting,
-    /// Credit packages (default: the seed packages).
-    #[serde(default = "seed_packages")]
-    pub packages: Vec<PackageConfig>,
+    /// The Roochip settings, if the tenant is a Roochip one.
+    pub fn roochip(&self) -> Option<&RoochipTenant> {
+        match self {
+            TenantSettings::Roochip(t) => Some(t),
+        }
+    }
 }
 
 /// `[server]`
@@ -228,41 +180,6 @@ pub struct LedgerConfig {
     pub synchronous: Synchronous,
     /// Read-only connections in the pool.
     pub read_pool_size: u32,
-}
-
-/// `[goop2]`: the rendezvous economy (goop2-credit-system.md).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Goop2Config {
-    /// The ledger tenant that holds Goop2 accounts.
-    pub tenant: String,
-    /// The rendezvous namespace whose registrations open accounts.
-    pub namespace: String,
-    /// Credits granted once per peer on its first registration ("starter" entry).
-    pub starter_credits: i64,
-    /// Below this balance, balance answers carry `low_balance: true`.
-    pub low_balance_threshold: i64,
-    /// Accept `X-Goop-Peer-ID` (and `?peer_id=`) without proof. Off by default: anyone
-    /// could claim any peer id.
-    pub trust_peer_id_header: bool,
-    /// `false` makes every template free (credits off).
-    pub credits_enabled: bool,
-    /// Requests per minute.
-    pub rate_limits: RateLimits,
-}
-
-/// `[goop2.rate_limits]`: requests per minute (goop2-credit-system.md, "Rate Limiting").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimits {
-    /// Balance reads per peer.
-    pub balance_per_min: u32,
-    /// Purchases and spends per peer.
-    pub purchase_per_min: u32,
-    /// History reads per peer.
-    pub transactions_per_min: u32,
-    /// `POST /publish` per client IP.
-    pub publish_per_min: u32,
 }
 
 /// `[auth]`
@@ -315,31 +232,6 @@ impl Default for LedgerConfig {
             max_batch: d.max_batch,
             synchronous: d.synchronous,
             read_pool_size: d.read_pool_size,
-        }
-    }
-}
-
-impl Default for Goop2Config {
-    fn default() -> Self {
-        Goop2Config {
-            tenant: "goop2".into(),
-            namespace: "goop2".into(),
-            starter_credits: 500,
-            low_balance_threshold: 100,
-            trust_peer_id_header: false,
-            credits_enabled: true,
-            rate_limits: RateLimits::default(),
-        }
-    }
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            balance_per_min: 60,
-            purchase_per_min: 10,
-            transactions_per_min: 30,
-            publish_per_min: 60,
         }
     }
 }
@@ -404,28 +296,15 @@ impl Config {
         if self.ledger.max_batch == 0 {
             return bad("ledger.max_batch must be at least 1".into());
         }
-        if self.goop2.starter_credits < 0 {
-            return bad("goop2.starter_credits must not be negative".into());
-        }
-        if self.goop2.namespace.is_empty() || self.goop2.namespace.len() > 255 {
-            return bad("goop2.namespace must be 1 to 255 bytes".into());
-        }
         if self.p2p.min_ttl_secs > self.p2p.max_ttl_secs
             || self.p2p.default_ttl_secs < self.p2p.min_ttl_secs
             || self.p2p.default_ttl_secs > self.p2p.max_ttl_secs
         {
             return bad("p2p: need min_ttl_secs <= default_ttl_secs <= max_ttl_secs".into());
         }
-        let r = &self.goop2.rate_limits;
-        if [
-            r.balance_per_min,
-            r.purchase_per_min,
-            r.transactions_per_min,
-            r.publish_per_min,
-        ]
-        .contains(&0)
-        {
-            return bad("goop2.rate_limits values must be at least 1".into());
+        self.goop2.validate().map_err(ConfigError::Invalid)?;
+        if self.jobs.interval_ms == 0 {
+            return bad("jobs.interval_ms must be > 0".into());
         }
         let digest = &self.admin.token_sha256;
         if !digest.is_empty()
@@ -449,40 +328,31 @@ impl Config {
         ids.insert(self.goop2.tenant.as_str());
         let mut digests = std::collections::HashSet::new();
         for t in &self.tenants {
-            let name = format!("tenants[id = {:?}]", t.id);
-            if !ids.insert(t.id.as_str()) {
+            let name = format!("tenants[id = {:?}]", t.id());
+            if !ids.insert(t.id()) {
                 return bad(format!("{name}: the tenant id is used twice"));
             }
-            if t.mode != "roochip" {
-                return bad(format!("{name}.mode: must be \"roochip\""));
-            }
-            if t.scale != 2 {
-                return bad(format!("{name}.scale: Roochip ROO has scale 2"));
-            }
-            crate::dialects::roochip::settings::check(t).map_err(ConfigError::Invalid)?;
-            for d in t.api_keys.iter().chain(&t.admin_api_keys) {
-                if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return bad(format!(
-                        "{name}: api_keys and admin_api_keys hold SHA-256 digests (64 hex digits); `rendezvous-credits admin tenant-key` makes one"
-                    ));
-                }
+            t.validate().map_err(ConfigError::Invalid)?;
+            for d in t.key_digests() {
                 if !digests.insert(d.to_ascii_lowercase()) {
                     return bad(format!("{name}: an API key digest is listed twice"));
                 }
             }
-            if !t.webhook_url.is_empty() {
-                if !(t.webhook_url.starts_with("http://") || t.webhook_url.starts_with("https://"))
-                {
-                    return bad(format!(
-                        "{name}.webhook_url: must be an http:// or https:// URL"
-                    ));
-                }
-                if t.webhook_secret.is_empty() {
-                    return bad(format!("{name}.webhook_secret: required with webhook_url"));
-                }
-            }
         }
         Ok(())
+    }
+
+    /// The ledger tenants of the configuration: the Goop2 tenant and every
+    /// `[[tenants]]` entry, each with the scale and ceiling its dialect implies.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    pub fn tenant_specs(&self) -> Result<Vec<TenantSpec>, LedgerError> {
+        let mut specs = vec![self.goop2.spec()?];
+        for t in &self.tenants {
+            specs.push(t.spec()?);
+        }
+        Ok(specs)
     }
 
     /// The ledger options of `[ledger]`.
@@ -504,11 +374,6 @@ impl Config {
     pub fn node_key_path(&self) -> PathBuf {
         self.server.data_dir.join("node.key")
     }
-}
-
-/// Lowercase hex SHA-256 of `secret`: how tokens and keys are stored.
-pub fn sha256_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]
@@ -557,7 +422,7 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&file)).unwrap();
-        let t = &c.tenants[0];
+        let t = c.tenants[0].roochip().unwrap();
         assert!(t.active);
         assert_eq!(t.scale, 2);
         assert_eq!(t.promo_code_credits.text(), "5.00");
@@ -583,13 +448,5 @@ mod tests {
         std::fs::write(&file, "[[tenants]]\nid = \"goop2\"\nmode = \"roochip\"\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("used twice"), "{err}");
-    }
-
-    #[test]
-    fn digests_are_lowercase_hex() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

@@ -1,155 +1,238 @@
-//! Builds the HTTP app from the configuration: shared state, the dialects' routes,
-//! `/metrics`, `/openapi.json`, and the middleware that counts requests and returns
+//! Shared HTTP pieces that every dialect may use, and that import no dialect: the
+//! JSON body extractor ([`JsonBody`]: raw bytes kept, the field at fault named, the
+//! wording left to the dialect), the storage-full answer, the Prometheus recorder and
+//! `/metrics`, and the middleware that counts requests and returns
 //! `Authentication-Info` after a libp2p-PeerID handshake.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::error::JsonPayloadError;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::Method;
-use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
-use libp2p::{Multiaddr, PeerId};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use futures::future::LocalBoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use utoipa::OpenApi;
-
-use crate::auth::{AdminAuth, ApiKeys, PeerAuthenticator};
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::dialects::goop2::{self, limits::Limiters, presence::Presence};
-use crate::ledger::{Ledger, TenantId};
-
-/// The node's libp2p identity and its current listen addresses.
-#[derive(Clone)]
-pub struct NodeInfo {
-    /// The node's PeerId.
-    pub peer_id: PeerId,
-    addrs: Arc<RwLock<Vec<Multiaddr>>>,
-}
-
-impl NodeInfo {
-    /// A node with no known addresses yet.
-    pub fn new(peer_id: PeerId) -> NodeInfo {
-        NodeInfo {
-            peer_id,
-            addrs: Arc::default(),
-        }
-    }
-
-    /// Replaces the listen addresses.
-    pub fn set_listen_addrs(&self, addrs: Vec<Multiaddr>) {
-        if let Ok(mut a) = self.addrs.write() {
-            *a = addrs;
-        }
-    }
-
-    /// The listen addresses as multiaddr strings ending in `/p2p/<peer id>`.
-    pub fn listen_addrs(&self) -> Vec<String> {
-        self.addrs
-            .read()
-            .map(|a| {
-                a.iter()
-                    .map(|m| format!("{m}/p2p/{}", self.peer_id))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-/// Everything a handler may use. Shared by all workers.
-pub struct AppState {
-    /// The settings in force.
-    pub config: Arc<Config>,
-    /// The ledger core.
-    pub ledger: Ledger,
-    /// The template catalog.
-    pub catalog: Arc<Catalog>,
-    /// Goop2 peer identification.
-    pub peers: Arc<PeerAuthenticator>,
-    /// Operator credentials.
-    pub admin: AdminAuth,
-    /// Goop2 rate limits.
-    pub limits: Arc<Limiters>,
-    /// Goop2 presence.
-    pub presence: Arc<Presence>,
-    /// The libp2p node's identity.
-    pub node: NodeInfo,
-    /// The tenant of Goop2 accounts.
-    pub goop2_tenant: TenantId,
-    /// Tenant API keys (`[[tenants]]`).
-    pub api_keys: Arc<ApiKeys>,
-}
+use serde::de::DeserializeOwned;
 
 /// An `Authentication-Info` value to send back on this request's response.
 #[derive(Debug, Clone)]
 pub struct AuthenticationInfo(pub String);
 
-/// Renders a JSON body error in a dialect's error type: 413 for a body over the limit,
-/// 400 naming the problem (unknown field, wrong type, malformed JSON) otherwise.
-pub fn json_error<E: ResponseError + 'static>(
-    err: JsonPayloadError,
-    bad_request: fn(String) -> E,
-    too_large: fn(String) -> E,
-) -> actix_web::Error {
-    let e = match &err {
-        JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            too_large(format!("body: larger than the limit of {limit} bytes"))
-        }
-        JsonPayloadError::ContentType => {
-            bad_request("body: Content-Type must be application/json".to_string())
-        }
-        JsonPayloadError::Deserialize(e) => bad_request(format!("body: {e}")),
-        other => bad_request(format!("body: {other}")),
-    };
-    e.into()
+/// Why a JSON body was refused, for the route group's renderer ([`BodyConfig`]) to
+/// word in its dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than the limit, in bytes (413).
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body could not be read.
+    Unreadable(String),
+    /// `Content-Type` is not `application/json` (where the group requires it).
+    ContentType,
+    /// No body (or only white space).
+    Empty,
+    /// Not JSON. `object`: the body starts like an object (the message is the
+    /// parser's); else the message is the parser's too, and the body is not an object.
+    NotJson {
+        /// The parser's message.
+        message: String,
+        /// Whether the body starts with `{`.
+        object: bool,
+    },
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// A field's value is wrong: its path (`amount`, `items[2].points`) and why.
+    Field {
+        /// The path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The object as a whole is wrong (a missing or unknown field): why.
+    Object(String),
+    /// Something follows the object.
+    Trailing(String),
 }
 
-/// How a route group renders body errors that the JSON parser did not catch: a
-/// body that is not a JSON object, or a field of the wrong type. Registered with
-/// `app_data` next to the group's `JsonConfig`.
+/// How a route group reads JSON bodies: the size limit, whether `Content-Type` must be
+/// `application/json`, and how a [`BodyError`] is rendered in the group's error body.
+/// Registered with `app_data` on the group.
 #[derive(Clone, Copy)]
-pub struct BodyErrors(pub fn(String) -> actix_web::Error);
+pub struct BodyConfig {
+    /// Largest body, bytes.
+    pub limit: usize,
+    /// Refuse a body whose `Content-Type` is not JSON.
+    pub require_json: bool,
+    /// The dialect's rendering of a refusal.
+    pub render: fn(BodyError) -> actix_web::Error,
+}
 
-/// A JSON object request body deserialized into `T`. Unlike `web::Json`, an array
-/// is refused, and every error names the field it is about
-/// (`body: amount: invalid type: string "10", expected i64`).
-pub struct JsonBody<T>(pub T);
+/// Parses `raw` as one JSON object into `T`, naming the field at fault. Numbers are
+/// read from the bytes themselves, so a number JSON cannot hold (`1e400`) is reported
+/// against its field like any other bad value.
+///
+/// # Errors
+/// The [`BodyError`] that says why.
+pub fn parse_object<T: DeserializeOwned>(raw: &[u8]) -> Result<T, BodyError> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(BodyError::Empty),
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(match serde_json::from_slice::<serde_json::Value>(raw) {
+                Err(e) => BodyError::NotJson {
+                    message: e.to_string(),
+                    object: false,
+                },
+                Ok(_) => BodyError::NotObject,
+            })
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let syntax = !inner.is_data();
+        // "." is the object itself, "?" a key not read yet; an unknown field's path is
+        // the field itself, which its message already names.
+        let unknown = inner.to_string().starts_with("unknown field");
+        match Some(path).filter(|p| p != "." && !p.contains('?') && !unknown) {
+            Some(field) => BodyError::Field {
+                field,
+                message: inner.to_string(),
+            },
+            None if syntax => BodyError::NotJson {
+                message: inner.to_string(),
+                object: true,
+            },
+            None => BodyError::Object(inner.to_string()),
+        }
+    })?;
+    de.end().map_err(|e| BodyError::Trailing(e.to_string()))?;
+    Ok(value)
+}
 
-impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonBody<T> {
+/// A JSON object request body parsed into `T`, with the bytes as received (which an
+/// idempotency fingerprint covers). Unlike `web::Json`, an array is refused and every
+/// error names the field it is about; the group's [`BodyConfig`] words the error.
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// The body as received.
+    pub raw: web::Bytes,
+}
+
+/// A body that may be empty (or only white space); when present, a JSON object as
+/// [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T> {
+    /// The parsed body, if one was sent.
+    pub value: Option<T>,
+    /// The body as received.
+    pub raw: web::Bytes,
+}
+
+fn body_config(req: &HttpRequest) -> BodyConfig {
+    req.app_data::<BodyConfig>().copied().unwrap_or(BodyConfig {
+        limit: 64 * 1024,
+        require_json: false,
+        render: |e| actix_web::error::ErrorBadRequest(format!("{e:?}")),
+    })
+}
+
+/// Reads the whole body under the group's limit (and content-type rule).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+) -> LocalBoxFuture<'static, Result<(web::Bytes, BodyConfig), actix_web::Error>> {
+    let config = body_config(req);
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m.split_once('/')
+                .is_some_and(|(_, sub)| sub == "json" || sub.ends_with("+json"))
+        });
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        if config.require_json && !json {
+            return Err((config.render)(BodyError::ContentType));
+        }
+        let raw = bytes.await.map_err(|err| {
+            (config.render)(match err.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => BodyError::TooLarge {
+                    limit: config.limit,
+                },
+                _ => BodyError::Unreadable(err.to_string()),
+            })
+        })?;
+        Ok((raw, config))
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = actix_web::Error;
-    type Future = futures::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
-    fn from_request(
-        req: &actix_web::HttpRequest,
-        payload: &mut actix_web::dev::Payload,
-    ) -> Self::Future {
-        let value = web::Json::<serde_json::Value>::from_request(req, payload);
-        let errors = req
-            .app_data::<BodyErrors>()
-            .copied()
-            .unwrap_or(BodyErrors(actix_web::error::ErrorBadRequest::<String>));
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = read_body(req, payload);
         Box::pin(async move {
-            let value = value.await?.into_inner();
-            if !value.is_object() {
-                return Err((errors.0)("body: must be a JSON object".into()));
-            }
-            serde_path_to_error::deserialize(value)
-                .map(JsonBody)
-                .map_err(|e| {
-                    let path = e.path().to_string();
-                    let msg = if path == "." {
-                        format!("body: {}", e.inner())
-                    } else {
-                        format!("body: {path}: {}", e.inner())
-                    };
-                    (errors.0)(msg)
-                })
+            let (raw, config) = read.await?;
+            let value = parse_object(&raw).map_err(config.render)?;
+            Ok(JsonBody { value, raw })
         })
     }
 }
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = read_body(req, payload);
+        Box::pin(async move {
+            let (raw, config) = read.await?;
+            let value = if raw.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                Some(parse_object(&raw).map_err(config.render)?)
+            };
+            Ok(OptionalJsonBody { value, raw })
+        })
+    }
+}
+
+impl BodyConfig {
+    /// The payload limit that goes with it (register both on the group).
+    pub fn payload(&self) -> web::PayloadConfig {
+        web::PayloadConfig::new(self.limit)
+    }
+}
+
+/// What every dialect says when the node's storage is full: 503 with `Retry-After`
+/// (seconds) and this message. Counts `storage_full_responses_total`.
+pub fn storage_full() -> (StatusCode, u32, &'static str) {
+    metrics::counter!("storage_full_responses_total").increment(1);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        STORAGE_FULL_RETRY_SECS,
+        "The node's storage is full: nothing was written. Try again later.",
+    )
+}
+
+/// `Retry-After` of a storage-full answer, seconds.
+pub const STORAGE_FULL_RETRY_SECS: u32 = 30;
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -164,81 +247,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// The OpenAPI document of every HTTP route.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "rendezvous-credits",
-        description = "Credit ledger and rendezvous node HTTP API"
-    ),
-    paths(
-        goop2::routes::balance,
-        goop2::routes::transactions,
-        goop2::routes::purchase,
-        goop2::routes::purchases,
-        goop2::routes::grant,
-        goop2::routes::refund,
-        goop2::routes::list,
-        goop2::routes::download,
-        goop2::routes::healthz,
-        goop2::routes::publish,
-        goop2::routes::events,
-        goop2::routes::manifests,
-        goop2::routes::manifest,
-        goop2::routes::bundle,
-        goop2::routes::prices,
-        goop2::routes::store_data,
-        goop2::routes::spend,
-        goop2::routes::node,
-        metrics_text,
-        openapi_json,
-    )
-)]
-pub struct ApiDoc;
-
-/// The OpenAPI document of every dialect and the ops routes.
-pub fn full_openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(crate::dialects::roochip::ApiDoc::openapi());
-    doc.merge(crate::webhooks::routes::ApiDoc::openapi());
-    doc
-}
-
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", description = "Prometheus exposition")))]
 pub async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(prometheus().render())
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
-pub async fn openapi_json() -> HttpResponse {
-    static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| full_openapi().to_json().unwrap_or_default());
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.as_str())
-}
-
-async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({
-        "error": "not_found",
-        "message": format!("no route for {} {}", req.method(), req.path()),
-    }))
-}
-
-/// Mounts every route on `cfg` with `state`.
-pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
-    cfg.app_data(state.clone());
-    let max_body = state.config.server.max_body_bytes;
-    goop2::config(cfg, max_body);
-    crate::dialects::roochip::config(cfg, max_body);
-    crate::webhooks::routes::config(cfg, max_body);
-    cfg.route("/metrics", web::get().to(metrics_text))
-        .route("/openapi.json", web::get().to(openapi_json))
-        .default_service(web::to(not_found));
 }
 
 /// Middleware body: counts requests by route and status, times them, and adds

@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use rendezvous_credits::app::{self, StartOptions};
 use rendezvous_credits::auth::admin::new_token;
 use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
-use rendezvous_credits::config::{Config, TenantConfig};
+use rendezvous_credits::config::{Config, RoochipTenant};
 use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
 use rendezvous_credits::dialects::roochip::{self, RoochipError};
 use rendezvous_credits::ledger::{format_minor, Actor, Amount, Ledger, TenantId};
 use rendezvous_credits::p2p::RecordDomain;
-use rendezvous_credits::server::{self, StartOptions};
 use rendezvous_credits::store;
 use rendezvous_credits::webhooks::deliveries;
 
@@ -284,9 +284,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Verify { node } => verify(&node.load()?),
         Command::Backup { node, dest, force } => backup(&node.load()?, &dest, force),
         Command::Openapi => {
-            let doc = rendezvous_credits::http::full_openapi()
-                .to_pretty_json()
-                .map_err(|e| e.to_string())?;
+            let doc = app::openapi().to_pretty_json().map_err(|e| e.to_string())?;
             println!("{doc}");
             Ok(ExitCode::SUCCESS)
         }
@@ -294,7 +292,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
 }
 
 async fn serve(config: Config, admin_token: Option<String>) -> Result<(), String> {
-    let node = server::start(config, StartOptions { admin_token })
+    let node = app::start(config, StartOptions { admin_token })
         .await
         .map_err(|e| e.to_string())?;
     println!("peer id: {}", node.peer_id);
@@ -406,7 +404,7 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
 fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
     let ledger = store::sqlite::open(&config.ledger_path(), config.ledger_options())
         .map_err(|e| e.to_string())?;
-    for spec in server::tenant_specs(config).map_err(|e| e.to_string())? {
+    for spec in config.tenant_specs().map_err(|e| e.to_string())? {
         ledger
             .ensure_tenant_blocking(spec)
             .map_err(|e| e.to_string())?;
@@ -420,13 +418,15 @@ fn read_only(config: &Config) -> Result<Ledger, String> {
     store::sqlite::open_read_only(&config.ledger_path()).map_err(|e| e.to_string())
 }
 
-/// The `[[tenants]]` entry `id`.
-fn tenant_config<'c>(config: &'c Config, id: &str) -> Result<&'c TenantConfig, String> {
-    config
+/// The Roochip `[[tenants]]` entry `id`.
+fn roochip_tenant<'c>(config: &'c Config, id: &str) -> Result<&'c RoochipTenant, String> {
+    let t = config
         .tenants
         .iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| format!("no [[tenants]] entry with id {id:?} in the configuration"))
+        .find(|t| t.id() == id)
+        .ok_or_else(|| format!("no [[tenants]] entry with id {id:?} in the configuration"))?;
+    t.roochip()
+        .ok_or_else(|| format!("tenant {id:?} has mode {:?}, not \"roochip\"", t.mode()))
 }
 
 fn parse_peer(peer: &str) -> Result<String, String> {
@@ -486,7 +486,7 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
     let err = |e: RoochipError| e.to_string();
     match command {
         CodesCommand::List { tenant, status } => {
-            let t = tenant_config(config, &tenant)?;
+            let t = roochip_tenant(config, &tenant)?;
             if let Some(s) = &status {
                 if !["pending", "fulfilled", "rejected"].contains(&s.as_str()) {
                     return Err("--status must be pending, fulfilled or rejected".into());
@@ -508,11 +508,11 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
             println!("{total} requests");
         }
         CodesCommand::Generate { tenant, user } => {
-            let t = tenant_config(config, &tenant)?;
+            let t = roochip_tenant(config, &tenant)?;
             let credits = roochip::settings::promo_code_credits(t)?;
             let wallet = roochip::caller::WalletContext {
                 tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
-                webhooks: !t.webhook_url.is_empty(),
+                webhooks: t.webhooks(),
                 actor: Actor::Admin,
             };
             let (ledger, _) = open_ledger(config)?;
@@ -529,7 +529,7 @@ fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {
             );
         }
         CodesCommand::Reject { tenant, id } => {
-            let t = tenant_config(config, &tenant)?;
+            let t = roochip_tenant(config, &tenant)?;
             let wallet = roochip::caller::WalletContext {
                 tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
                 webhooks: false,

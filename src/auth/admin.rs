@@ -80,7 +80,7 @@ pub fn new_token() -> (String, String) {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let digest = crate::config::sha256_hex(&token);
+    let digest = crate::secret::sha256_hex(&token);
     (token, digest)
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::{sha256_hex, TenantConfig};
-use crate::ledger::{LedgerError, TenantId};
+use crate::ledger::TenantId;
+use crate::secret::sha256_hex;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,30 +31,15 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
-    /// From the `[[tenants]]` settings (`api_keys`, `admin_api_keys`).
-    ///
-    /// # Errors
-    /// [`LedgerError::Invalid`] for an invalid tenant id.
-    pub fn from_tenants(tenants: &[TenantConfig]) -> Result<ApiKeys, LedgerError> {
-        let mut by_digest = HashMap::new();
-        for t in tenants {
-            let tenant = TenantId::new(t.id.clone())?;
-            for (digests, role) in [
-                (&t.api_keys, KeyRole::Server),
-                (&t.admin_api_keys, KeyRole::Admin),
-            ] {
-                for d in digests {
-                    by_digest.insert(
-                        d.to_ascii_lowercase(),
-                        ApiKeyGrant {
-                            tenant: tenant.clone(),
-                            role,
-                        },
-                    );
-                }
-            }
-        }
-        Ok(ApiKeys { by_digest })
+    /// From (tenant, role, lowercase or uppercase hex SHA-256 of the key) triples.
+    pub fn new<'a>(keys: impl IntoIterator<Item = (TenantId, KeyRole, &'a str)>) -> ApiKeys {
+        let by_digest = keys
+            .into_iter()
+            .map(|(tenant, role, digest)| {
+                (digest.to_ascii_lowercase(), ApiKeyGrant { tenant, role })
+            })
+            .collect();
+        ApiKeys { by_digest }
     }
 
     /// The grant of a presented key, if any. The key itself is hashed at once and
@@ -121,29 +106,16 @@ mod tests {
     fn keys_map_to_their_tenant_and_role() {
         let (server, server_digest) = new_key();
         let (admin, admin_digest) = new_key();
-        let mut t: TenantConfig = toml_tenant("rooverse");
-        t.api_keys = vec![server_digest];
-        t.admin_api_keys = vec![admin_digest.to_uppercase()];
-        let keys = ApiKeys::from_tenants(&[t]).unwrap();
+        let t = TenantId::new("rooverse").unwrap();
+        let keys = ApiKeys::new([
+            (t.clone(), KeyRole::Server, server_digest.as_str()),
+            (t, KeyRole::Admin, admin_digest.to_uppercase().as_str()),
+        ]);
         assert_eq!(keys.lookup(&server).unwrap().role, KeyRole::Server);
         assert_eq!(keys.lookup(&admin).unwrap().role, KeyRole::Admin);
         assert_eq!(keys.lookup(&admin).unwrap().tenant.as_str(), "rooverse");
         assert!(keys.lookup("rc_unknown").is_none());
         assert!(keys.lookup("").is_none());
         assert!(server.starts_with("rc_") && server.len() == 43);
-    }
-
-    fn toml_tenant(id: &str) -> TenantConfig {
-        use figment::providers::Format;
-        let config: crate::config::Config = figment::Figment::new()
-            .merge(figment::providers::Serialized::defaults(
-                crate::config::Config::default(),
-            ))
-            .merge(figment::providers::Toml::string(&format!(
-                "[[tenants]]\nid = \"{id}\"\nmode = \"roochip\"\n"
-            )))
-            .extract()
-            .unwrap();
-        config.tenants[0].clone()
     }
 }

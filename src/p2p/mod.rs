@@ -10,10 +10,12 @@
 
 pub mod client;
 pub mod directory;
+pub mod identity;
 pub mod node;
 pub mod protocol;
 pub mod registry;
 
+pub use identity::{load_or_create_key, KeyError, NodeInfo};
 pub use node::{spawn, NodeConfig, P2pError, P2pHandle, RegistrationEvent, RegistrationHook};
 pub use protocol::{open_record, RecordDomain, RecordError, ResponseStatus, PROTOCOL};
 pub use registry::{Registration, Registry, RegistryLimits};

@@ -20,8 +20,9 @@ use tokio::task::JoinSet;
 
 use super::deliveries::{self, Due, Outcome, Status};
 use super::signing;
-use crate::config::{TenantConfig, WebhookConfig};
+use super::WebhookConfig;
 use crate::ledger::Ledger;
+use crate::secret::Secret;
 
 /// `last_error` of deliveries whose tenant has no `webhook_url`.
 pub const NO_ENDPOINT: &str = "no webhook_url configured";
@@ -38,10 +39,16 @@ const ERROR_BODY_CHARS: usize = 200;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Where and how a tenant's events are sent. The secret is never logged.
-struct Endpoint {
-    mode: String,
-    url: String,
-    secret: String,
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The tenant whose events go there.
+    pub tenant: String,
+    /// The tenant's dialect: it may add its own signature header.
+    pub mode: String,
+    /// The receiver's URL.
+    pub url: String,
+    /// The signing secret.
+    pub secret: Secret,
 }
 
 /// What every attempt shares.
@@ -57,8 +64,8 @@ struct Context {
 pub struct Dispatcher;
 
 impl Dispatcher {
-    /// Spawns the dispatcher on the current Tokio runtime for `tenants` (their mode,
-    /// `webhook_url` and `webhook_secret`) with the `[webhooks]` settings. It resumes
+    /// Spawns the dispatcher on the current Tokio runtime for `endpoints` (one per
+    /// tenant) with the `[webhooks]` settings. It resumes
     /// at once every delivery left pending in the ledger (after a restart too).
     ///
     /// Deliveries of a tenant with no `webhook_url` (or not in `tenants`) are marked
@@ -69,7 +76,7 @@ impl Dispatcher {
     /// Outside a Tokio runtime.
     pub fn spawn(
         ledger: Ledger,
-        tenants: Vec<TenantConfig>,
+        endpoints: Vec<Endpoint>,
         config: WebhookConfig,
     ) -> DispatcherHandle {
         let client = reqwest::Client::builder()
@@ -86,19 +93,9 @@ impl Dispatcher {
                 tracing::error!(error = %e, "webhook HTTP client: falling back to the defaults");
                 reqwest::Client::new()
             });
-        let endpoints = tenants
+        let endpoints = endpoints
             .into_iter()
-            .filter(|t| !t.webhook_url.is_empty())
-            .map(|t| {
-                (
-                    t.id,
-                    Arc::new(Endpoint {
-                        mode: t.mode,
-                        url: t.webhook_url,
-                        secret: t.webhook_secret,
-                    }),
-                )
-            })
+            .map(|e| (e.tenant.clone(), Arc::new(e)))
             .collect();
         let ctx = Arc::new(Context {
             ledger,
@@ -351,7 +348,7 @@ async fn attempt(ctx: &Context, endpoint: &Endpoint, due: &Due) -> Outcome {
         .header(CONTENT_TYPE, "application/json");
     for (name, value) in signing::headers(
         &endpoint.mode,
-        &endpoint.secret,
+        endpoint.secret.expose(),
         due.outbox_id,
         timestamp,
         &body,

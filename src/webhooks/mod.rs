@@ -20,17 +20,46 @@
 //!   delivery.
 //!
 //! Signatures: [`signing`]. Queries and replay for the admin routes and the CLI:
-//! [`deliveries`]. Admin routes: [`routes`]. Logs name events by `webhook-id`, tenant
+//! [`deliveries`]. A dialect mounts admin routes over [`deliveries`]. Logs name events by `webhook-id`, tenant
 //! and status only: never a secret, a payload or a webhook URL.
 //!
 //! [`LedgerTx::enqueue_event`]: crate::ledger::LedgerTx::enqueue_event
 
+use serde::{Deserialize, Serialize};
+
 pub mod deliveries;
 pub mod dispatcher;
-pub mod routes;
 pub mod signing;
 
 pub use deliveries::{
     count_deliveries, get_delivery, list_deliveries, replay, DeliveryView, ReplayError, Status,
 };
-pub use dispatcher::{Dispatcher, DispatcherHandle, NO_ENDPOINT};
+pub use dispatcher::{Dispatcher, DispatcherHandle, Endpoint, NO_ENDPOINT};
+
+/// `[webhooks]`: delivery of outbox events.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Timeout of one delivery attempt, seconds.
+    pub timeout_secs: u64,
+    /// Delay before each attempt, seconds, counted from the event (first) or the
+    /// previous failure: the Standard Webhooks schedule by default (immediately, 5 s,
+    /// 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h). After the last attempt fails
+    /// the event is dead-lettered.
+    pub schedule_secs: Vec<u64>,
+    /// How often the dispatcher looks for due deliveries when not woken, milliseconds.
+    pub poll_interval_ms: u64,
+    /// Deliveries in flight at once (each account's events stay in order).
+    pub concurrency: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout_secs: 10,
+            schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+            poll_interval_ms: 1000,
+            concurrency: 16,
+        }
+    }
+}

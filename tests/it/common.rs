@@ -10,13 +10,13 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
+use rendezvous_credits::app::{self as server, RunningNode, StartOptions};
 use rendezvous_credits::auth::peer_id_auth::ClientAuth;
 use rendezvous_credits::client::PeerClient;
 use rendezvous_credits::config::{
-    seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, TenantConfig,
+    seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, RoochipTenant,
 };
 use rendezvous_credits::ledger::{AccountView, Bucket, EntryView, TenantId, VerifyReport};
-use rendezvous_credits::server::{self, RunningNode, StartOptions};
 use rendezvous_credits::store;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -503,16 +503,15 @@ pub fn roochip_admin_key(id: &str) -> String {
 /// An active Roochip tenant `id` with one server key ([`roochip_server_key`]), one
 /// admin key ([`roochip_admin_key`]), the seed packages, 5.00 ROO promo codes and no
 /// webhook URL.
-pub fn roochip_tenant(id: &str) -> TenantConfig {
-    TenantConfig {
+pub fn roochip_tenant(id: &str) -> RoochipTenant {
+    RoochipTenant {
         id: id.into(),
-        mode: "roochip".into(),
         active: true,
         scale: 2,
         api_keys: vec![sha256_hex(&roochip_server_key(id))],
         admin_api_keys: vec![sha256_hex(&roochip_admin_key(id))],
         webhook_url: String::new(),
-        webhook_secret: String::new(),
+        webhook_secret: Default::default(),
         promo_code_credits: DecimalSetting::Text("5.00".into()),
         packages: seed_packages(),
     }

@@ -172,7 +172,7 @@ pub fn has_wallet(node: &TestNode, tenant: &str, user: &str) -> bool {
 
 /// A node with one Roochip tenant, `rooverse`.
 pub async fn node() -> TestNode {
-    TestNode::start(|c| c.tenants.push(roochip_tenant("rooverse"))).await
+    TestNode::start(|c| c.tenants.push(roochip_tenant("rooverse").into())).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,10 +364,10 @@ async fn a_deduct_over_the_balance_is_402_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_checked_401_and_403() {
     let node = TestNode::start(|c| {
-        c.tenants.push(roochip_tenant("rooverse"));
+        c.tenants.push(roochip_tenant("rooverse").into());
         let mut asleep = roochip_tenant("asleep");
         asleep.active = false;
-        c.tenants.push(asleep);
+        c.tenants.push(asleep.into());
     })
     .await;
     let user_routes: Vec<(bool, String)> = vec![
@@ -434,11 +434,11 @@ async fn keys_are_checked_401_and_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packages_checkout_and_iap() {
     let node = TestNode::start(|c| {
-        c.tenants.push(roochip_tenant("rooverse"));
+        c.tenants.push(roochip_tenant("rooverse").into());
         let mut other = roochip_tenant("other");
         other.packages[1].active = false;
         other.packages[0].id = Some("starter-configured".into());
-        c.tenants.push(other);
+        c.tenants.push(other.into());
     })
     .await;
     let roo = Roo::server(&node, "rooverse");
@@ -521,8 +521,8 @@ async fn packages_checkout_and_iap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_never_see_each_others_wallets() {
     let node = TestNode::start(|c| {
-        c.tenants.push(roochip_tenant("alpha"));
-        c.tenants.push(roochip_tenant("beta"));
+        c.tenants.push(roochip_tenant("alpha").into());
+        c.tenants.push(roochip_tenant("beta").into());
     })
     .await;
     let alpha = Roo::server(&node, "alpha");

@@ -331,7 +331,7 @@ async fn the_promo_amount_is_the_tenants() {
     let node = TestNode::start(|c| {
         let mut t = roochip_tenant("generous");
         t.promo_code_credits = DecimalSetting::Text("2.50".into());
-        c.tenants.push(t);
+        c.tenants.push(t.into());
     })
     .await;
     let roo = Roo::server(&node, "generous");

@@ -439,8 +439,8 @@ async fn every_issuance_writes_one_credits_issued_event() {
         // stay in the outbox either way.
         hooked.webhook_url = "http://127.0.0.1:9/webhooks/roochip".into();
         hooked.webhook_secret = "roochip_provided_secret".into();
-        c.tenants.push(hooked);
-        c.tenants.push(roochip_tenant("quiet"));
+        c.tenants.push(hooked.into());
+        c.tenants.push(roochip_tenant("quiet").into());
     })
     .await;
     let roo = Roo::server(&node, "hooked");

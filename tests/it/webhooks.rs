@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rendezvous_credits::config::{
-    seed_packages, sha256_hex, DecimalSetting, TenantConfig, WebhookConfig,
+    seed_packages, sha256_hex, DecimalSetting, RoochipTenant, WebhookConfig,
 };
 use rendezvous_credits::ledger::{Ledger, LedgerError, LedgerOptions, TenantId};
 use rendezvous_credits::webhooks::{get_delivery, DeliveryView, Status, NO_ENDPOINT};
@@ -150,17 +150,16 @@ impl Drop for Receiver {
 }
 
 /// A Roochip tenant; `webhook_url` empty means no webhooks.
-fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]) -> TenantConfig {
-    TenantConfig {
+fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]) -> RoochipTenant {
+    RoochipTenant {
         id: id.into(),
-        mode: "roochip".into(),
         active: true,
         scale: 2,
         api_keys: server_keys.iter().map(|k| sha256_hex(k)).collect(),
         admin_api_keys: admin_keys.iter().map(|k| sha256_hex(k)).collect(),
         webhook_url: webhook_url.into(),
         webhook_secret: if webhook_url.is_empty() {
-            String::new()
+            Default::default()
         } else {
             SECRET.into()
         },
@@ -170,18 +169,18 @@ fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]
 }
 
 /// A node with `tenants`, a short retry schedule, a 5 s timeout and a 100 ms poll.
-async fn node_with(tenants: Vec<TenantConfig>, schedule_secs: &[u64]) -> TestNode {
+async fn node_with(tenants: Vec<RoochipTenant>, schedule_secs: &[u64]) -> TestNode {
     node_with_timeout(tenants, schedule_secs, 5).await
 }
 
 async fn node_with_timeout(
-    tenants: Vec<TenantConfig>,
+    tenants: Vec<RoochipTenant>,
     schedule_secs: &[u64],
     timeout_secs: u64,
 ) -> TestNode {
     let schedule_secs = schedule_secs.to_vec();
     TestNode::start(move |c| {
-        c.tenants = tenants;
+        c.tenants = tenants.into_iter().map(Into::into).collect();
         c.webhooks = WebhookConfig {
             timeout_secs,
             schedule_secs,

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::wire::ErrorBody;
 use crate::auth::{AdminAuthError, PeerAuthFailure};
+use crate::http::BodyError;
 use crate::ledger::LedgerError;
 
 /// Failures of Goop2 routes.
@@ -58,6 +59,14 @@ pub enum Goop2Error {
     /// 503: a bounded resource is full.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the node's storage is full; nothing was written.
+    #[error("{message}")]
+    StorageFull {
+        /// Why.
+        message: &'static str,
+        /// Seconds to wait.
+        retry_after_secs: u32,
+    },
     /// 500: a bug or a storage failure; details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -78,6 +87,14 @@ impl From<LedgerError> for Goop2Error {
                 "amount: the balance would exceed the largest allowed balance".into(),
             ),
             LedgerError::Invalid(msg) => Goop2Error::BadRequest(msg),
+            LedgerError::StorageFull(detail) => {
+                tracing::warn!(%detail, "write refused: the storage is full");
+                let (_, retry_after_secs, message) = crate::http::storage_full();
+                Goop2Error::StorageFull {
+                    message,
+                    retry_after_secs,
+                }
+            }
             other => Goop2Error::Internal(other.to_string()),
         }
     }
@@ -130,6 +147,7 @@ impl Goop2Error {
             Goop2Error::PayloadTooLarge(_) => "payload_too_large",
             Goop2Error::RateLimited { .. } => "rate_limited",
             Goop2Error::Unavailable(_) => "unavailable",
+            Goop2Error::StorageFull { .. } => "storage_full",
             Goop2Error::Internal(_) => "internal_error",
         }
     }
@@ -147,7 +165,9 @@ impl ResponseError for Goop2Error {
             }
             Goop2Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Goop2Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Goop2Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Goop2Error::Unavailable(_) | Goop2Error::StorageFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Goop2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -192,8 +212,40 @@ impl ResponseError for Goop2Error {
             Goop2Error::RateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            Goop2Error::StorageFull {
+                retry_after_secs, ..
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
             _ => {}
         }
         response.json(body)
     }
+}
+
+/// Words a refused JSON body the way Goop2 routes always have (`body: …`).
+pub fn body_error(e: BodyError) -> actix_web::Error {
+    match e {
+        BodyError::TooLarge { limit } => {
+            Goop2Error::PayloadTooLarge(format!("body: larger than the limit of {limit} bytes"))
+        }
+        BodyError::Unreadable(m) => Goop2Error::BadRequest(format!(
+            "body: Error that occur during reading payload: {m}"
+        )),
+        BodyError::ContentType => {
+            Goop2Error::BadRequest("body: Content-Type must be application/json".into())
+        }
+        BodyError::Empty => Goop2Error::BadRequest(
+            "body: Json deserialize error: EOF while parsing a value at line 1 column 0".into(),
+        ),
+        BodyError::NotJson { message, .. } | BodyError::Trailing(message) => {
+            Goop2Error::BadRequest(format!("body: Json deserialize error: {message}"))
+        }
+        BodyError::NotObject => Goop2Error::BadRequest("body: must be a JSON object".into()),
+        BodyError::Field { field, message } => {
+            Goop2Error::BadRequest(format!("body: {field}: {message}"))
+        }
+        BodyError::Object(message) => Goop2Error::BadRequest(format!("body: {message}")),
+    }
+    .into()
 }

@@ -7,7 +7,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::error::Goop2Error;
-use crate::config::RateLimits;
+use super::settings::RateLimits;
 
 /// Which limit a route draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,26 +7,97 @@ pub mod ops;
 pub mod presence;
 pub mod repo;
 pub mod routes;
+pub mod settings;
 pub mod wire;
 
-use actix_web::web;
+use std::sync::Arc;
 
-use crate::http::BodyErrors;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::auth::{AdminAuth, PeerAuthenticator};
+use crate::catalog::Catalog;
+use crate::http::BodyConfig;
+use crate::ledger::{Ledger, TenantId};
+use crate::p2p::NodeInfo;
 
 pub use error::Goop2Error;
+use limits::Limiters;
+use presence::Presence;
+pub use settings::Goop2Settings;
+
+/// The OpenAPI document of the Goop2 routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "rendezvous-credits",
+        description = "Credit ledger and rendezvous node HTTP API"
+    ),
+    paths(
+        routes::balance,
+        routes::transactions,
+        routes::purchase,
+        routes::purchases,
+        routes::grant,
+        routes::refund,
+        routes::list,
+        routes::download,
+        routes::healthz,
+        routes::publish,
+        routes::events,
+        routes::manifests,
+        routes::manifest,
+        routes::bundle,
+        routes::prices,
+        routes::store_data,
+        routes::spend,
+        routes::node,
+    )
+)]
+pub struct ApiDoc;
+
+/// What the Goop2 routes share.
+pub struct Goop2State {
+    /// `[goop2]`.
+    pub settings: Goop2Settings,
+    /// The ledger tenant of Goop2 accounts.
+    pub tenant: TenantId,
+    /// The ledger core.
+    pub ledger: Ledger,
+    /// The template catalog.
+    pub catalog: Arc<Catalog>,
+    /// Peer identification (libp2p-PeerID, or the trusted legacy header).
+    pub peers: Arc<PeerAuthenticator>,
+    /// Operator credentials.
+    pub admin: AdminAuth,
+    /// Per-peer and per-IP rate limits.
+    pub limits: Arc<Limiters>,
+    /// Presence (`/publish`, `/events`).
+    pub presence: Arc<Presence>,
+    /// The libp2p node's identity and addresses.
+    pub node: NodeInfo,
+}
 
 fn bad_request(message: String) -> actix_web::Error {
     Goop2Error::BadRequest(message).into()
 }
 
-/// Mounts the Goop2 routes. JSON, query and path errors render as [`Goop2Error`].
-pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    let json = || {
-        web::JsonConfig::default()
-            .limit(max_body_bytes)
-            .error_handler(|err, _req| {
-                crate::http::json_error(err, Goop2Error::BadRequest, Goop2Error::PayloadTooLarge)
-            })
+/// A Goop2 404 for an unknown path under the dialect's prefixes.
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, Goop2Error> {
+    Err(Goop2Error::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Mounts the Goop2 routes with `state`: `/api/…`, `/publish`, `/events`,
+/// `/healthz`. Bodies are limited to `max_body_bytes`; JSON, query and path errors
+/// render as [`Goop2Error`], and an unknown path under `/api` is a Goop2 404.
+pub fn mount(cfg: &mut web::ServiceConfig, state: web::Data<Goop2State>, max_body_bytes: usize) {
+    let body = BodyConfig {
+        limit: max_body_bytes,
+        require_json: true,
+        render: error::body_error,
     };
     let query =
         web::QueryConfig::default().error_handler(|err, _req| bad_request(format!("query: {err}")));
@@ -34,8 +105,9 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         web::PathConfig::default().error_handler(|err, _req| bad_request(format!("path: {err}")));
     cfg.service(
         web::scope("/api")
-            .app_data(json())
-            .app_data(BodyErrors(bad_request))
+            .app_data(state.clone())
+            .app_data(body)
+            .app_data(body.payload())
             .app_data(query)
             .app_data(path)
             .route("/credits/balance", web::get().to(routes::balance))
@@ -55,14 +127,20 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 web::get().to(routes::manifest),
             )
             .route("/templates/{dir}/bundle", web::get().to(routes::bundle))
-            .route("/node", web::get().to(routes::node)),
+            .route("/node", web::get().to(routes::node))
+            .default_service(web::to(no_route)),
     )
     .service(
         web::resource("/publish")
-            .app_data(json())
-            .app_data(BodyErrors(bad_request))
+            .app_data(state.clone())
+            .app_data(body)
+            .app_data(body.payload())
             .route(web::post().to(routes::publish)),
     )
-    .route("/events", web::get().to(routes::events))
+    .service(
+        web::resource("/events")
+            .app_data(state)
+            .route(web::get().to(routes::events)),
+    )
     .route("/healthz", web::get().to(routes::healthz));
 }

@@ -10,9 +10,10 @@ use super::limits::Limit;
 use super::ops::{self, PurchaseOutcome};
 use super::presence::PING_INTERVAL;
 use super::wire::*;
+use super::Goop2State as AppState;
 use crate::auth::PeerIdentity;
 use crate::catalog::Template;
-use crate::http::{AppState, AuthenticationInfo, JsonBody};
+use crate::http::{AuthenticationInfo, JsonBody};
 use crate::ledger::{Amount, Bucket, LedgerError};
 
 type Result<T> = std::result::Result<T, Goop2Error>;
@@ -66,7 +67,7 @@ fn template<'a>(state: &'a AppState, name: &str) -> Result<&'a std::sync::Arc<Te
 
 /// The price a caller pays: 0 when credits are off.
 fn price(state: &AppState, t: &Template) -> i64 {
-    if state.config.goop2.credits_enabled {
+    if state.settings.credits_enabled {
         t.price
     } else {
         0
@@ -74,7 +75,7 @@ fn price(state: &AppState, t: &Template) -> i64 {
 }
 
 async fn available(state: &AppState, peer: &str) -> Result<i64> {
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let peer = peer.to_string();
     let account = state
         .ledger
@@ -85,7 +86,7 @@ async fn available(state: &AppState, peer: &str) -> Result<i64> {
 
 /// The names of the templates `peer` owns, and the balance.
 async fn holdings(state: &AppState, peer: &str) -> Result<(i64, Vec<String>)> {
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let peer = peer.to_string();
     Ok(state
         .ledger
@@ -130,7 +131,7 @@ pub async fn balance(
     let balance = available(&state, &id).await?;
     Ok(HttpResponse::Ok().json(BalanceResponse {
         balance,
-        low_balance: balance < state.config.goop2.low_balance_threshold,
+        low_balance: balance < state.settings.low_balance_threshold,
         peer_id: id,
     }))
 }
@@ -150,7 +151,7 @@ pub async fn transactions(
         return Err(Goop2Error::BadRequest("limit: must be 1 to 100".into()));
     }
     let offset = q.offset.unwrap_or(0);
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let (transactions, total) = state
         .ledger
         .read(move |r| {
@@ -190,7 +191,7 @@ pub async fn purchase(
     body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Purchase)?;
-    let t = template(&state, &body.0.template)?.clone();
+    let t = template(&state, &body.value.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(PurchaseResponse {
             status: "free".into(),
@@ -199,7 +200,7 @@ pub async fn purchase(
             new_balance: None,
         }));
     }
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let unit_template = t.clone();
     let outcome = state
         .ledger
@@ -231,7 +232,7 @@ pub async fn purchases(
     _q: web::Query<PeerQuery>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Balance)?;
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let owned = state
         .ledger
         .read(move |r| match r.account(&tenant, &id)? {
@@ -261,12 +262,12 @@ pub async fn grant(
     body: JsonBody<GrantRequest>,
 ) -> Result<HttpResponse> {
     admin(&state, &req)?;
-    let body = body.0;
+    let body = body.value;
     let peer = parse_peer_id(&body.peer_id)?;
     check_note(&body.note)?;
     let amount = Amount::new(body.amount)
         .ok_or_else(|| Goop2Error::BadRequest("amount: must be a whole number > 0".into()))?;
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let new_balance = state
         .ledger
         .run(move |tx| ops::grant(tx, &tenant, &peer, amount, body.note))
@@ -287,10 +288,10 @@ pub async fn refund(
     body: JsonBody<RefundRequest>,
 ) -> Result<HttpResponse> {
     admin(&state, &req)?;
-    let body = body.0;
+    let body = body.value;
     let peer = parse_peer_id(&body.peer_id)?;
     check_note(&body.note)?;
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let name = body.template.clone();
     let (refunded, new_balance) = state
         .ledger
@@ -345,8 +346,8 @@ async fn gated_bundle(state: &AppState, req: &HttpRequest, name: &str) -> Result
             None => peer(state, req)?,
         };
         let id = who.peer.to_string();
-        let tenant = state.goop2_tenant.clone();
-        let credits_enabled = state.config.goop2.credits_enabled;
+        let tenant = state.tenant.clone();
+        let credits_enabled = state.settings.credits_enabled;
         let unit_template = t.clone();
         let allowed = state
             .ledger
@@ -402,7 +403,7 @@ pub async fn publish(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     state.limits.check(Limit::Publish, &ip)?;
-    let body = body.0;
+    let body = body.value;
     if !matches!(body.kind.as_str(), "online" | "update" | "offline") {
         return Err(Goop2Error::BadRequest(
             "type: must be online, update or offline".into(),
@@ -506,7 +507,7 @@ pub async fn store_data(
     let id = limited_peer(&state, &req, Limit::Balance)?;
     let (balance, owned) = holdings(&state, &id).await?;
     Ok(HttpResponse::Ok().json(StoreDataResponse {
-        credits_active: state.config.goop2.credits_enabled,
+        credits_active: state.settings.credits_enabled,
         balance,
         owned_templates: owned,
     }))
@@ -523,14 +524,14 @@ pub async fn spend(
     body: JsonBody<TemplateRequest>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Purchase)?;
-    let t = template(&state, &body.0.template)?.clone();
+    let t = template(&state, &body.value.template)?.clone();
     if price(&state, &t) == 0 {
         return Ok(HttpResponse::Ok().json(SpendResponse {
             balance: available(&state, &id).await?,
             owned: true,
         }));
     }
-    let tenant = state.goop2_tenant.clone();
+    let tenant = state.tenant.clone();
     let outcome = state
         .ledger
         .run(move |tx| ops::purchase(tx, &tenant, &id, &t))
@@ -551,7 +552,7 @@ pub async fn node(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(NodeResponse {
         peer_id: state.node.peer_id.to_string(),
         listen_addrs: state.node.listen_addrs(),
-        namespace: state.config.goop2.namespace.clone(),
+        namespace: state.settings.namespace.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }

@@ -1,21 +1,24 @@
 //! Request bodies and the `Idempotency-Key` header of Roochip POST routes.
 //!
-//! [`Body`] is the Roochip form of [`crate::http::JsonBody`]: a JSON object parsed
-//! into `T` with every error naming the field (unknown fields refused), and in
-//! addition the raw bytes, which the idempotency fingerprint covers. It parses the
-//! bytes itself so that a number JSON cannot hold (`1e400`) is reported against its
-//! field (`credits: number out of range …`) like any other bad value. Content-Type is
-//! not required: the body is JSON whatever the header says.
+//! Bodies are read by the shared extractor ([`crate::http::JsonBody`]): a JSON object
+//! parsed into `T` with every error naming the field (unknown fields refused), and the
+//! raw bytes, which the idempotency fingerprint covers. [`words`] says a refusal the
+//! Roochip way. Content-Type is not required: the body is JSON whatever the header
+//! says.
 
-use actix_web::error::PayloadError;
-use actix_web::{web, FromRequest, HttpRequest};
-use futures::future::LocalBoxFuture;
+use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::caller::Caller;
 use super::error::RoochipError;
-use crate::http::AppState;
+use crate::http::{parse_object, BodyError};
+
+/// A JSON object body parsed into `T`, with the bytes as received.
+pub type Body<T> = crate::http::JsonBody<T>;
+
+/// A body that may be empty; when present, a JSON object.
+pub type OptionalBody<T> = crate::http::OptionalJsonBody<T>;
 
 /// The optional header that makes a POST safe to retry.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -23,113 +26,45 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// Longest accepted idempotency key, in bytes (Stripe's limit, field-notes §4).
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// A JSON object body parsed into `T`, with the bytes as received.
-pub struct Body<T> {
-    /// The parsed body.
-    pub value: T,
-    /// The body as received.
-    pub raw: web::Bytes,
-}
-
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
-    type Error = RoochipError;
-    type Future = LocalBoxFuture<'static, Result<Self, RoochipError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let raw = read(req, payload);
-        Box::pin(async move {
-            let raw = raw.await?;
-            let value = parse(&raw)?;
-            Ok(Body { value, raw })
-        })
+/// A refused body in Roochip's words: 413 over the limit, else 400 naming the field
+/// (`credits: invalid type: string "10", expected a JSON number`), or the body
+/// (`body: must be a JSON object`, `body: not valid JSON: …`).
+pub fn words(e: BodyError) -> RoochipError {
+    let bad = RoochipError::BadRequest;
+    match e {
+        BodyError::TooLarge { limit } => {
+            RoochipError::PayloadTooLarge(format!("body: larger than the limit of {limit} bytes"))
+        }
+        BodyError::Unreadable(m) => bad(format!("body: cannot be read: {m}")),
+        BodyError::ContentType => bad("body: Content-Type must be application/json".into()),
+        BodyError::Empty => bad("body: required: send a JSON object".into()),
+        BodyError::NotJson { object: false, .. } => {
+            bad("body: not valid JSON: send a JSON object such as {\"key\": \"value\"}".into())
+        }
+        BodyError::NotJson {
+            message,
+            object: true,
+        } => bad(format!("body: not valid JSON: {message}")),
+        BodyError::NotObject => bad("body: must be a JSON object".into()),
+        BodyError::Field { field, message } => bad(format!("{field}: {message}")),
+        BodyError::Object(message) => bad(format!("body: {message}")),
+        BodyError::Trailing(message) => {
+            bad(format!("body: not valid JSON after the object: {message}"))
+        }
     }
 }
 
-/// A body that may be empty (or only whitespace); when present, a JSON object parsed
-/// into `T` as [`Body`] does.
-pub struct OptionalBody<T> {
-    /// The parsed body, if one was sent.
-    pub value: Option<T>,
-    /// The body as received.
-    pub raw: web::Bytes,
-}
-
-impl<T: DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
-    type Error = RoochipError;
-    type Future = LocalBoxFuture<'static, Result<Self, RoochipError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let raw = read(req, payload);
-        Box::pin(async move {
-            let raw = raw.await?;
-            let value = if raw.iter().all(u8::is_ascii_whitespace) {
-                None
-            } else {
-                Some(parse(&raw)?)
-            };
-            Ok(OptionalBody { value, raw })
-        })
-    }
-}
-
-/// Reads the whole body, up to `server.max_body_bytes`.
-fn read(
-    req: &HttpRequest,
-    payload: &mut actix_web::dev::Payload,
-) -> LocalBoxFuture<'static, Result<web::Bytes, RoochipError>> {
-    let bytes = web::Bytes::from_request(req, payload);
-    let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.config.server.max_body_bytes);
-    Box::pin(async move { bytes.await.map_err(|e| payload_error(e, limit)) })
-}
-
-/// Renders a failure to read the body: 413 over the limit, else 400.
-fn payload_error(err: actix_web::Error, limit: Option<usize>) -> RoochipError {
-    match err.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => RoochipError::PayloadTooLarge(match limit {
-            Some(limit) => format!("body: larger than the limit of {limit} bytes"),
-            None => "body: larger than the limit of this server".into(),
-        }),
-        _ => RoochipError::BadRequest(format!("body: cannot be read: {err}")),
-    }
+/// [`words`] as an actix error, for the route group's body settings.
+pub fn body_error(e: BodyError) -> actix_web::Error {
+    words(e).into()
 }
 
 /// Parses `raw` as a JSON object into `T`.
 ///
 /// # Errors
-/// 400 naming the field (`credits: invalid type: string "10", expected a JSON
-/// number`), or the body (`body: must be a JSON object`, `body: not valid JSON: …`).
+/// 400 (or 413) in [`words`].
 pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, RoochipError> {
-    let bad = RoochipError::BadRequest;
-    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(bad("body: required: send a JSON object".into())),
-        Some(b'{') => {}
-        Some(_) if serde_json::from_slice::<serde_json::Value>(raw).is_err() => {
-            return Err(bad(
-                "body: not valid JSON: send a JSON object such as {\"key\": \"value\"}".into(),
-            ))
-        }
-        Some(_) => return Err(bad("body: must be a JSON object".into())),
-    }
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let syntax = !inner.is_data();
-        // "." is the object itself, "?" a key not read yet; an unknown field's path is
-        // the field itself, which its message already names.
-        let unknown = inner.to_string().starts_with("unknown field");
-        let field = Some(path.as_str()).filter(|p| *p != "." && !p.contains('?') && !unknown);
-        match (field, syntax) {
-            (Some(field), _) => bad(format!("{field}: {inner}")),
-            (None, true) => bad(format!("body: not valid JSON: {inner}")),
-            (None, false) => bad(format!("body: {inner}")),
-        }
-    })?;
-    de.end()
-        .map_err(|e| bad(format!("body: not valid JSON after the object: {e}")))?;
-    Ok(value)
+    parse_object(raw).map_err(words)
 }
 
 /// An `Idempotency-Key` with the request it came with.

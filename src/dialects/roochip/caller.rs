@@ -4,16 +4,14 @@
 //! A missing or unknown key is 401; a key of an inactive tenant is 403; a server key
 //! on an admin route is 403. Keys are looked up by their SHA-256 and never logged.
 
-use std::sync::Arc;
-
 use actix_web::{web, FromRequest, HttpRequest};
 use futures::future::{ready, Ready};
 
 use super::error::RoochipError;
+use super::settings::RoochipTenant;
+use super::RoochipState;
 use crate::auth::api_key::ApiKeyRefusal;
 use crate::auth::KeyRole;
-use crate::config::{Config, TenantConfig};
-use crate::http::AppState;
 use crate::ledger::{Actor, Amount, TenantId};
 
 pub use crate::auth::api_key::API_KEY_HEADER;
@@ -22,7 +20,7 @@ pub use crate::auth::api_key::API_KEY_HEADER;
 /// mode) and role.
 #[derive(Clone)]
 pub struct Caller {
-    config: Arc<Config>,
+    state: web::Data<RoochipState>,
     index: usize,
     /// The key's tenant.
     pub tenant: TenantId,
@@ -41,26 +39,25 @@ impl Caller {
     /// 403 when the tenant is inactive.
     pub fn identify(req: &HttpRequest) -> Result<Caller, RoochipError> {
         let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| RoochipError::Internal("the app state is not registered".into()))?;
+            .app_data::<web::Data<RoochipState>>()
+            .ok_or_else(|| RoochipError::Internal("the Roochip state is not registered".into()))?;
         let grant = state
             .api_keys
             .from_request(req)
             .map_err(|refusal| RoochipError::Unauthorized(refusal.to_string()))?;
         let invalid = || RoochipError::Unauthorized(ApiKeyRefusal::Invalid.to_string());
         let index = state
-            .config
             .tenants
             .iter()
-            .position(|t| t.id == grant.tenant.as_str() && t.mode == "roochip")
+            .position(|t| t.id == grant.tenant.as_str())
             .ok_or_else(invalid)?;
-        if !state.config.tenants[index].active {
+        if !state.tenants[index].active {
             return Err(RoochipError::Forbidden(
                 "This tenant is inactive. Contact Roochip support.".into(),
             ));
         }
         Ok(Caller {
-            config: state.config.clone(),
+            state: state.clone(),
             index,
             tenant: grant.tenant.clone(),
             role: grant.role,
@@ -68,13 +65,13 @@ impl Caller {
     }
 
     /// The tenant's settings.
-    pub fn settings(&self) -> &TenantConfig {
-        &self.config.tenants[self.index]
+    pub fn settings(&self) -> &RoochipTenant {
+        &self.state.tenants[self.index]
     }
 
     /// Whether the tenant receives webhooks (`webhook_url` is set).
     pub fn webhooks(&self) -> bool {
-        !self.settings().webhook_url.is_empty()
+        self.settings().webhooks()
     }
 
     /// The `actor` of the entries this caller causes: `tenant:<id>` for a server

@@ -45,6 +45,14 @@ pub enum RoochipError {
     /// 503: a payment method that is not live on this node.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the node's storage is full; nothing was written.
+    #[error("{message}")]
+    StorageFull {
+        /// Why.
+        message: &'static str,
+        /// Seconds to wait.
+        retry_after_secs: u32,
+    },
     /// 500: a bug or a storage failure; the detail is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -64,6 +72,14 @@ impl From<LedgerError> for RoochipError {
                     .into(),
             ),
             LedgerError::Invalid(message) => RoochipError::BadRequest(message),
+            LedgerError::StorageFull(detail) => {
+                tracing::warn!(%detail, "write refused: the storage is full");
+                let (_, retry_after_secs, message) = crate::http::storage_full();
+                RoochipError::StorageFull {
+                    message,
+                    retry_after_secs,
+                }
+            }
             other => RoochipError::Internal(other.to_string()),
         }
     }
@@ -80,7 +96,9 @@ impl ResponseError for RoochipError {
             RoochipError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RoochipError::Conflict(_) => StatusCode::CONFLICT,
             RoochipError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RoochipError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RoochipError::Unavailable(_) | RoochipError::StorageFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RoochipError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +107,17 @@ impl ResponseError for RoochipError {
         if let RoochipError::Internal(detail) = self {
             tracing::error!(%detail, "internal error on a roochip route");
         }
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if let RoochipError::StorageFull {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            ));
+        }
+        response.json(ErrorBody {
             error: self.to_string(),
         })
     }

@@ -17,6 +17,7 @@
 
 pub mod body;
 pub mod caller;
+pub mod deliveries;
 pub mod error;
 pub mod ops;
 pub mod repo;
@@ -28,9 +29,54 @@ use actix_web::web;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::BodyErrors;
+use crate::auth::{ApiKeys, KeyRole};
+use crate::http::BodyConfig;
+use crate::ledger::{Ledger, LedgerError, TenantId};
 
 pub use error::RoochipError;
+pub use settings::RoochipTenant;
+
+/// What the Roochip routes share: the ledger, the Roochip tenants and their keys.
+pub struct RoochipState {
+    /// The ledger core.
+    pub ledger: Ledger,
+    /// The `[[tenants]]` entries with `mode = "roochip"`.
+    pub tenants: Vec<RoochipTenant>,
+    /// Their API keys (digests), server and admin.
+    pub api_keys: ApiKeys,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl RoochipState {
+    /// The state of `tenants` on `ledger`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    pub fn new(
+        ledger: Ledger,
+        tenants: Vec<RoochipTenant>,
+        max_body_bytes: usize,
+    ) -> Result<RoochipState, LedgerError> {
+        let mut keys = Vec::new();
+        for t in &tenants {
+            let id = TenantId::new(t.id.clone())?;
+            for d in &t.api_keys {
+                keys.push((id.clone(), KeyRole::Server, d.as_str()));
+            }
+            for d in &t.admin_api_keys {
+                keys.push((id.clone(), KeyRole::Admin, d.as_str()));
+            }
+        }
+        let api_keys = ApiKeys::new(keys);
+        Ok(RoochipState {
+            ledger,
+            tenants,
+            api_keys,
+            max_body_bytes,
+        })
+    }
+}
 
 /// The OpenAPI document of the Roochip routes.
 #[derive(OpenApi)]
@@ -81,20 +127,12 @@ fn bad_request(message: String) -> actix_web::Error {
 
 /// A Roochip route group: JSON, query, path and body errors render as
 /// [`RoochipError`]; unknown paths below `prefix` answer a Roochip 404.
-fn scope(prefix: &str, max_body_bytes: usize) -> actix_web::Scope {
+fn scope(prefix: &str, state: &web::Data<RoochipState>) -> actix_web::Scope {
+    let body = body_config(state);
     web::scope(prefix)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(max_body_bytes)
-                .error_handler(|err, _req| {
-                    crate::http::json_error(
-                        err,
-                        RoochipError::BadRequest,
-                        RoochipError::PayloadTooLarge,
-                    )
-                }),
-        )
-        .app_data(BodyErrors(bad_request))
+        .app_data(state.clone())
+        .app_data(body)
+        .app_data(body.payload())
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|err, _req| bad_request(format!("query: {err}"))),
@@ -103,8 +141,16 @@ fn scope(prefix: &str, max_body_bytes: usize) -> actix_web::Scope {
             web::PathConfig::default()
                 .error_handler(|err, _req| bad_request(format!("path: {err}"))),
         )
-        .app_data(web::PayloadConfig::new(max_body_bytes))
         .default_service(web::to(routes::no_route))
+}
+
+/// How Roochip routes read bodies: any Content-Type, Roochip's words for errors.
+fn body_config(state: &RoochipState) -> BodyConfig {
+    BodyConfig {
+        limit: state.max_body_bytes,
+        require_json: false,
+        render: body::body_error,
+    }
 }
 
 /// A Roochip route: another method answers a Roochip 405.
@@ -112,12 +158,19 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(routes::wrong_method))
 }
 
-/// Mounts the Roochip routes: `/v1/users/…`, `/v1/packages`, `/v1/checkout`,
-/// `/v1/codes/…`, `/v1/admin/codes/…`, `/iap/…`. Bodies are limited to
-/// `max_body_bytes`.
-pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+/// Mounts the Roochip routes with `state`: `/v1/users/…`, `/v1/packages`,
+/// `/v1/checkout`, `/v1/codes/…`, `/v1/admin/codes/…`, `/v1/admin/users/…`,
+/// `/v1/admin/webhooks/…`, `/iap/…`.
+pub fn mount(cfg: &mut web::ServiceConfig, state: web::Data<RoochipState>) {
+    let body = body_config(&state);
+    let exact = |path: &str| {
+        resource(path)
+            .app_data(state.clone())
+            .app_data(body)
+            .app_data(body.payload())
+    };
     cfg.service(
-        scope("/v1/users", max_body_bytes)
+        scope("/v1/users", &state)
             .service(resource("/{external_user_id}/balance").route(web::get().to(routes::balance)))
             .service(
                 resource("/{external_user_id}/transactions")
@@ -127,12 +180,12 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(resource("/{external_user_id}/reward").route(web::post().to(routes::reward))),
     )
     .service(
-        scope("/v1/codes", max_body_bytes)
+        scope("/v1/codes", &state)
             .service(resource("/request").route(web::post().to(routes::request_code)))
             .service(resource("/redeem").route(web::post().to(routes::redeem_code))),
     )
     .service(
-        scope("/v1/admin/codes", max_body_bytes)
+        scope("/v1/admin/codes", &state)
             .service(resource("/requests").route(web::get().to(routes::code_requests)))
             .service(
                 resource("/requests/{id}/reject").route(web::post().to(routes::reject_request)),
@@ -140,14 +193,15 @@ pub fn config(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .service(resource("/generate").route(web::post().to(routes::generate_code))),
     )
     .service(
-        scope("/v1/admin/users", max_body_bytes)
+        scope("/v1/admin/users", &state)
             .service(resource("/{external_user_id}/grant").route(web::post().to(routes::grant))),
     )
     .service(
-        scope("/iap", max_body_bytes)
+        scope("/iap", &state)
             .service(resource("/apple").route(web::post().to(routes::iap_apple)))
             .service(resource("/google").route(web::post().to(routes::iap_google))),
     )
-    .service(resource("/v1/packages").route(web::get().to(routes::packages)))
-    .service(resource("/v1/checkout").route(web::post().to(routes::checkout)));
+    .service(exact("/v1/packages").route(web::get().to(routes::packages)))
+    .service(exact("/v1/checkout").route(web::post().to(routes::checkout)));
+    deliveries::mount(cfg, &state);
 }

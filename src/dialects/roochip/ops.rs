@@ -17,11 +17,11 @@ use super::error::RoochipError;
 use super::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use super::settings::{CEILING, SCALE};
 use super::wire::CreditsIssuedEvent;
-use crate::config::sha256_hex;
 use crate::ledger::{
     format_minor, json_number, AccountId, Actor, Amount, Bucket, EntryKind, EntryView, LedgerError,
     LedgerRead, LedgerTx, Posting, StoredResponse, TenantId,
 };
+use crate::secret::sha256_hex;
 
 /// Entry kind of a reward.
 pub const KIND_REWARD: EntryKind = EntryKind::Reward;

@@ -18,7 +18,7 @@ use super::error::RoochipError;
 use super::ops::{self, Movement, Reply};
 use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
-use crate::http::AppState;
+use super::RoochipState as AppState;
 use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
 use crate::redact;
 

@@ -1,24 +1,142 @@
-//! A Roochip tenant's money settings from `[[tenants]]`, read exactly at the ROO scale:
-//! the promo code amount and the credit packages ("Available packages").
+//! A Roochip tenant's settings (`[[tenants]]` with `mode = "roochip"`), and its money
+//! settings read exactly at the ROO scale: the promo code amount and the credit
+//! packages ("Available packages").
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{PackageConfig, TenantConfig};
-use crate::ledger::Amount;
+use crate::ledger::{Amount, LedgerError, TenantId, TenantSpec};
+use crate::secret::Secret;
+
+/// A decimal amount in a settings file: a string (`"5.00"`) or a number (`5`,
+/// `5.5`); parsed exactly at the tenant's scale.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum DecimalSetting {
+    /// `"5.00"`
+    Text(String),
+    /// `5`
+    Integer(i64),
+    /// `5.5` (TOML floats are read through their shortest decimal form)
+    Float(f64),
+}
+
+impl DecimalSetting {
+    /// The decimal text.
+    pub fn text(&self) -> String {
+        match self {
+            DecimalSetting::Text(s) => s.clone(),
+            DecimalSetting::Integer(i) => i.to_string(),
+            DecimalSetting::Float(f) => f.to_string(),
+        }
+    }
+}
+
+/// One credit package of a Roochip tenant (roochip-lite-integration-guide.md,
+/// "Available packages").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackageConfig {
+    /// Package id (a UUID); derived from the tenant and name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name (`Starter Pack`).
+    pub name: String,
+    /// ROO issued, decimal (`10`).
+    pub credits_to_issue: DecimalSetting,
+    /// Price in cents (`1000` = $10.00).
+    pub price_amount: i64,
+    /// ISO currency, lowercase (`usd`).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Listed by `GET /v1/packages`.
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+fn default_currency() -> String {
+    "usd".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_scale() -> u32 {
+    2
+}
+
+fn default_promo_credits() -> DecimalSetting {
+    DecimalSetting::Text("5.00".into())
+}
+
+/// The seed packages of roochip-lite-integration-guide.md: Starter 10 / $10.00,
+/// Popular 25 / $25.00, Premium 50 / $50.00.
+pub fn seed_packages() -> Vec<PackageConfig> {
+    [
+        ("Starter Pack", 10, 1000),
+        ("Popular Pack", 25, 2500),
+        ("Premium Pack", 50, 5000),
+    ]
+    .into_iter()
+    .map(|(name, credits, cents)| PackageConfig {
+        id: None,
+        name: name.into(),
+        credits_to_issue: DecimalSetting::Integer(credits),
+        price_amount: cents,
+        currency: default_currency(),
+        active: true,
+    })
+    .collect()
+}
+
+/// A `[[tenants]]` entry with `mode = "roochip"`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoochipTenant {
+    /// Tenant id (1-64 of `a-z0-9_-`); its ledger accounts are separate from every
+    /// other tenant's.
+    pub id: String,
+    /// An inactive tenant answers 403 on every route.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// Decimal places of its currency; Roochip ROO has 2.
+    #[serde(default = "default_scale")]
+    pub scale: u32,
+    /// SHA-256 (lowercase hex) of each server API key (`X-API-Key`).
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// SHA-256 (lowercase hex) of each admin API key.
+    #[serde(default)]
+    pub admin_api_keys: Vec<String>,
+    /// Where events are POSTed; empty = no webhooks.
+    #[serde(default)]
+    pub webhook_url: String,
+    /// HMAC-SHA256 key of the webhook signature. Needed in clear to sign; never
+    /// printed or logged.
+    #[serde(default)]
+    pub webhook_secret: Secret,
+    /// ROO issued by a promo code.
+    #[serde(default = "default_promo_credits")]
+    pub promo_code_credits: DecimalSetting,
+    /// Credit packages (default: the seed packages).
+    #[serde(default = "seed_packages")]
+    pub packages: Vec<PackageConfig>,
+}
 
 /// Decimal places of ROO (hundredths).
 pub const SCALE: u32 = 2;
 
 /// The largest wallet balance: 9,999,999,999.99 ROO in hundredths (the spec's
 /// NUMERIC(12,2) ceiling, "The ROO Currency").
-pub const CEILING: i64 = crate::server::ROOCHIP_CEILING;
+pub const CEILING: i64 = 999_999_999_999;
 
 /// ROO issued by one promo code of `tenant` (`promo_code_credits`), in hundredths.
 ///
 /// # Errors
 /// A message naming the setting when it is not a positive amount with at most 2
 /// decimals under the wallet ceiling.
-pub fn promo_code_credits(tenant: &TenantConfig) -> Result<Amount, String> {
+pub fn promo_code_credits(tenant: &RoochipTenant) -> Result<Amount, String> {
     let text = tenant.promo_code_credits.text();
     Amount::parse_decimal(&text, SCALE, CEILING).map_err(|e| {
         format!(
@@ -32,7 +150,7 @@ pub fn promo_code_credits(tenant: &TenantConfig) -> Result<Amount, String> {
 ///
 /// # Errors
 /// A message naming the setting when it is not a valid amount.
-pub fn package_credits(tenant: &TenantConfig, p: &PackageConfig) -> Result<Amount, String> {
+pub fn package_credits(tenant: &RoochipTenant, p: &PackageConfig) -> Result<Amount, String> {
     let text = p.credits_to_issue.text();
     Amount::parse_decimal(&text, SCALE, CEILING).map_err(|e| {
         format!(
@@ -45,7 +163,7 @@ pub fn package_credits(tenant: &TenantConfig, p: &PackageConfig) -> Result<Amoun
 /// The id of package `p`: its configured `id`, else a UUID (version 8) derived from
 /// the SHA-256 of the tenant id and the package name, so that it stays the same
 /// across restarts and differs between tenants.
-pub fn package_id(tenant: &TenantConfig, p: &PackageConfig) -> String {
+pub fn package_id(tenant: &RoochipTenant, p: &PackageConfig) -> String {
     if let Some(id) = p.id.as_deref().filter(|id| !id.is_empty()) {
         return id.to_string();
     }
@@ -57,13 +175,66 @@ pub fn package_id(tenant: &TenantConfig, p: &PackageConfig) -> String {
         .to_string()
 }
 
+impl RoochipTenant {
+    /// What the ledger core keeps of the tenant: ROO in hundredths up to [`CEILING`].
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    pub fn spec(&self) -> Result<TenantSpec, LedgerError> {
+        Ok(TenantSpec {
+            id: TenantId::new(self.id.clone())?,
+            mode: "roochip".into(),
+            scale: self.scale,
+            ceiling: CEILING,
+        })
+    }
+
+    /// Whether the tenant receives webhooks (`webhook_url` is set).
+    pub fn webhooks(&self) -> bool {
+        !self.webhook_url.is_empty()
+    }
+
+    /// Checks what the types cannot: scale 2, key digests, webhook URL and secret,
+    /// amounts and packages ([`check`]).
+    ///
+    /// # Errors
+    /// A message naming the setting at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = format!("tenants[id = {:?}]", self.id);
+        if self.scale != SCALE {
+            return Err(format!("{name}.scale: Roochip ROO has scale 2"));
+        }
+        check(self)?;
+        for d in self.api_keys.iter().chain(&self.admin_api_keys) {
+            if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "{name}: api_keys and admin_api_keys hold SHA-256 digests (64 hex digits); `rendezvous-credits admin tenant-key` makes one"
+                ));
+            }
+        }
+        if !self.webhook_url.is_empty() {
+            if !(self.webhook_url.starts_with("http://")
+                || self.webhook_url.starts_with("https://"))
+            {
+                return Err(format!(
+                    "{name}.webhook_url: must be an http:// or https:// URL"
+                ));
+            }
+            if self.webhook_secret.is_empty() {
+                return Err(format!("{name}.webhook_secret: required with webhook_url"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checks what the config types cannot: `promo_code_credits` and each package's
 /// `credits_to_issue` (positive, at most 2 decimals, under the ceiling),
 /// `price_amount` (not negative) and package ids (unique).
 ///
 /// # Errors
 /// A message naming the setting at fault.
-pub fn check(tenant: &TenantConfig) -> Result<(), String> {
+pub fn check(tenant: &RoochipTenant) -> Result<(), String> {
     promo_code_credits(tenant)?;
     let mut ids = std::collections::HashSet::new();
     for p in &tenant.packages {
@@ -85,18 +256,16 @@ pub fn check(tenant: &TenantConfig) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{seed_packages, DecimalSetting};
 
-    fn tenant(id: &str) -> TenantConfig {
-        TenantConfig {
+    fn tenant(id: &str) -> RoochipTenant {
+        RoochipTenant {
             id: id.into(),
-            mode: "roochip".into(),
             active: true,
             scale: 2,
             api_keys: Vec::new(),
             admin_api_keys: Vec::new(),
             webhook_url: String::new(),
-            webhook_secret: String::new(),
+            webhook_secret: Secret::default(),
             promo_code_credits: DecimalSetting::Text("5.00".into()),
             packages: seed_packages(),
         }

@@ -1,52 +1,28 @@
-//! Starting and stopping the whole node: ledger, catalog, libp2p swarm, HTTP server.
+//! The one wiring root: it builds the store, the dialects (the only file that names
+//! every one), the HTTP server, the libp2p node, the webhook dispatcher and the
+//! scheduled jobs, and stops them in order.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{middleware, web, App, HttpServer};
-use libp2p::identity::Keypair;
+use actix_web::{middleware, web, App, HttpRequest, HttpResponse, HttpServer};
 use libp2p::{Multiaddr, PeerId};
+use utoipa::OpenApi;
 
-use crate::auth::{AdminAuth, ApiKeys, PeerAuthenticator};
+use crate::auth::{AdminAuth, PeerAuthenticator};
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::Config;
-use crate::dialects::goop2::{limits::Limiters, ops, presence::Presence};
-use crate::http::{self, AppState, NodeInfo};
-use crate::ledger::{Ledger, LedgerError, TenantId, TenantSpec};
-use crate::p2p::{self, directory, P2pHandle, RegistrationEvent, RegistrationHook, RegistryLimits};
-use crate::webhooks::{Dispatcher, DispatcherHandle};
-
-/// Largest Goop2 balance, in credits.
-pub const GOOP2_CEILING: i64 = 1_000_000_000_000;
-
-/// Largest Roochip wallet: 9,999,999,999.99 ROO in hundredths (the NUMERIC(12,2)
-/// ceiling of roochip-lite-integration-guide.md, "The ROO Currency").
-pub const ROOCHIP_CEILING: i64 = 999_999_999_999;
-
-/// The ledger tenants of `config`: the Goop2 tenant (whole credits) and every
-/// `[[tenants]]` entry (Roochip: hundredths up to [`ROOCHIP_CEILING`]).
-///
-/// # Errors
-/// [`LedgerError::Invalid`] for an invalid tenant id.
-pub fn tenant_specs(config: &Config) -> Result<Vec<TenantSpec>, LedgerError> {
-    let mut specs = vec![TenantSpec {
-        id: TenantId::new(config.goop2.tenant.clone())?,
-        mode: "goop2".into(),
-        scale: 0,
-        ceiling: GOOP2_CEILING,
-    }];
-    for t in &config.tenants {
-        specs.push(TenantSpec {
-            id: TenantId::new(t.id.clone())?,
-            mode: t.mode.clone(),
-            scale: t.scale,
-            ceiling: ROOCHIP_CEILING,
-        });
-    }
-    Ok(specs)
-}
+use crate::config::{Config, TenantSettings};
+use crate::dialects::goop2::{self, limits::Limiters, ops, presence::Presence, Goop2State};
+use crate::dialects::roochip::{self, RoochipState};
+use crate::http;
+use crate::ledger::{Ledger, LedgerError, TenantId};
+use crate::p2p::{
+    self, directory, KeyError, NodeInfo, P2pHandle, RegistrationEvent, RegistrationHook,
+    RegistryLimits,
+};
+use crate::store;
+use crate::webhooks::{Dispatcher, DispatcherHandle, Endpoint};
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +34,8 @@ pub enum StartError {
     #[error("catalog: {0}")]
     Catalog(#[from] CatalogError),
     /// The node key could not be read or written.
-    #[error("node key {path}: {message}")]
-    NodeKey {
-        /// The key file.
-        path: String,
-        /// What failed.
-        message: String,
-    },
+    #[error(transparent)]
+    NodeKey(#[from] KeyError),
     /// A setting is invalid.
     #[error("{0}")]
     Config(String),
@@ -105,45 +76,6 @@ pub struct RunningNode {
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     webhooks: DispatcherHandle,
-}
-
-/// Reads the node's libp2p key from `path`, or creates an Ed25519 key there (mode
-/// 0600 on Unix).
-///
-/// # Errors
-/// [`StartError::NodeKey`] when the file is unreadable, not a key, or cannot be
-/// written.
-pub fn load_or_create_key(path: &Path) -> Result<Keypair, StartError> {
-    let err = |message: String| StartError::NodeKey {
-        path: path.display().to_string(),
-        message,
-    };
-    if path.exists() {
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        return Keypair::from_protobuf_encoding(&bytes)
-            .map_err(|e| err(format!("not a libp2p private key: {e}")));
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    }
-    let key = Keypair::generate_ed25519();
-    let bytes = key.to_protobuf_encoding().map_err(|e| err(e.to_string()))?;
-    write_private(path, &bytes).map_err(|e| err(e.to_string()))?;
-    Ok(key)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 fn unix_now() -> u64 {
@@ -209,16 +141,15 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let ledger = {
         let path = config.ledger_path();
         let opts = config.ledger_options();
-        tokio::task::spawn_blocking(move || crate::store::sqlite::open(&path, opts))
+        tokio::task::spawn_blocking(move || store::sqlite::open(&path, opts))
             .await
             .map_err(|e| StartError::Config(format!("ledger open task failed: {e}")))??
     };
     let goop2_tenant = TenantId::new(config.goop2.tenant.clone())?;
-    for spec in tenant_specs(&config)? {
+    for spec in config.tenant_specs()? {
         ledger.ensure_tenant(spec).await?;
     }
-    let api_keys = Arc::new(ApiKeys::from_tenants(&config.tenants)?);
-    let keypair = load_or_create_key(&config.node_key_path())?;
+    let keypair = p2p::load_or_create_key(&config.node_key_path())?;
     let peer_id = keypair.public().to_peer_id();
     let catalog = Arc::new(Catalog::load(&config.server.catalog_dir)?);
 
@@ -257,8 +188,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 
     let limits = Arc::new(Limiters::new(&config.goop2.rate_limits));
     let presence = Arc::new(Presence::default());
-    let state = web::Data::new(AppState {
-        config: config.clone(),
+    let goop2_state = web::Data::new(Goop2State {
+        settings: config.goop2.clone(),
+        tenant: goop2_tenant,
         ledger: ledger.clone(),
         catalog: catalog.clone(),
         peers: Arc::new(PeerAuthenticator::new(
@@ -270,16 +202,30 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         limits: limits.clone(),
         presence: presence.clone(),
         node: node.clone(),
-        goop2_tenant,
-        api_keys,
     });
+    let roochip_state = web::Data::new(RoochipState::new(
+        ledger.clone(),
+        config
+            .tenants
+            .iter()
+            .filter_map(TenantSettings::roochip)
+            .cloned()
+            .collect(),
+        config.server.max_body_bytes,
+    )?);
+    let max_body = config.server.max_body_bytes;
     let _ = http::prometheus();
-    let factory_state = state.clone();
     let mut server = HttpServer::new(move || {
-        let state = factory_state.clone();
+        let (goop2_state, roochip_state) = (goop2_state.clone(), roochip_state.clone());
         App::new()
             .wrap(middleware::from_fn(http::observe))
-            .configure(move |cfg| http::configure(cfg, &state))
+            .configure(move |cfg| {
+                goop2::mount(cfg, goop2_state, max_body);
+                roochip::mount(cfg, roochip_state);
+                cfg.route("/metrics", web::get().to(http::metrics_text))
+                    .route("/openapi.json", web::get().to(openapi_json))
+                    .default_service(web::to(not_found));
+            })
     })
     .disable_signals()
     .shutdown_timeout(10);
@@ -303,7 +249,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 
     let webhooks = Dispatcher::spawn(
         ledger.clone(),
-        config.tenants.clone(),
+        webhook_endpoints(&config),
         config.webhooks.clone(),
     );
     let upkeep = tokio::spawn(async move {
@@ -354,4 +300,53 @@ impl RunningNode {
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
         tracing::info!("rendezvous-credits node stopped");
     }
+}
+
+/// Where each tenant's events go (its dialect's signature included).
+fn webhook_endpoints(config: &Config) -> Vec<Endpoint> {
+    config
+        .tenants
+        .iter()
+        .filter_map(|t| match t {
+            TenantSettings::Roochip(r) if r.webhooks() => Some(Endpoint {
+                tenant: r.id.clone(),
+                mode: "roochip".into(),
+                url: r.webhook_url.clone(),
+                secret: r.webhook_secret.clone(),
+            }),
+            TenantSettings::Roochip(_) => None,
+        })
+        .collect()
+}
+
+/// The OpenAPI document of every HTTP route: each dialect's, and the ops routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = goop2::ApiDoc::openapi();
+    doc.merge(roochip::ApiDoc::openapi());
+    doc.merge(roochip::deliveries::ApiDoc::openapi());
+    doc.merge(OpsDoc::openapi());
+    doc
+}
+
+/// The ops routes.
+#[derive(OpenApi)]
+#[openapi(paths(http::metrics_text, openapi_json))]
+struct OpsDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json() -> HttpResponse {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| openapi().to_json().unwrap_or_default());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.as_str())
+}
+
+/// A path no dialect serves.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "message": format!("no route for {} {}", req.method(), req.path()),
+    }))
 }

@@ -1,4 +1,4 @@
-//! Admin routes of webhook deliveries, for a tenant's admin API key:
+//! Admin routes of a Roochip tenant's webhook deliveries, for its admin API key:
 //!
 //! - `GET /v1/admin/webhooks/deliveries?status=pending|delivered|dead&limit&offset`:
 //!   the tenant's deliveries, newest event first;
@@ -6,8 +6,9 @@
 //!   goes back to pending, attempts 0, due now (a pending one: 409).
 //!
 //! Authentication: `X-API-Key` with a key of `admin_api_keys` (missing or unknown key
-//! → 401, a server key → 403, an inactive tenant → 403). Everything is scoped to the
-//! key's tenant: another tenant's delivery id is 404. Another method is 405. Errors
+//! → 401, a server key → 403, an inactive tenant → 403; a key of a tenant of another
+//! mode is unknown here → 401). Everything is scoped to the key's tenant: another
+//! tenant's delivery id is 404. Another method is 405. Errors
 //! are Roochip style, `{"error": "message"}`.
 
 use actix_web::http::StatusCode;
@@ -15,10 +16,11 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::deliveries::{self, DeliveryView, ReplayError, Status};
+use super::RoochipState;
+use crate::auth::api_key::ApiKeyRefusal;
 use crate::auth::KeyRole;
-use crate::http::AppState;
 use crate::ledger::{LedgerError, TenantId};
+use crate::webhooks::deliveries::{self, DeliveryView, ReplayError, Status};
 
 /// Default page size of the list.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -35,9 +37,9 @@ pub const MAX_LIMIT: u32 = 500;
 )]
 pub struct ApiDoc;
 
-/// Mounts the webhook admin routes. The paths are exact resources (no `/v1` scope),
-/// so that they do not shadow a dialect's own `/v1` routes.
-pub fn config(cfg: &mut web::ServiceConfig, _max_body_bytes: usize) {
+/// Mounts the webhook admin routes with `state`. The paths are exact resources (no
+/// `/v1` scope), so that they do not shadow another dialect's `/v1` routes.
+pub fn mount(cfg: &mut web::ServiceConfig, state: &web::Data<RoochipState>) {
     let query = || {
         web::QueryConfig::default()
             .error_handler(|err, _req| AdminError::BadRequest(format!("query: {err}")).into())
@@ -48,12 +50,14 @@ pub fn config(cfg: &mut web::ServiceConfig, _max_body_bytes: usize) {
     };
     cfg.service(
         web::resource("/v1/admin/webhooks/deliveries")
+            .app_data(state.clone())
             .app_data(query())
             .route(web::get().to(list))
             .default_service(web::to(wrong_method)),
     )
     .service(
         web::resource("/v1/admin/webhooks/deliveries/{id}/replay")
+            .app_data(state.clone())
             .app_data(path())
             .route(web::post().to(replay))
             .default_service(web::to(wrong_method)),
@@ -132,24 +136,21 @@ impl ResponseError for AdminError {
     }
 }
 
-/// The tenant of an admin API key in `X-API-Key`.
-fn admin_tenant(state: &AppState, req: &HttpRequest) -> Result<TenantId, AdminError> {
+/// The Roochip tenant of an admin API key in `X-API-Key`.
+fn admin_tenant(state: &RoochipState, req: &HttpRequest) -> Result<TenantId, AdminError> {
     let grant = state
         .api_keys
         .from_request(req)
         .map_err(|refusal| AdminError::Unauthorized(refusal.to_string()))?;
+    let Some(tenant) = state.tenants.iter().find(|t| t.id == grant.tenant.as_str()) else {
+        return Err(AdminError::Unauthorized(ApiKeyRefusal::Invalid.to_string()));
+    };
     if grant.role != KeyRole::Admin {
         return Err(AdminError::Forbidden(
             "This route needs an admin API key.".into(),
         ));
     }
-    let active = state
-        .config
-        .tenants
-        .iter()
-        .find(|t| t.id == grant.tenant.as_str())
-        .is_some_and(|t| t.active);
-    if !active {
+    if !tenant.active {
         return Err(AdminError::Forbidden("This tenant is inactive.".into()));
     }
     Ok(grant.tenant.clone())
@@ -199,7 +200,7 @@ pub struct DeliveriesResponse {
         (status = 200, body = DeliveriesResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
-    state: web::Data<AppState>,
+    state: web::Data<RoochipState>,
     req: HttpRequest,
     q: web::Query<DeliveriesQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -251,7 +252,7 @@ pub async fn list(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already pending")))]
 pub async fn replay(
-    state: web::Data<AppState>,
+    state: web::Data<RoochipState>,
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AdminError> {
