@@ -204,3 +204,63 @@ CREATE TABLE promo_codes (
 );
 CREATE UNIQUE INDEX idx_codes_one_redemption
     ON promo_codes (tenant_id, external_user_id) WHERE redeemed_at IS NOT NULL;
+
+-- version 3
+
+-- The time dimension of money, owned by the core: lots with expiry, pending credits,
+-- holds that expire, idempotency records with a retention, webhook endpoints as data.
+
+-- A tenant with `lots = 1` keeps a lot per credit (loyalty points that expire); its
+-- accounts' available balance is always the sum of their open lots. A tenant with
+-- `lots = 0` keeps none: its balance is one implicit lot that never expires.
+ALTER TABLE tenants ADD COLUMN lots INTEGER NOT NULL DEFAULT 0 CHECK (lots IN (0, 1));
+
+-- Lots: `expires_at` NULL never expires. Debits draw the earliest-expiring open lot
+-- first, never-expiring ones last.
+CREATE INDEX idx_lots_open ON lots (account_id, expires_at IS NULL, expires_at, id)
+    WHERE remaining > 0;
+CREATE INDEX idx_lots_due ON lots (expires_at) WHERE remaining > 0 AND expires_at IS NOT NULL;
+
+-- What each debit (or hold, or expiry) took from which lot, so that a reversal can
+-- restore exactly those lots (`restored_by` is the reversal's entry).
+CREATE TABLE lot_uses (
+    entry_id     INTEGER NOT NULL REFERENCES credit_transactions(id),
+    lot_id       INTEGER NOT NULL REFERENCES lots(id),
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    restored_by  INTEGER REFERENCES credit_transactions(id),
+    PRIMARY KEY (entry_id, lot_id)
+);
+
+-- Pending credits: announced into the `pending` bucket, posted to available (with
+-- their lot) by `pending_until`, or cancelled.
+CREATE TABLE pending_credits (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES credit_accounts(id),
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    pending_until   TEXT NOT NULL,
+    lot_expires_at  TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'posted', 'cancelled')),
+    entry_id        INTEGER NOT NULL REFERENCES credit_transactions(id),
+    settled_entry   INTEGER REFERENCES credit_transactions(id),
+    ref_type        TEXT,
+    ref_id          TEXT,
+    created_at      TEXT NOT NULL,
+    settled_at      TEXT
+);
+CREATE INDEX idx_pending_due ON pending_credits (pending_until) WHERE status = 'pending';
+
+-- Holds that release themselves at `expires_at`.
+ALTER TABLE holds ADD COLUMN expires_at TEXT;
+CREATE INDEX idx_holds_due ON holds (expires_at) WHERE status = 'open' AND expires_at IS NOT NULL;
+
+-- Idempotency records are kept until `expires_at` (NULL: forever, e.g. once-per-peer
+-- grants). Records written before this version keep the default retention of 30 days.
+ALTER TABLE idempotency_keys ADD COLUMN expires_at TEXT;
+UPDATE idempotency_keys
+   SET expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+30 days')
+ WHERE scope <> 'goop2:starter';
+CREATE INDEX idx_idempotency_expiry ON idempotency_keys (expires_at) WHERE expires_at IS NOT NULL;
+
+-- The entry that moved a hold's funds out of available (its lots are restored from
+-- it when the hold is released).
+ALTER TABLE holds ADD COLUMN entry_id INTEGER REFERENCES credit_transactions(id);

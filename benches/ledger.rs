@@ -42,6 +42,7 @@ fn run(max_batch: usize, submitters: usize, seconds: u64) -> (f64, u64, u64) {
             mode: "goop2".into(),
             scale: 0,
             ceiling: i64::MAX / 2,
+            lots: false,
         })
         .expect("tenant");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -16,6 +16,7 @@ use crate::config::{Config, TenantSettings};
 use crate::dialects::goop2::{self, limits::Limiters, ops, presence::Presence, Goop2State};
 use crate::dialects::roochip::{self, RoochipState};
 use crate::http;
+use crate::ledger::jobs::Scheduler;
 use crate::ledger::{Ledger, LedgerError, TenantId};
 use crate::p2p::{
     self, directory, KeyError, NodeInfo, P2pHandle, RegistrationEvent, RegistrationHook,
@@ -76,6 +77,7 @@ pub struct RunningNode {
     server_task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     webhooks: DispatcherHandle,
+    jobs: Scheduler,
 }
 
 fn unix_now() -> u64 {
@@ -252,6 +254,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         webhook_endpoints(&config),
         config.webhooks.clone(),
     );
+    let jobs = Scheduler::spawn(
+        ledger.clone(),
+        Duration::from_millis(config.jobs.interval_ms),
+    );
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
@@ -278,6 +284,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         server_task,
         background: vec![upkeep],
         webhooks,
+        jobs,
     })
 }
 
@@ -296,6 +303,7 @@ impl RunningNode {
         }
         self.p2p.shutdown().await;
         self.webhooks.shutdown().await;
+        self.jobs.shutdown().await;
         let ledger = self.ledger.clone();
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
         tracing::info!("rendezvous-credits node stopped");

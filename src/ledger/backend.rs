@@ -71,6 +71,8 @@ pub struct TenantRow {
     pub mode: String,
     /// The largest balance of one bucket, minor units.
     pub ceiling: i64,
+    /// Whether its credits are kept as lots (they may expire).
+    pub lots: bool,
 }
 
 /// An account's balances and limits, read for update inside the writer's transaction.
@@ -82,6 +84,8 @@ pub struct AccountRow {
     pub balances: Balances,
     /// The ceiling of each bucket, minor units.
     pub ceiling: i64,
+    /// Whether the tenant keeps lots.
+    pub lots: bool,
 }
 
 impl AccountRow {
@@ -168,6 +172,8 @@ pub struct HoldRow {
     pub amount: i64,
     /// Its state.
     pub status: HoldStatus,
+    /// The entry that took the funds out of available.
+    pub entry_id: Option<i64>,
 }
 
 /// A new hold.
@@ -185,8 +191,100 @@ pub struct NewHold<'a> {
     pub ref_id: Option<&'a str>,
     /// When the hold is released by itself (RFC 3339 UTC); `None`: never.
     pub expires_at: Option<&'a str>,
+    /// The entry that took the funds out of available.
+    pub entry_id: i64,
     /// RFC 3339 UTC.
     pub created_at: &'a str,
+}
+
+/// A lot: what is left of one credit, and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotRow {
+    /// Row id.
+    pub id: i64,
+    /// The account.
+    pub account: AccountId,
+    /// Credited, minor units.
+    pub amount: i64,
+    /// Left, minor units.
+    pub remaining: i64,
+    /// RFC 3339 UTC; `None`: never.
+    pub expires_at: Option<String>,
+}
+
+/// What one entry took from one lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotUse {
+    /// The lot.
+    pub lot: i64,
+    /// Minor units taken.
+    pub amount: i64,
+    /// The reversal that gave them back, if any.
+    pub restored_by: Option<i64>,
+}
+
+/// The state of a pending credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingStatus {
+    /// In the pending bucket.
+    Pending,
+    /// Moved to available.
+    Posted,
+    /// Taken back out of pending.
+    Cancelled,
+}
+
+impl PendingStatus {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingStatus::Pending => "pending",
+            PendingStatus::Posted => "posted",
+            PendingStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored value.
+    pub fn parse(s: &str) -> Option<PendingStatus> {
+        match s {
+            "pending" => Some(PendingStatus::Pending),
+            "posted" => Some(PendingStatus::Posted),
+            "cancelled" => Some(PendingStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A pending credit as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    /// Row id.
+    pub id: i64,
+    /// The account.
+    pub account: AccountId,
+    /// Minor units.
+    pub amount: i64,
+    /// When it posts by itself (RFC 3339 UTC).
+    pub pending_until: String,
+    /// The expiry of the lot it becomes.
+    pub lot_expires_at: Option<String>,
+    /// Its state.
+    pub status: PendingStatus,
+    /// Reference type.
+    pub ref_type: Option<String>,
+    /// Reference id.
+    pub ref_id: Option<String>,
+}
+
+/// An entry as the core reads it back (to reverse it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// The account.
+    pub account: AccountId,
+    /// The bucket.
+    pub bucket: Bucket,
+    /// Signed minor units.
+    pub amount: i64,
 }
 
 /// An idempotency record: the answer stored for (scope, key).
@@ -301,6 +399,96 @@ pub trait LedgerBackend: Send {
         status: HoldStatus,
         now: &str,
     ) -> Result<(), LedgerError>;
+    /// Records a lot of `amount` credited by `entry_id`. Returns its id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_lot(
+        &mut self,
+        account: AccountId,
+        entry_id: i64,
+        amount: i64,
+        expires_at: Option<&str>,
+        now: &str,
+    ) -> Result<i64, LedgerError>;
+    /// The account's lots with something left, earliest expiry first, never-expiring
+    /// last, then oldest first; for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn open_lots_for_update(&mut self, account: AccountId) -> Result<Vec<LotRow>, LedgerError>;
+    /// One lot, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lot_for_update(&mut self, lot: i64) -> Result<Option<LotRow>, LedgerError>;
+    /// Sets what is left of a lot.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<(), LedgerError>;
+    /// Records that `entry_id` took `amount` from `lot`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_lot_use(&mut self, entry_id: i64, lot: i64, amount: i64) -> Result<(), LedgerError>;
+    /// What `entry_id` took from lots, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lot_uses_for_update(&mut self, entry_id: i64) -> Result<Vec<LotUse>, LedgerError>;
+    /// Marks what `entry_id` took as given back by `reversal`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn mark_lot_uses_restored(&mut self, entry_id: i64, reversal: i64) -> Result<(), LedgerError>;
+    /// Up to `limit` lots with something left whose expiry is at or before `now`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lots_due(&mut self, now: &str, limit: u32) -> Result<Vec<LotRow>, LedgerError>;
+    /// Records a pending credit. Returns its id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_pending(
+        &mut self,
+        pending: &PendingRow,
+        entry_id: i64,
+        now: &str,
+    ) -> Result<i64, LedgerError>;
+    /// One pending credit, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn pending_for_update(&mut self, id: i64) -> Result<Option<PendingRow>, LedgerError>;
+    /// Settles a pending credit as posted or cancelled by `entry_id`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn settle_pending(
+        &mut self,
+        id: i64,
+        status: PendingStatus,
+        entry_id: i64,
+        now: &str,
+    ) -> Result<(), LedgerError>;
+    /// Up to `limit` pending credits due at `now`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn pending_due(&mut self, now: &str, limit: u32) -> Result<Vec<i64>, LedgerError>;
+    /// Up to `limit` open holds whose expiry is at or before `now`: (account, hold id).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn holds_due(&mut self, now: &str, limit: u32)
+        -> Result<Vec<(AccountId, String)>, LedgerError>;
+    /// One entry.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn entry(&mut self, id: i64) -> Result<Option<EntryRow>, LedgerError>;
     /// The record stored under (scope, key).
     ///
     /// # Errors
@@ -315,6 +503,12 @@ pub trait LedgerBackend: Send {
     /// # Errors
     /// Storage errors.
     fn idempotency_put(&mut self, record: &IdempotencyRecord) -> Result<(), LedgerError>;
+    /// Deletes up to `limit` idempotency records whose retention ended at or before
+    /// `now`. Returns how many.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn idempotency_sweep(&mut self, now: &str, limit: u32) -> Result<u64, LedgerError>;
     /// Writes an outbox event and its pending delivery, due now. Returns the event id.
     ///
     /// # Errors
@@ -365,7 +559,8 @@ pub struct EntryRecord {
     pub hash: Vec<u8>,
 }
 
-/// One account as `verify` reads it: stored balances and what its open holds sum to.
+/// One account as `verify` reads it: stored balances, and what its open holds, open
+/// lots and pending credits sum to.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountTotals {
     /// Account row id.
@@ -374,6 +569,10 @@ pub struct AccountTotals {
     pub balances: Balances,
     /// Sum of the open holds, minor units.
     pub open_holds: i64,
+    /// Sum of what is left of its lots; `None` when the tenant keeps no lots.
+    pub open_lots: Option<i64>,
+    /// Sum of its pending credits not yet posted or cancelled.
+    pub open_pending: i64,
 }
 
 /// What `verify` is told while the backend scans one snapshot. Returning `false` stops

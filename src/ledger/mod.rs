@@ -15,6 +15,8 @@
 pub mod amount;
 pub mod backend;
 pub mod hash;
+pub mod idempotency;
+pub mod jobs;
 pub mod read;
 pub mod repo;
 pub mod tx;
@@ -24,9 +26,13 @@ use std::sync::Arc;
 
 pub use amount::{format_minor, json_number, Amount, AmountError};
 pub use backend::{Engine, WriterStats};
+pub use idempotency::Idempotency;
 pub use read::{AccountView, Discrepancy, EntryView, LedgerRead, VerifyReport};
 pub use repo::Repositories;
-pub use tx::{Actor, Balances, Bucket, EntryKind, LedgerTx, PostedEntry, Posting, StoredResponse};
+pub use tx::{
+    canonical_time, Actor, Balances, Bucket, EntryKind, LedgerTx, PostedEntry, Posting,
+    StoredResponse,
+};
 
 /// When an answered write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -100,6 +106,9 @@ pub struct TenantSpec {
     pub scale: u32,
     /// The largest balance an account may hold, in minor units (> 0).
     pub ceiling: i64,
+    /// Whether credits are kept as lots that may expire. A tenant without lots keeps
+    /// no lot rows: its balance is one implicit lot that never expires.
+    pub lots: bool,
 }
 
 /// The row id of an account in `credit_accounts`.
@@ -151,8 +160,8 @@ pub enum LedgerError {
         /// The key.
         key: String,
     },
-    /// A tenant re-registered with another scale or mode.
-    #[error("tenant {id} exists with scale {existing_scale} and mode {existing_mode}; refusing to change it")]
+    /// A tenant re-registered with another scale, mode or lot keeping.
+    #[error("tenant {id} exists with scale {existing_scale} and mode {existing_mode} (lots kept or not); refusing to change it")]
     TenantMismatch {
         /// The tenant.
         id: String,

@@ -190,6 +190,29 @@ pub enum Discrepancy {
         /// Sum of the entries.
         computed: i64,
     },
+    /// The available balance differs from what is left of the account's lots (a
+    /// tenant that keeps lots).
+    #[error(
+        "account {account_id}: available balance {available}, its open lots sum to {open_lots}"
+    )]
+    Lots {
+        /// Account row id.
+        account_id: i64,
+        /// The available column.
+        available: i64,
+        /// Sum of what is left of its lots.
+        open_lots: i64,
+    },
+    /// The pending balance differs from the sum of the account's pending credits.
+    #[error("account {account_id}: pending balance {pending}, its pending credits sum to {open_pending}")]
+    Pending {
+        /// Account row id.
+        account_id: i64,
+        /// The pending column.
+        pending: i64,
+        /// Sum of pending credits not settled.
+        open_pending: i64,
+    },
     /// The held balance differs from the sum of the account's open holds.
     #[error("account {account_id}: held balance {held}, open holds sum to {open_holds}")]
     Holds {
@@ -320,6 +343,20 @@ impl VerifyVisitor for Verifier<'_> {
                 account_id: a.account,
                 held: a.balances.held,
                 open_holds: a.open_holds,
+            });
+        }
+        if let Some(open_lots) = a.open_lots.filter(|l| *l != a.balances.available) {
+            return self.stop(Discrepancy::Lots {
+                account_id: a.account,
+                available: a.balances.available,
+                open_lots,
+            });
+        }
+        if a.open_pending != a.balances.pending {
+            return self.stop(Discrepancy::Pending {
+                account_id: a.account,
+                pending: a.balances.pending,
+                open_pending: a.open_pending,
             });
         }
         self.report.accounts += 1;

@@ -1,6 +1,9 @@
 //! `LedgerTx`: what a unit of work may do inside the writer's transaction.
 
-use super::backend::{HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry, NewHold};
+use super::backend::{
+    AccountRow, HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry, NewHold, PendingRow,
+    PendingStatus,
+};
 use super::hash::{entry_hash, EntryFields};
 use super::repo::Repositories;
 use super::{AccountId, Amount, LedgerError, TenantId, TenantSpec};
@@ -254,6 +257,12 @@ impl<'a> LedgerTx<'a> {
         self.now
     }
 
+    /// The backend itself, for the store contract tests.
+    #[cfg(test)]
+    pub(crate) fn backend(&mut self) -> &mut dyn LedgerBackend {
+        self.backend
+    }
+
     /// The repository `R` (a `dyn Trait` of the module that owns some tables), writing
     /// in this transaction.
     ///
@@ -265,7 +274,9 @@ impl<'a> LedgerTx<'a> {
 
     pub(crate) fn ensure_tenant(&mut self, spec: &TenantSpec) -> Result<(), LedgerError> {
         match self.backend.tenant(&spec.id)? {
-            Some(row) if row.scale == spec.scale && row.mode == spec.mode => {
+            Some(row)
+                if row.scale == spec.scale && row.mode == spec.mode && row.lots == spec.lots =>
+            {
                 self.backend.set_ceiling(&spec.id, spec.ceiling)
             }
             Some(row) => Err(LedgerError::TenantMismatch {
@@ -324,7 +335,8 @@ impl<'a> LedgerTx<'a> {
         Ok(self.account_row(account)?.balances)
     }
 
-    /// Adds `amount` to the account's available balance.
+    /// Adds `amount` to the account's available balance (a lot that never expires,
+    /// for a tenant that keeps lots).
     ///
     /// # Errors
     /// [`LedgerError::CeilingExceeded`], [`LedgerError::UnknownAccount`], storage errors.
@@ -334,10 +346,41 @@ impl<'a> LedgerTx<'a> {
         amount: Amount,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        self.post(account, Bucket::Available, amount.minor(), posting)
+        self.credit_expiring(account, amount, None, posting)
     }
 
-    /// Takes `amount` from the account's available balance.
+    /// Adds `amount` to the account's available balance as a lot that expires at
+    /// `expires_at` (RFC 3339; `None`: never). The expiry job takes back what is left
+    /// of it then ([`LedgerTx::expire_due`]).
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an expiry on a tenant that keeps no lots, or an
+    /// expiry that is not RFC 3339; [`LedgerError::CeilingExceeded`],
+    /// [`LedgerError::UnknownAccount`], storage errors.
+    pub fn credit_expiring(
+        &mut self,
+        account: AccountId,
+        amount: Amount,
+        expires_at: Option<&str>,
+        posting: &Posting,
+    ) -> Result<PostedEntry, LedgerError> {
+        let row = self.account_row(account)?;
+        let expires_at = self.lot_expiry(&row, expires_at)?;
+        let entry = self.post_on(account, &row, Bucket::Available, amount.minor(), posting)?;
+        if row.lots {
+            self.backend.insert_lot(
+                account,
+                entry.id,
+                amount.minor(),
+                expires_at.as_deref(),
+                self.now,
+            )?;
+        }
+        Ok(entry)
+    }
+
+    /// Takes `amount` from the account's available balance; for a tenant that keeps
+    /// lots, from the earliest-expiring lots first (never-expiring ones last).
     ///
     /// # Errors
     /// [`LedgerError::InsufficientFunds`] when the balance is smaller than `amount`,
@@ -348,11 +391,17 @@ impl<'a> LedgerTx<'a> {
         amount: Amount,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        self.post(account, Bucket::Available, -amount.minor(), posting)
+        let row = self.account_row(account)?;
+        let entry = self.post_on(account, &row, Bucket::Available, -amount.minor(), posting)?;
+        if row.lots {
+            self.consume_lots(account, entry.id, amount.minor())?;
+        }
+        Ok(entry)
     }
 
     /// Moves `amount` from one account's available balance to another's (same tenant):
-    /// one debit entry and one credit entry. Returns (debit, credit).
+    /// one debit entry and one credit entry (a never-expiring lot on the receiving
+    /// side). Returns (debit, credit).
     ///
     /// # Errors
     /// As [`LedgerTx::debit`] and [`LedgerTx::credit`]; [`LedgerError::Invalid`] across
@@ -376,22 +425,68 @@ impl<'a> LedgerTx<'a> {
                 "cannot transfer between tenants".into(),
             ));
         }
-        let debit = self.post(from, Bucket::Available, -amount.minor(), posting)?;
-        let credit = self.post(to, Bucket::Available, amount.minor(), posting)?;
+        let debit = self.debit(from, amount, posting)?;
+        let credit = self.credit(to, amount, posting)?;
         Ok((debit, credit))
     }
 
-    /// Moves `amount` from available to held under a new hold `hold_id` (escrow).
+    /// Gives back what debit `entry_id` took from available, as one credit entry
+    /// (`posting`, usually [`EntryKind::Reversal`]); for a tenant that keeps lots, into
+    /// exactly the lots it consumed (a lot past its expiry is taken back by the next
+    /// expiry run). Returns the credit.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when the entry is not a debit of available, or (lots)
+    /// was already reversed; ceiling and storage errors. A tenant without lots keeps no
+    /// record of reversals: its dialect must make a reversal happen once (a business
+    /// key).
+    pub fn reverse(
+        &mut self,
+        entry_id: i64,
+        posting: &Posting,
+    ) -> Result<PostedEntry, LedgerError> {
+        let entry = self
+            .backend
+            .entry(entry_id)?
+            .ok_or_else(|| LedgerError::Invalid(format!("no entry {entry_id}")))?;
+        if entry.bucket != Bucket::Available || entry.amount >= 0 {
+            return Err(LedgerError::Invalid(format!(
+                "entry {entry_id} is not a debit of available credits"
+            )));
+        }
+        let account = entry.account;
+        let row = self.account_row(account)?;
+        let uses = if row.lots {
+            let uses = self.backend.lot_uses_for_update(entry_id)?;
+            if uses.iter().any(|u| u.restored_by.is_some()) {
+                return Err(LedgerError::Invalid(format!(
+                    "entry {entry_id} was already reversed"
+                )));
+            }
+            uses
+        } else {
+            Vec::new()
+        };
+        let back = self.post_on(account, &row, Bucket::Available, -entry.amount, posting)?;
+        if row.lots {
+            self.restore_lots(entry_id, back.id, &uses, -entry.amount)?;
+        }
+        Ok(back)
+    }
+
+    /// Moves `amount` from available to held under a new hold `hold_id` (escrow); with
+    /// `expires_at`, the hold releases itself then ([`LedgerTx::release_expired`]).
     /// Returns the two entries (available debit, held credit).
     ///
     /// # Errors
-    /// [`LedgerError::InsufficientFunds`], [`LedgerError::Invalid`] for a reused hold id,
-    /// storage errors.
+    /// [`LedgerError::InsufficientFunds`], [`LedgerError::Invalid`] for a reused hold id
+    /// or a malformed expiry, storage errors.
     pub fn hold(
         &mut self,
         account: AccountId,
         amount: Amount,
         hold_id: &str,
+        expires_at: Option<&str>,
         posting: &Posting,
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
         if self.backend.hold_for_update(account, hold_id)?.is_some() {
@@ -399,7 +494,8 @@ impl<'a> LedgerTx<'a> {
                 "hold {hold_id:?} already exists"
             )));
         }
-        let out = self.post(account, Bucket::Available, -amount.minor(), posting)?;
+        let expires_at = expires_at.map(canonical_time).transpose()?;
+        let out = self.debit(account, amount, posting)?;
         let into = self.post(account, Bucket::Held, amount.minor(), posting)?;
         self.backend.insert_hold(&NewHold {
             id: hold_id,
@@ -407,14 +503,15 @@ impl<'a> LedgerTx<'a> {
             amount: amount.minor(),
             ref_type: posting.ref_type.as_deref(),
             ref_id: posting.ref_id.as_deref(),
-            expires_at: None,
+            expires_at: expires_at.as_deref(),
+            entry_id: out.id,
             created_at: self.now,
         })?;
         Ok((out, into))
     }
 
-    /// Returns an open hold of `account` to available. Returns (held debit, available
-    /// credit).
+    /// Returns an open hold of `account` to available (into the lots it took, for a
+    /// tenant that keeps lots). Returns (held debit, available credit).
     ///
     /// # Errors
     /// [`LedgerError::UnknownHold`] (also for another account's hold id),
@@ -425,9 +522,17 @@ impl<'a> LedgerTx<'a> {
         hold_id: &str,
         posting: &Posting,
     ) -> Result<(PostedEntry, PostedEntry), LedgerError> {
-        let amount = self.resolve_hold(account, hold_id, HoldStatus::Released)?;
+        let (amount, entry_id) = self.resolve_hold(account, hold_id, HoldStatus::Released)?;
         let out = self.post(account, Bucket::Held, -amount, posting)?;
-        let back = self.post(account, Bucket::Available, amount, posting)?;
+        let row = self.account_row(account)?;
+        let back = self.post_on(account, &row, Bucket::Available, amount, posting)?;
+        if row.lots {
+            let uses = match entry_id {
+                Some(id) => self.backend.lot_uses_for_update(id)?,
+                None => Vec::new(),
+            };
+            self.restore_lots(entry_id.unwrap_or(back.id), back.id, &uses, amount)?;
+        }
         Ok((out, back))
     }
 
@@ -443,17 +548,260 @@ impl<'a> LedgerTx<'a> {
         hold_id: &str,
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
-        let amount = self.resolve_hold(account, hold_id, HoldStatus::Captured)?;
+        let (amount, _) = self.resolve_hold(account, hold_id, HoldStatus::Captured)?;
         self.post(account, Bucket::Held, -amount, posting)
     }
 
-    /// Marks `account`'s open hold `hold_id` as `to`; returns its amount.
+    /// Credits `amount` into the account's pending bucket, to be posted to available
+    /// (as a lot expiring at `lot_expires_at`) by `pending_until` at the latest
+    /// ([`LedgerTx::post_pending`], [`LedgerTx::post_pending_due`]) or cancelled
+    /// ([`LedgerTx::cancel_pending`]). Returns the entry and the pending credit's id.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed time, or a lot expiry on a tenant that
+    /// keeps no lots; ceiling and storage errors.
+    pub fn credit_pending(
+        &mut self,
+        account: AccountId,
+        amount: Amount,
+        pending_until: &str,
+        lot_expires_at: Option<&str>,
+        posting: &Posting,
+    ) -> Result<(PostedEntry, i64), LedgerError> {
+        let row = self.account_row(account)?;
+        let lot_expires_at = self.lot_expiry(&row, lot_expires_at)?;
+        let pending_until = canonical_time(pending_until)?;
+        let entry = self.post_on(account, &row, Bucket::Pending, amount.minor(), posting)?;
+        let id = self.backend.insert_pending(
+            &PendingRow {
+                id: 0,
+                account,
+                amount: amount.minor(),
+                pending_until,
+                lot_expires_at,
+                status: PendingStatus::Pending,
+                ref_type: posting.ref_type.clone(),
+                ref_id: posting.ref_id.clone(),
+            },
+            entry.id,
+            self.now,
+        )?;
+        Ok((entry, id))
+    }
+
+    /// Posts pending credit `id` now: out of pending, into available (with its lot).
+    /// Returns the available credit.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an unknown or settled pending credit; storage
+    /// errors.
+    pub fn post_pending(&mut self, id: i64, posting: &Posting) -> Result<PostedEntry, LedgerError> {
+        let p = self.open_pending(id)?;
+        self.post(p.account, Bucket::Pending, -p.amount, posting)?;
+        let amount = Amount::new(p.amount)
+            .ok_or_else(|| LedgerError::Invalid(format!("pending credit {id} holds nothing")))?;
+        let credit =
+            self.credit_expiring(p.account, amount, p.lot_expires_at.as_deref(), posting)?;
+        self.backend
+            .settle_pending(id, PendingStatus::Posted, credit.id, self.now)?;
+        Ok(credit)
+    }
+
+    /// Cancels pending credit `id`: its amount leaves the pending bucket. Returns the
+    /// entry.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an unknown or settled pending credit; storage
+    /// errors.
+    pub fn cancel_pending(
+        &mut self,
+        id: i64,
+        posting: &Posting,
+    ) -> Result<PostedEntry, LedgerError> {
+        let p = self.open_pending(id)?;
+        let entry = self.post(p.account, Bucket::Pending, -p.amount, posting)?;
+        self.backend
+            .settle_pending(id, PendingStatus::Cancelled, entry.id, self.now)?;
+        Ok(entry)
+    }
+
+    /// The pending credit `id`, if it is still pending.
+    fn open_pending(&mut self, id: i64) -> Result<PendingRow, LedgerError> {
+        let p = self
+            .backend
+            .pending_for_update(id)?
+            .ok_or_else(|| LedgerError::Invalid(format!("no pending credit {id}")))?;
+        if p.status != PendingStatus::Pending {
+            return Err(LedgerError::Invalid(format!(
+                "pending credit {id} is already {}",
+                p.status.as_str()
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Takes back what is left of up to `limit` lots whose expiry is at or before `now`
+    /// (RFC 3339), one `expire` entry each. Returns how many lots expired.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    pub fn expire_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+        let now = canonical_time(now)?;
+        let due = self.backend.lots_due(&now, limit)?;
+        let mut expired = 0;
+        for lot in due {
+            let row = self.account_row(lot.account)?;
+            let posting = Posting::new(EntryKind::Expire, Actor::System)
+                .reference("lot", lot.id.to_string())
+                .note("Expired");
+            let entry = self.post_on(
+                lot.account,
+                &row,
+                Bucket::Available,
+                -lot.remaining,
+                &posting,
+            )?;
+            self.backend
+                .insert_lot_use(entry.id, lot.id, lot.remaining)?;
+            self.backend.set_lot_remaining(lot.id, 0)?;
+            expired += 1;
+        }
+        Ok(expired)
+    }
+
+    /// Posts up to `limit` pending credits due at `now` (RFC 3339). Returns how many.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    pub fn post_pending_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+        let now = canonical_time(now)?;
+        let due = self.backend.pending_due(&now, limit)?;
+        let n = due.len() as u32;
+        for id in due {
+            let posting = Posting::new(EntryKind::PendingPost, Actor::System)
+                .reference("pending", id.to_string());
+            self.post_pending(id, &posting)?;
+        }
+        Ok(n)
+    }
+
+    /// Releases up to `limit` open holds whose expiry is at or before `now` (RFC
+    /// 3339). Returns how many.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    pub fn release_expired(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+        let now = canonical_time(now)?;
+        let due = self.backend.holds_due(&now, limit)?;
+        let n = due.len() as u32;
+        for (account, hold) in due {
+            let posting = Posting::new(EntryKind::Release, Actor::System)
+                .reference("hold", hold.clone())
+                .note("Hold expired");
+            self.release(account, &hold, &posting)?;
+        }
+        Ok(n)
+    }
+
+    /// Deletes up to `limit` idempotency records whose retention ended at or before
+    /// `now` (RFC 3339). Returns how many.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    pub fn sweep_idempotency(&mut self, now: &str, limit: u32) -> Result<u64, LedgerError> {
+        let now = canonical_time(now)?;
+        self.backend.idempotency_sweep(&now, limit)
+    }
+
+    /// Takes `amount` from the account's open lots, earliest expiry first, recording
+    /// what `entry_id` took from each.
+    fn consume_lots(
+        &mut self,
+        account: AccountId,
+        entry_id: i64,
+        amount: i64,
+    ) -> Result<(), LedgerError> {
+        let mut left = amount;
+        for lot in self.backend.open_lots_for_update(account)? {
+            if left == 0 {
+                break;
+            }
+            let take = lot.remaining.min(left);
+            self.backend
+                .set_lot_remaining(lot.id, lot.remaining - take)?;
+            self.backend.insert_lot_use(entry_id, lot.id, take)?;
+            left -= take;
+        }
+        if left > 0 {
+            // The available balance covered the debit, so the lots must have: they
+            // disagree with the balance.
+            return Err(LedgerError::Invalid(format!(
+                "account {}: its lots hold {} less than its available balance",
+                account.0, left
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gives `uses` (what `taken_by` took) back to their lots, marking them restored by
+    /// `reversal`; whatever the uses do not cover (`amount` minus their sum) becomes a
+    /// new lot that never expires.
+    fn restore_lots(
+        &mut self,
+        taken_by: i64,
+        reversal: i64,
+        uses: &[super::backend::LotUse],
+        amount: i64,
+    ) -> Result<(), LedgerError> {
+        let mut restored = 0;
+        for u in uses {
+            let lot = self
+                .backend
+                .lot_for_update(u.lot)?
+                .ok_or_else(|| LedgerError::Invalid(format!("no lot {}", u.lot)))?;
+            self.backend
+                .set_lot_remaining(lot.id, lot.remaining + u.amount)?;
+            restored += u.amount;
+        }
+        if !uses.is_empty() {
+            self.backend.mark_lot_uses_restored(taken_by, reversal)?;
+        }
+        if amount > restored {
+            let account = self
+                .backend
+                .entry(reversal)?
+                .ok_or_else(|| LedgerError::Invalid(format!("no entry {reversal}")))?
+                .account;
+            self.backend
+                .insert_lot(account, reversal, amount - restored, None, self.now)?;
+        }
+        Ok(())
+    }
+
+    /// A lot expiry in canonical form; refused for tenants that keep no lots.
+    fn lot_expiry(
+        &self,
+        row: &AccountRow,
+        expires_at: Option<&str>,
+    ) -> Result<Option<String>, LedgerError> {
+        match expires_at {
+            None => Ok(None),
+            Some(_) if !row.lots => Err(LedgerError::Invalid(format!(
+                "tenant {} keeps no lots: its credits cannot expire",
+                row.tenant
+            ))),
+            Some(t) => canonical_time(t).map(Some),
+        }
+    }
+
+    /// Marks `account`'s open hold `hold_id` as `to`; returns its amount and the entry
+    /// that funded it.
     fn resolve_hold(
         &mut self,
         account: AccountId,
         hold_id: &str,
         to: HoldStatus,
-    ) -> Result<i64, LedgerError> {
+    ) -> Result<(i64, Option<i64>), LedgerError> {
         let hold = self
             .backend
             .hold_for_update(account, hold_id)?
@@ -466,7 +814,7 @@ impl<'a> LedgerTx<'a> {
         }
         self.backend
             .set_hold_status(account, hold_id, to, self.now)?;
-        Ok(hold.amount)
+        Ok((hold.amount, hold.entry_id))
     }
 
     /// Looks up an idempotency record. `Ok(Some)` is a replay: return the stored
@@ -495,7 +843,8 @@ impl<'a> LedgerTx<'a> {
     }
 
     /// Stores the response of a request under (scope, key), in the same transaction as
-    /// its effect.
+    /// its effect, kept until `expires_at` (RFC 3339; `None`: forever). Prefer
+    /// [`LedgerTx::once`], which looks up, runs and stores.
     ///
     /// # Errors
     /// Storage errors (a duplicate key is a constraint error: look up first).
@@ -505,6 +854,7 @@ impl<'a> LedgerTx<'a> {
         key: &str,
         fingerprint: &str,
         response: &StoredResponse,
+        expires_at: Option<&str>,
     ) -> Result<(), LedgerError> {
         self.backend.idempotency_put(&IdempotencyRecord {
             scope: scope.to_string(),
@@ -513,7 +863,7 @@ impl<'a> LedgerTx<'a> {
             status: response.status,
             body: response.body.clone(),
             created_at: self.now.to_string(),
-            expires_at: None,
+            expires_at: expires_at.map(str::to_string),
         })
     }
 
@@ -543,8 +893,7 @@ impl<'a> LedgerTx<'a> {
             .ok_or(LedgerError::UnknownAccount(account.0))
     }
 
-    /// The one place where a balance changes: moves the bucket by `delta` (never below
-    /// zero or over the ceiling) and appends the chained entry.
+    /// Moves a bucket of `account` (see [`LedgerTx::post_on`]).
     fn post(
         &mut self,
         account: AccountId,
@@ -553,6 +902,20 @@ impl<'a> LedgerTx<'a> {
         posting: &Posting,
     ) -> Result<PostedEntry, LedgerError> {
         let row = self.account_row(account)?;
+        self.post_on(account, &row, bucket, delta, posting)
+    }
+
+    /// The one place where a balance changes: moves the bucket of `account` (read as
+    /// `row` in this unit) by `delta` (never below zero or over the ceiling) and
+    /// appends the chained entry.
+    fn post_on(
+        &mut self,
+        account: AccountId,
+        row: &AccountRow,
+        bucket: Bucket,
+        delta: i64,
+        posting: &Posting,
+    ) -> Result<PostedEntry, LedgerError> {
         let balance = row.balance(bucket);
         let balance_after = match balance.checked_add(delta) {
             Some(b) if (0..=row.ceiling).contains(&b) => b,
@@ -616,4 +979,17 @@ impl<'a> LedgerTx<'a> {
             created_at: self.now.to_string(),
         })
     }
+}
+
+/// `t` (RFC 3339, any offset, fractions allowed) in the ledger's canonical form: UTC
+/// with whole seconds, `2026-02-07T10:30:00Z`, so that stored times compare as text.
+/// Fractions of a second are cut off.
+///
+/// # Errors
+/// [`LedgerError::Invalid`] when `t` is not an RFC 3339 time.
+pub fn canonical_time(t: &str) -> Result<String, LedgerError> {
+    let ts: jiff::Timestamp = t
+        .parse()
+        .map_err(|e| LedgerError::Invalid(format!("{t:?} is not an RFC 3339 time: {e}")))?;
+    Ok(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }

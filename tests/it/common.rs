@@ -514,5 +514,6 @@ pub fn roochip_tenant(id: &str) -> RoochipTenant {
         webhook_secret: Default::default(),
         promo_code_credits: DecimalSetting::Text("5.00".into()),
         packages: seed_packages(),
+        idempotency_retention_days: 30,
     }
 }

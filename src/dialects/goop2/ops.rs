@@ -160,6 +160,7 @@ pub fn welcome(
             status: 200,
             body: starter_credits.to_string(),
         },
+        None,
     )?;
     Ok(true)
 }

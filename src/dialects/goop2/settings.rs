@@ -78,6 +78,7 @@ impl Goop2Settings {
             mode: "goop2".into(),
             scale: 0,
             ceiling: CEILING,
+            lots: false,
         })
     }
 

@@ -8,11 +8,11 @@
 
 use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::caller::Caller;
 use super::error::RoochipError;
 use crate::http::{parse_object, BodyError};
+use crate::ledger::idempotency::{fingerprint, Idempotency, MAX_KEY_LEN};
 
 /// A JSON object body parsed into `T`, with the bytes as received.
 pub type Body<T> = crate::http::JsonBody<T>;
@@ -24,7 +24,7 @@ pub type OptionalBody<T> = crate::http::OptionalJsonBody<T>;
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// Longest accepted idempotency key, in bytes (Stripe's limit, field-notes §4).
-pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY: usize = MAX_KEY_LEN;
 
 /// A refused body in Roochip's words: 413 over the limit, else 400 naming the field
 /// (`credits: invalid type: string "10", expected a JSON number`), or the body
@@ -67,56 +67,37 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, RoochipError> {
     parse_object(raw).map_err(words)
 }
 
-/// An `Idempotency-Key` with the request it came with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Idempotency {
-    /// `roochip:<tenant>`: a key is unique per tenant, whatever the route.
-    pub scope: String,
-    /// The key as sent.
-    pub key: String,
-    /// Lowercase hex SHA-256 of the method, the path and the body bytes.
-    pub fingerprint: String,
-}
-
-impl Idempotency {
-    /// The idempotency key of `req`, if it carries one.
-    ///
-    /// # Errors
-    /// 400 for an empty key, one over [`MAX_IDEMPOTENCY_KEY`] bytes, or one that is not
-    /// visible ASCII.
-    pub fn of(
-        req: &HttpRequest,
-        caller: &Caller,
-        body: &[u8],
-    ) -> Result<Option<Idempotency>, RoochipError> {
-        let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else {
-            return Ok(None);
-        };
-        let key = value.to_str().map(str::trim).unwrap_or_default();
-        let visible = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !visible {
-            return Err(RoochipError::BadRequest(format!(
-                "Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-            )));
-        }
-        Ok(Some(Idempotency {
-            scope: format!("roochip:{}", caller.tenant),
-            key: key.to_string(),
-            fingerprint: fingerprint(req.method().as_str(), req.uri().path(), body),
-        }))
-    }
-}
-
-/// Lowercase hex SHA-256 of `method`, `path` and `body`, separated so that no two
-/// requests share the input.
-pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(method.as_bytes());
-    h.update(b"\n");
-    h.update(path.as_bytes());
-    h.update(b"\n");
-    h.update(body);
-    hex::encode(h.finalize())
+/// The `Idempotency-Key` of `req`, if it carries one, in the core's form: scoped to
+/// the caller's tenant and any route (a key is unique per tenant, whatever the
+/// route), fingerprinted over the method, the path and the body bytes, kept for the
+/// tenant's `idempotency_retention_days`.
+///
+/// # Errors
+/// 400 for an empty key, one over [`MAX_IDEMPOTENCY_KEY`] bytes, or one that is not
+/// visible ASCII.
+pub fn idempotency(
+    req: &HttpRequest,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Option<Idempotency>, RoochipError> {
+    let Some(value) = req.headers().get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let refused = || {
+        RoochipError::BadRequest(format!(
+            "Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))
+    };
+    let key = value.to_str().map_err(|_| refused())?;
+    let fingerprint = fingerprint(&[
+        req.method().as_str().as_bytes(),
+        req.uri().path().as_bytes(),
+        body,
+    ]);
+    let retention = u64::from(caller.settings().idempotency_retention_days) * 24 * 3600;
+    Idempotency::new(&caller.tenant, "*", "", key, fingerprint, retention)
+        .map(Some)
+        .map_err(|_| refused())
 }
 
 #[cfg(test)]
@@ -155,14 +136,5 @@ mod tests {
             parse(br#"{"credits": 0.01, "reason": "like", "reference_id": null}"#).unwrap();
         assert_eq!(v.credits.to_string(), "0.01");
         assert_eq!(v.reference_id, None);
-    }
-
-    #[test]
-    fn fingerprints_cover_method_path_and_body() {
-        let a = fingerprint("POST", "/v1/users/u/deduct", b"{}");
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, fingerprint("POST", "/v1/users/u/reward", b"{}"));
-        assert_ne!(a, fingerprint("POST", "/v1/users/u/deduct", b"{ }"));
-        assert_eq!(a, fingerprint("POST", "/v1/users/u/deduct", b"{}"));
     }
 }

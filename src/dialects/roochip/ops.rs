@@ -11,15 +11,14 @@
 use rand::RngCore;
 use serde::Serialize;
 
-use super::body::Idempotency;
 use super::caller::WalletContext;
 use super::error::RoochipError;
 use super::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use super::settings::{CEILING, SCALE};
 use super::wire::CreditsIssuedEvent;
 use crate::ledger::{
-    format_minor, json_number, AccountId, Actor, Amount, Bucket, EntryKind, EntryView, LedgerError,
-    LedgerRead, LedgerTx, Posting, StoredResponse, TenantId,
+    format_minor, idempotency::Idempotency, json_number, AccountId, Actor, Amount, Bucket,
+    EntryKind, EntryView, LedgerError, LedgerRead, LedgerTx, Posting, StoredResponse, TenantId,
 };
 use crate::secret::sha256_hex;
 
@@ -69,10 +68,11 @@ impl Reply {
     }
 }
 
-/// Runs `effect` at most once per idempotency key: a repeated key with the same
-/// request replays the stored answer (and does nothing else); a new key runs `effect`
-/// and stores its answer in the same transaction. Without a key, `effect` just runs.
-/// Errors are not stored: the unit rolls back and a retry runs again.
+/// Runs `effect` at most once per idempotency key ([`LedgerTx::once`]): a repeated key
+/// with the same request replays the stored answer (and does nothing else); a new key
+/// runs `effect` and stores its answer in the same transaction. Without a key,
+/// `effect` just runs. Errors are not stored: the unit rolls back and a retry runs
+/// again.
 ///
 /// # Errors
 /// 409 for a key already used with another request; `effect`'s errors.
@@ -95,28 +95,27 @@ pub fn once_replaying(
     effect: impl FnOnce(&mut LedgerTx<'_>) -> Result<Reply, RoochipError>,
     replay: impl FnOnce(&Reply) -> Result<Reply, RoochipError>,
 ) -> Result<Reply, RoochipError> {
-    let Some(i) = idempotency else {
-        return effect(tx);
+    let to_stored = |r: Reply| StoredResponse {
+        status: r.status,
+        body: r.body,
     };
-    if let Some(stored) = tx.idempotency_lookup(&i.scope, &i.key, &i.fingerprint)? {
-        return Ok(Reply {
-            status: stored.status,
-            body: stored.body,
-            replayed: true,
-        });
-    }
-    let reply = effect(tx)?;
-    let stored = replay(&reply)?;
-    tx.idempotency_store(
-        &i.scope,
-        &i.key,
-        &i.fingerprint,
-        &StoredResponse {
-            status: stored.status,
-            body: stored.body,
+    let answer = tx.once(
+        idempotency,
+        |tx| effect(tx).map(to_stored),
+        |response| {
+            replay(&Reply {
+                status: response.status,
+                body: response.body.clone(),
+                replayed: false,
+            })
+            .map(to_stored)
         },
     )?;
-    Ok(reply)
+    Ok(Reply {
+        status: answer.response.status,
+        body: answer.response.body,
+        replayed: answer.replayed,
+    })
 }
 
 /// What a deduct or reward records on its entry.

@@ -3,7 +3,7 @@
 //! with [`json_number`] (`5`, `0.01`, `115.5`).
 //!
 //! POST routes with effects honour an optional `Idempotency-Key`
-//! ([`super::body::Idempotency`]): the answer is stored with the effect and replayed
+//! ([`super::body::idempotency`]): the answer is stored with the effect and replayed
 //! for the same request (with `Idempotent-Replayed: true`); the same key with another
 //! request is 409.
 
@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Number;
 
-use super::body::{Body, Idempotency, OptionalBody};
+use super::body::{idempotency, Body, OptionalBody};
 use super::caller::{AdminCaller, Caller, WalletContext};
 use super::error::RoochipError;
 use super::ops::{self, Movement, Reply};
@@ -217,7 +217,7 @@ async fn move_credits<R: serde::Serialize + 'static>(
 ) -> Result<HttpResponse> {
     let user = external_user_id(user)?;
     let m = movement(&body.value)?;
-    let idempotency = Idempotency::of(req, caller, &body.raw)?;
+    let idempotency = idempotency(req, caller, &body.raw)?;
     let w = caller.wallet();
     let reply = state
         .ledger
@@ -411,7 +411,7 @@ pub async fn request_code(
     body: Body<UserRequest>,
 ) -> Result<HttpResponse> {
     let user = external_user_id(&body.value.external_user_id)?;
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let idempotency = idempotency(&req, &caller, &body.raw)?;
     let w = caller.wallet();
     let reply = state
         .ledger
@@ -457,7 +457,7 @@ pub async fn redeem_code(
             "code: required: send the code as given (like ROO-A3F29C1B)".into(),
         ));
     }
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let idempotency = idempotency(&req, &caller, &body.raw)?;
     let w = caller.wallet();
     let reply = state
         .ledger
@@ -546,7 +546,7 @@ pub async fn generate_code(
     let caller = caller.0;
     let user = external_user_id(&body.value.external_user_id)?;
     let credits = caller.promo_code_credits()?;
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let idempotency = idempotency(&req, &caller, &body.raw)?;
     let w = caller.wallet();
     let reply = state
         .ledger
@@ -607,7 +607,7 @@ pub async fn reject_request(
     if id.len() > 64 {
         return Err(RoochipError::NotFound("Code request not found.".into()));
     }
-    let idempotency = Idempotency::of(&req, &caller, &body.raw)?;
+    let idempotency = idempotency(&req, &caller, &body.raw)?;
     let w = caller.wallet();
     let reply = state
         .ledger

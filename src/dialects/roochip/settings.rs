@@ -66,6 +66,10 @@ fn default_scale() -> u32 {
     2
 }
 
+fn default_retention_days() -> u32 {
+    30
+}
+
 fn default_promo_credits() -> DecimalSetting {
     DecimalSetting::Text("5.00".into())
 }
@@ -122,6 +126,9 @@ pub struct RoochipTenant {
     /// Credit packages (default: the seed packages).
     #[serde(default = "seed_packages")]
     pub packages: Vec<PackageConfig>,
+    /// How long an `Idempotency-Key` answer is kept, days (at least 1).
+    #[serde(default = "default_retention_days")]
+    pub idempotency_retention_days: u32,
 }
 
 /// Decimal places of ROO (hundredths).
@@ -186,6 +193,7 @@ impl RoochipTenant {
             mode: "roochip".into(),
             scale: self.scale,
             ceiling: CEILING,
+            lots: false,
         })
     }
 
@@ -205,6 +213,11 @@ impl RoochipTenant {
             return Err(format!("{name}.scale: Roochip ROO has scale 2"));
         }
         check(self)?;
+        if self.idempotency_retention_days == 0 {
+            return Err(format!(
+                "{name}.idempotency_retention_days: must be at least 1"
+            ));
+        }
         for d in self.api_keys.iter().chain(&self.admin_api_keys) {
             if d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!(
@@ -268,6 +281,7 @@ mod tests {
             webhook_secret: Secret::default(),
             promo_code_credits: DecimalSetting::Text("5.00".into()),
             packages: seed_packages(),
+            idempotency_retention_days: 30,
         }
     }
 

@@ -13,6 +13,7 @@ pub fn tenant(ledger: &Ledger) -> TenantId {
             mode: "goop2".into(),
             scale: 0,
             ceiling: 1_000_000,
+            lots: false,
         })
         .unwrap();
     tenant
@@ -85,7 +86,7 @@ pub fn holds_move_between_buckets_and_belong_to_their_account(open: fn() -> Fixt
             let a = tx.open_account(&t, "a")?;
             let b = tx.open_account(&t, "b")?;
             tx.credit(a, Amount::new(100).unwrap(), &p(EntryKind::Grant))?;
-            tx.hold(a, Amount::new(30).unwrap(), "h1", &p(EntryKind::Hold))?;
+            tx.hold(a, Amount::new(30).unwrap(), "h1", None, &p(EntryKind::Hold))?;
             let held = tx.balances(a)?;
             assert_eq!((held.available, held.held), (70, 30));
             // Another account cannot see or settle the hold.
@@ -93,17 +94,17 @@ pub fn holds_move_between_buckets_and_belong_to_their_account(open: fn() -> Fixt
                 tx.release(b, "h1", &p(EntryKind::Release)),
                 Err(LedgerError::UnknownHold(_))
             ));
-            tx.hold(b, Amount::new(1).unwrap(), "h1", &p(EntryKind::Hold))
+            tx.hold(b, Amount::new(1).unwrap(), "h1", None, &p(EntryKind::Hold))
                 .expect_err("b has nothing to hold");
             tx.capture(a, "h1", &p(EntryKind::Capture))?;
             assert!(matches!(
                 tx.capture(a, "h1", &p(EntryKind::Capture)),
                 Err(LedgerError::HoldNotOpen { .. })
             ));
-            tx.hold(a, Amount::new(20).unwrap(), "h2", &p(EntryKind::Hold))?;
+            tx.hold(a, Amount::new(20).unwrap(), "h2", None, &p(EntryKind::Hold))?;
             tx.release(a, "h2", &p(EntryKind::Release))?;
             assert!(matches!(
-                tx.hold(a, Amount::new(71).unwrap(), "h3", &p(EntryKind::Hold)),
+                tx.hold(a, Amount::new(71).unwrap(), "h3", None, &p(EntryKind::Hold)),
                 Err(LedgerError::InsufficientFunds {
                     available: 70,
                     required: 71

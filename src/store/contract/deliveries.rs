@@ -3,8 +3,8 @@
 use super::Fixture;
 use crate::ledger::{Ledger, TenantId, TenantSpec};
 use crate::webhooks::deliveries::{
-    count_deliveries, due, get_delivery, list_deliveries, now_millis, record, replay, Outcome,
-    ReplayError, Status,
+    count_deliveries, due, get_delivery, list_deliveries, next_for_account, now_millis, record,
+    replay, Outcome, ReplayError, Status,
 };
 
 fn roochip_tenant(ledger: &Ledger) -> TenantId {
@@ -15,6 +15,7 @@ fn roochip_tenant(ledger: &Ledger) -> TenantId {
             mode: "roochip".into(),
             scale: 2,
             ceiling: 1_000_000,
+            lots: false,
         })
         .unwrap();
     t
@@ -98,6 +99,13 @@ pub fn the_oldest_pending_event_of_an_account_holds_back_the_rest(open: fn() -> 
         Some((Status::Delivered, 2))
     );
     assert_eq!(due_ids(ledger, later, 0), vec![a2, b1, n1, n2]);
+    let next = ledger
+        .read_blocking(|r| {
+            let a = r.account(&t, "a")?.unwrap();
+            next_for_account(r, a.id.0, later, 0, i64::MAX)
+        })
+        .unwrap();
+    assert_eq!(next.map(|d| d.outbox_id), Some(a2));
     // A dead event does not hold its account back.
     let dead = Outcome::Dead {
         status: Some(410),

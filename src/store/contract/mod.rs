@@ -5,6 +5,8 @@
 
 pub mod core;
 pub mod deliveries;
+pub mod repos;
+pub mod time;
 
 use crate::ledger::Ledger;
 
@@ -28,6 +30,16 @@ macro_rules! contract_tests {
             core::holds_move_between_buckets_and_belong_to_their_account,
             deliveries::the_oldest_pending_event_of_an_account_holds_back_the_rest,
             deliveries::failures_follow_the_schedule_then_dead_letter_and_replay_restarts,
+            repos::template_purchases,
+            repos::promo_codes_and_requests,
+            repos::peer_directory,
+            repos::tenants_keep_their_scale_mode_and_lots,
+            time::lots_are_consumed_earliest_expiry_first,
+            time::the_expiry_job_takes_back_what_is_left,
+            time::a_reversal_restores_the_lots_a_debit_took,
+            time::pending_credits_post_or_cancel_once,
+            time::holds_release_themselves_when_they_expire,
+            time::idempotency_replays_refuses_and_sweeps,
         );
     };
     (@each $open:path; $($module:ident :: $name:ident),* $(,)?) => {

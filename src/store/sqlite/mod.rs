@@ -240,6 +240,69 @@ mod tests {
     crate::contract_tests!(fixture);
 
     #[test]
+    fn verify_finds_lots_and_pending_credits_that_disagree_with_the_balances() {
+        use crate::ledger::{Actor, Amount, Discrepancy, EntryKind, Posting, TenantId, TenantSpec};
+        let f = fixture();
+        let t = TenantId::new("pts").unwrap();
+        f.ledger
+            .ensure_tenant_blocking(TenantSpec {
+                id: t.clone(),
+                mode: "rrr".into(),
+                scale: 0,
+                ceiling: 1_000,
+                lots: true,
+            })
+            .unwrap();
+        let account = f
+            .ledger
+            .run_blocking(move |tx| {
+                let a = tx.open_account(&t, "m")?;
+                let p = Posting::new(EntryKind::Grant, Actor::System);
+                tx.credit_expiring(
+                    a,
+                    Amount::new(10).unwrap(),
+                    Some("2030-01-01T00:00:00Z"),
+                    &p,
+                )?;
+                tx.credit_pending(a, Amount::new(4).unwrap(), "2030-01-01T00:00:00Z", None, &p)?;
+                Ok::<_, LedgerError>(a)
+            })
+            .unwrap();
+        let path = f.ledger.location();
+        f.ledger.shutdown();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let verify = || {
+            open_read_only(Path::new(&path))
+                .unwrap()
+                .verify_blocking(&mut |_| {})
+                .unwrap()
+        };
+        assert!(verify().is_ok());
+        conn.execute("UPDATE lots SET remaining = remaining - 1", [])
+            .unwrap();
+        assert_eq!(
+            verify(),
+            Err(Discrepancy::Lots {
+                account_id: account.0,
+                available: 10,
+                open_lots: 9
+            })
+        );
+        conn.execute("UPDATE lots SET remaining = remaining + 1", [])
+            .unwrap();
+        conn.execute("UPDATE pending_credits SET status = 'cancelled'", [])
+            .unwrap();
+        assert_eq!(
+            verify(),
+            Err(Discrepancy::Pending {
+                account_id: account.0,
+                pending: 4,
+                open_pending: 0
+            })
+        );
+    }
+
+    #[test]
     fn a_poisoned_writer_runs_nothing_and_says_why() {
         use crate::ledger::{Actor, Amount, EntryKind, Posting, TenantId, TenantSpec};
         let dir = tempfile::tempdir().unwrap();
@@ -270,6 +333,7 @@ mod tests {
                 mode: "goop2".into(),
                 scale: 0,
                 ceiling: 1_000_000,
+                lots: false,
             })
             .unwrap();
         shared.poison("fsync of the WAL failed: test".into());

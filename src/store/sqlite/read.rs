@@ -137,8 +137,13 @@ impl ReadBackend for SqliteRead {
         let mut accounts = conn.prepare(
             "SELECT a.id, a.available, a.held, a.pending,
                     (SELECT coalesce(sum(h.amount), 0) FROM holds h
-                      WHERE h.account_id = a.id AND h.status = 'open')
-             FROM credit_accounts a ORDER BY a.id",
+                      WHERE h.account_id = a.id AND h.status = 'open'),
+                    CASE WHEN t.lots THEN
+                      (SELECT coalesce(sum(l.remaining), 0) FROM lots l WHERE l.account_id = a.id)
+                    END,
+                    (SELECT coalesce(sum(p.amount), 0) FROM pending_credits p
+                      WHERE p.account_id = a.id AND p.status = 'pending')
+             FROM credit_accounts a JOIN tenants t ON t.id = a.tenant_id ORDER BY a.id",
         )?;
         let mut rows = accounts.query([])?;
         while let Some(r) = rows.next()? {
@@ -150,6 +155,8 @@ impl ReadBackend for SqliteRead {
                     pending: r.get(3)?,
                 },
                 open_holds: r.get(4)?,
+                open_lots: r.get(5)?,
+                open_pending: r.get(6)?,
             };
             if !visitor.account(totals) {
                 return Ok(());

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::ledger::backend::{
-    AccountRow, ChainHead, HoldRow, HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry,
-    NewHold, TenantRow,
+    AccountRow, ChainHead, EntryRow, HoldRow, HoldStatus, IdempotencyRecord, LedgerBackend, LotRow,
+    LotUse, NewEntry, NewHold, PendingRow, PendingStatus, TenantRow,
 };
 use crate::ledger::hash::GENESIS;
 use crate::ledger::{AccountId, Balances, Bucket, LedgerError, TenantId, TenantSpec};
@@ -19,6 +19,9 @@ use crate::ledger::{AccountId, Balances, Bucket, LedgerError, TenantId, TenantSp
 pub struct SqliteTx {
     pub(crate) conn: Connection,
     pub(crate) heads: ChainHeads,
+    /// Whether each tenant keeps lots (tenant rows change only through this writer;
+    /// dropped with the chain heads when another connection wrote).
+    pub(crate) tenant_lots: HashMap<String, bool>,
     /// Whether the batch wrote outbox events.
     pub(crate) events_written: bool,
     /// The highest outbox id the batch wrote (0: none).
@@ -30,6 +33,7 @@ impl SqliteTx {
         SqliteTx {
             conn,
             heads: ChainHeads::default(),
+            tenant_lots: HashMap::new(),
             events_written: false,
             max_outbox_id: 0,
         }
@@ -39,7 +43,38 @@ impl SqliteTx {
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
+
+    /// Forgets the cached chain heads and tenant flags (the file changed under us, or a
+    /// batch failed).
+    pub(crate) fn forget_cache(&mut self) {
+        self.heads.clear();
+        self.tenant_lots.clear();
+    }
+
+    fn tenant_keeps_lots(&mut self, tenant: &str) -> Result<bool, LedgerError> {
+        if let Some(lots) = self.tenant_lots.get(tenant) {
+            return Ok(*lots);
+        }
+        let lots: bool = self
+            .conn
+            .prepare_cached("SELECT lots FROM tenants WHERE id = ?1")?
+            .query_row([tenant], |r| r.get(0))?;
+        self.tenant_lots.insert(tenant.to_string(), lots);
+        Ok(lots)
+    }
 }
+
+fn lot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LotRow> {
+    Ok(LotRow {
+        id: r.get(0)?,
+        account: AccountId(r.get(1)?),
+        amount: r.get(2)?,
+        remaining: r.get(3)?,
+        expires_at: r.get(4)?,
+    })
+}
+
+const LOT_COLUMNS: &str = "id, account_id, amount, remaining, expires_at";
 
 fn bucket_sql(bucket: Bucket) -> &'static str {
     match bucket {
@@ -55,12 +90,13 @@ impl LedgerBackend for SqliteTx {
     fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRow>, LedgerError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT scale, mode, ceiling FROM tenants WHERE id = ?1")?
+            .prepare_cached("SELECT scale, mode, ceiling, lots FROM tenants WHERE id = ?1")?
             .query_row([id.as_str()], |r| {
                 Ok(TenantRow {
                     scale: r.get(0)?,
                     mode: r.get(1)?,
                     ceiling: r.get(2)?,
+                    lots: r.get(3)?,
                 })
             })
             .optional()?)
@@ -68,9 +104,18 @@ impl LedgerBackend for SqliteTx {
 
     fn insert_tenant(&mut self, spec: &TenantSpec, now: &str) -> Result<(), LedgerError> {
         self.conn.execute(
-            "INSERT INTO tenants (id, mode, scale, ceiling, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![spec.id.as_str(), spec.mode, spec.scale, spec.ceiling, now],
+            "INSERT INTO tenants (id, mode, scale, ceiling, lots, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                spec.id.as_str(),
+                spec.mode,
+                spec.scale,
+                spec.ceiling,
+                spec.lots,
+                now
+            ],
         )?;
+        self.tenant_lots.remove(spec.id.as_str());
         Ok(())
     }
 
@@ -147,10 +192,12 @@ impl LedgerBackend for SqliteTx {
             })
             .optional()?;
         row.map(|(tenant, balances, ceiling)| {
+            let lots = self.tenant_keeps_lots(&tenant)?;
             Ok(AccountRow {
                 tenant: TenantId::new(tenant)?,
                 balances,
                 ceiling,
+                lots,
             })
         })
         .transpose()
@@ -222,8 +269,9 @@ impl LedgerBackend for SqliteTx {
     fn insert_hold(&mut self, h: &NewHold<'_>) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO holds (id, account_id, amount, status, ref_type, ref_id, created_at)
-                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6)",
+                "INSERT INTO holds
+                   (id, account_id, amount, status, ref_type, ref_id, created_at, expires_at, entry_id)
+                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 h.id,
@@ -231,7 +279,9 @@ impl LedgerBackend for SqliteTx {
                 h.amount,
                 h.ref_type,
                 h.ref_id,
-                h.created_at
+                h.created_at,
+                h.expires_at,
+                h.entry_id
             ])?;
         Ok(())
     }
@@ -241,16 +291,24 @@ impl LedgerBackend for SqliteTx {
         account: AccountId,
         id: &str,
     ) -> Result<Option<HoldRow>, LedgerError> {
-        let row: Option<(i64, String)> = self
+        let row: Option<(i64, String, Option<i64>)> = self
             .conn
-            .prepare_cached("SELECT amount, status FROM holds WHERE account_id = ?1 AND id = ?2")?
-            .query_row(params![account.0, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT amount, status, entry_id FROM holds WHERE account_id = ?1 AND id = ?2",
+            )?
+            .query_row(params![account.0, id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
-        row.map(|(amount, status)| {
+        row.map(|(amount, status, entry_id)| {
             let status = HoldStatus::parse(&status).ok_or_else(|| {
                 LedgerError::Invalid(format!("hold {id:?} has status {status:?}"))
             })?;
-            Ok(HoldRow { amount, status })
+            Ok(HoldRow {
+                amount,
+                status,
+                entry_id,
+            })
         })
         .transpose()
     }
@@ -278,7 +336,7 @@ impl LedgerBackend for SqliteTx {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT fingerprint, status, response, created_at FROM idempotency_keys
+                "SELECT fingerprint, status, response, created_at, expires_at FROM idempotency_keys
                  WHERE scope = ?1 AND key = ?2",
             )?
             .query_row(params![scope, key], |r| {
@@ -289,7 +347,7 @@ impl LedgerBackend for SqliteTx {
                     status: r.get(1)?,
                     body: r.get(2)?,
                     created_at: r.get(3)?,
-                    expires_at: None,
+                    expires_at: r.get(4)?,
                 })
             })
             .optional()?)
@@ -298,8 +356,9 @@ impl LedgerBackend for SqliteTx {
     fn idempotency_put(&mut self, r: &IdempotencyRecord) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO idempotency_keys
+                   (scope, key, fingerprint, status, response, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 r.scope,
@@ -307,9 +366,220 @@ impl LedgerBackend for SqliteTx {
                 r.fingerprint,
                 r.status,
                 r.body,
-                r.created_at
+                r.created_at,
+                r.expires_at
             ])?;
         Ok(())
+    }
+
+    fn idempotency_sweep(&mut self, now: &str, limit: u32) -> Result<u64, LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM idempotency_keys WHERE rowid IN (
+                   SELECT rowid FROM idempotency_keys
+                   WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?2)",
+            )?
+            .execute(params![now, limit])?;
+        Ok(n as u64)
+    }
+
+    fn insert_lot(
+        &mut self,
+        account: AccountId,
+        entry_id: i64,
+        amount: i64,
+        expires_at: Option<&str>,
+        now: &str,
+    ) -> Result<i64, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO lots (account_id, entry_id, amount, remaining, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
+            )?
+            .execute(params![account.0, entry_id, amount, expires_at, now])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn open_lots_for_update(&mut self, account: AccountId) -> Result<Vec<LotRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LOT_COLUMNS} FROM lots WHERE account_id = ?1 AND remaining > 0
+             ORDER BY expires_at IS NULL, expires_at, id"
+        ))?;
+        let rows = stmt.query_map([account.0], lot_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn lot_for_update(&mut self, lot: i64) -> Result<Option<LotRow>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = ?1"))?
+            .query_row([lot], lot_row)
+            .optional()?)
+    }
+
+    fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("UPDATE lots SET remaining = ?2 WHERE id = ?1")?
+            .execute(params![lot, remaining])?;
+        Ok(())
+    }
+
+    fn insert_lot_use(&mut self, entry_id: i64, lot: i64, amount: i64) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("INSERT INTO lot_uses (entry_id, lot_id, amount) VALUES (?1, ?2, ?3)")?
+            .execute(params![entry_id, lot, amount])?;
+        Ok(())
+    }
+
+    fn lot_uses_for_update(&mut self, entry_id: i64) -> Result<Vec<LotUse>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT lot_id, amount, restored_by FROM lot_uses WHERE entry_id = ?1 ORDER BY lot_id",
+        )?;
+        let rows = stmt.query_map([entry_id], |r| {
+            Ok(LotUse {
+                lot: r.get(0)?,
+                amount: r.get(1)?,
+                restored_by: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn mark_lot_uses_restored(&mut self, entry_id: i64, reversal: i64) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("UPDATE lot_uses SET restored_by = ?2 WHERE entry_id = ?1")?
+            .execute(params![entry_id, reversal])?;
+        Ok(())
+    }
+
+    fn lots_due(&mut self, now: &str, limit: u32) -> Result<Vec<LotRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LOT_COLUMNS} FROM lots
+             WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?1
+             ORDER BY expires_at, id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![now, limit], lot_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_pending(
+        &mut self,
+        p: &PendingRow,
+        entry_id: i64,
+        now: &str,
+    ) -> Result<i64, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO pending_credits
+                   (account_id, amount, pending_until, lot_expires_at, status, entry_id,
+                    ref_type, ref_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                p.account.0,
+                p.amount,
+                p.pending_until,
+                p.lot_expires_at,
+                entry_id,
+                p.ref_type,
+                p.ref_id,
+                now
+            ])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn pending_for_update(&mut self, id: i64) -> Result<Option<PendingRow>, LedgerError> {
+        let row: Option<(PendingRow, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, account_id, amount, pending_until, lot_expires_at, status, ref_type, ref_id
+                 FROM pending_credits WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok((
+                    PendingRow {
+                        id: r.get(0)?,
+                        account: AccountId(r.get(1)?),
+                        amount: r.get(2)?,
+                        pending_until: r.get(3)?,
+                        lot_expires_at: r.get(4)?,
+                        status: PendingStatus::Pending,
+                        ref_type: r.get(6)?,
+                        ref_id: r.get(7)?,
+                    },
+                    r.get(5)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(mut p, status)| {
+            p.status = PendingStatus::parse(&status).ok_or_else(|| {
+                LedgerError::Invalid(format!("pending credit {id} has status {status:?}"))
+            })?;
+            Ok(p)
+        })
+        .transpose()
+    }
+
+    fn settle_pending(
+        &mut self,
+        id: i64,
+        status: PendingStatus,
+        entry_id: i64,
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE pending_credits SET status = ?2, settled_entry = ?3, settled_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, status.as_str(), entry_id, now])?;
+        Ok(())
+    }
+
+    fn pending_due(&mut self, now: &str, limit: u32) -> Result<Vec<i64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM pending_credits WHERE status = 'pending' AND pending_until <= ?1
+             ORDER BY pending_until, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn holds_due(
+        &mut self,
+        now: &str,
+        limit: u32,
+    ) -> Result<Vec<(AccountId, String)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT account_id, id FROM holds
+             WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| {
+            Ok((AccountId(r.get(0)?), r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn entry(&mut self, id: i64) -> Result<Option<EntryRow>, LedgerError> {
+        let row: Option<(i64, String, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT account_id, bucket, amount FROM credit_transactions WHERE id = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(account, bucket, amount)| {
+            let bucket = Bucket::parse(&bucket)
+                .ok_or_else(|| LedgerError::Invalid(format!("entry {id} has bucket {bucket:?}")))?;
+            Ok(EntryRow {
+                account: AccountId(account),
+                bucket,
+                amount,
+            })
+        })
+        .transpose()
     }
 
     fn insert_event(

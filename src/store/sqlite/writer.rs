@@ -365,7 +365,7 @@ impl Writer<'_> {
         if !self.tx.conn.is_autocommit() {
             let _ = exec(&self.tx.conn, "ROLLBACK");
         }
-        self.tx.heads.clear();
+        self.tx.forget_cache();
         fail_all(replies, why);
     }
 
@@ -404,7 +404,7 @@ impl Writer<'_> {
         {
             Ok(v) if v == self.data_version => {}
             Ok(v) => {
-                self.tx.heads.clear();
+                self.tx.forget_cache();
                 self.data_version = v;
             }
             Err(_) => self.tx.heads.clear(),

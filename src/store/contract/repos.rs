@@ -1,0 +1,250 @@
+//! The modules' repositories: template purchases, promo codes and requests, the peer
+//! directory, and the tenant registry of the core.
+
+use super::core::tenant;
+use super::Fixture;
+use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
+use crate::dialects::roochip::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
+use crate::ledger::{Actor, Amount, EntryKind, LedgerError, Posting, TenantId, TenantSpec};
+use crate::p2p::directory::{Directory, DirectoryReads, StoredRegistration};
+
+/// Purchases: one live purchase per template, revoked by a refund, read back in order.
+pub fn template_purchases(open: fn() -> Fixture) {
+    let f = open();
+    let t = tenant(&f.ledger);
+    let account = f
+        .ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&t, "peer")?;
+            let e = tx.credit(
+                a,
+                Amount::new(500).unwrap(),
+                &Posting::new(EntryKind::Grant, Actor::Admin),
+            )?;
+            let now = tx.now();
+            let repo = tx.repo::<dyn Purchases>()?;
+            assert_eq!(repo.owned(a, "poker")?, None);
+            repo.insert_purchase(a, "poker", 100, e.id, now)?;
+            repo.insert_purchase(a, "studio", 50, e.id, now)?;
+            assert!(repo.insert_purchase(a, "poker", 100, e.id, now).is_err());
+            let poker = repo.owned(a, "poker")?.unwrap();
+            assert_eq!((poker.template.as_str(), poker.price_paid), ("poker", 100));
+            repo.revoke_purchase(poker.id, Some(e.id), now)?;
+            assert_eq!(repo.owned(a, "poker")?, None);
+            repo.insert_purchase(a, "poker", 90, e.id, now)?;
+            Ok::<_, LedgerError>(a)
+        })
+        .unwrap();
+    let (owned, owns, not) = f
+        .ledger
+        .read_blocking(|r| {
+            let repo = r.repo::<dyn PurchaseReads>()?;
+            Ok::<_, LedgerError>((
+                repo.owned_templates(account)?,
+                repo.owns(account, "studio")?,
+                repo.owns(account, "chess")?,
+            ))
+        })
+        .unwrap();
+    let names: Vec<(&str, i64)> = owned
+        .iter()
+        .map(|o| (o.template.as_str(), o.price_paid))
+        .collect();
+    assert_eq!(names, vec![("studio", 50), ("poker", 90)]);
+    assert!(owns && !not);
+    f.ledger.shutdown();
+}
+
+/// Promo codes: one request per user, codes by digest within their tenant, one
+/// redemption per user.
+pub fn promo_codes_and_requests(open: fn() -> Fixture) {
+    let f = open();
+    let t = TenantId::new("roo").unwrap();
+    let other = TenantId::new("other").unwrap();
+    for id in [&t, &other] {
+        f.ledger
+            .ensure_tenant_blocking(TenantSpec {
+                id: id.clone(),
+                mode: "roochip".into(),
+                scale: 2,
+                ceiling: 1_000_000,
+                lots: false,
+            })
+            .unwrap();
+    }
+    let (tt, ot) = (t.clone(), other.clone());
+    f.ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&tt, "u1")?;
+            let e = tx.credit(
+                a,
+                Amount::new(500).unwrap(),
+                &Posting::new(EntryKind::Adjustment, Actor::Admin),
+            )?;
+            let now = tx.now();
+            let codes = tx.repo::<dyn PromoCodes>()?;
+            let request = |id: &str, user: &str, status: &str| CodeRequest {
+                id: id.into(),
+                external_user_id: user.into(),
+                status: status.into(),
+                created_at: now.into(),
+            };
+            codes.insert_request(&tt, &request("r1", "u1", "pending"), None)?;
+            codes.insert_request(&tt, &request("r2", "u2", "fulfilled"), Some(now))?;
+            assert!(codes
+                .insert_request(&tt, &request("r3", "u1", "pending"), None)
+                .is_err());
+            assert_eq!(codes.request_of_user(&tt, "u1")?.unwrap().id, "r1");
+            assert_eq!(codes.request_of_user(&ot, "u1")?, None);
+            assert_eq!(codes.request(&tt, "r2")?.unwrap().status, "fulfilled");
+            assert_eq!(codes.request(&ot, "r2")?, None);
+            codes.resolve_request("r1", "rejected", now)?;
+            assert_eq!(codes.request(&tt, "r1")?.unwrap().status, "rejected");
+
+            assert!(!codes.user_has_code(&tt, "u1")?);
+            assert!(!codes.digest_taken("d1")?);
+            codes.insert_code(&NewCode {
+                digest: "d1",
+                tenant: &tt,
+                user: "u1",
+                credits: 500,
+                request_id: "r1",
+                created_at: now,
+            })?;
+            assert!(codes.user_has_code(&tt, "u1")? && codes.digest_taken("d1")?);
+            assert_eq!(codes.code(&ot, "d1")?, None);
+            let code = codes.code(&tt, "d1")?.unwrap();
+            assert_eq!((code.owner.as_str(), code.credits), ("u1", 500));
+            assert_eq!(code.redeemed_at, None);
+            assert!(!codes.user_redeemed(&tt, "u1")?);
+            codes.mark_redeemed("d1", e.id, now)?;
+            assert!(codes.user_redeemed(&tt, "u1")?);
+            assert!(codes.code(&tt, "d1")?.unwrap().redeemed_at.is_some());
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let (all, rejected, page) = f
+        .ledger
+        .read_blocking(move |r| {
+            let reads = r.repo::<dyn PromoCodeReads>()?;
+            Ok::<_, LedgerError>((
+                reads.code_requests(&t, None, 10, 0)?,
+                reads.code_requests(&t, Some("rejected"), 10, 0)?,
+                reads.code_requests(&t, None, 1, 1)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(all.0, 2);
+    assert_eq!(rejected.0, 1);
+    assert_eq!(rejected.1[0].id, "r1");
+    assert_eq!((page.0, page.1.len(), page.1[0].id.as_str()), (2, 1, "r2"));
+    f.ledger.shutdown();
+}
+
+/// The directory: one registration per peer and namespace, replaced, removed, and
+/// read back while it has not expired.
+pub fn peer_directory(open: fn() -> Fixture) {
+    let f = open();
+    let reg = |peer: &str, ns: &str, expires: u64| StoredRegistration {
+        peer: peer.into(),
+        namespace: ns.into(),
+        addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        ttl_secs: 60,
+        record: vec![1, 2, 3],
+        domain: "standard".into(),
+        expires_at_unix: expires,
+    };
+    let (a1, a2, b1) = (
+        reg("a", "goop2", 1_000),
+        reg("a", "goop2", 2_000),
+        reg("b", "x", 500),
+    );
+    f.ledger
+        .run_blocking(move |tx| {
+            let now = tx.now();
+            let dir = tx.repo::<dyn Directory>()?;
+            dir.upsert(&a1, now)?;
+            dir.upsert(&b1, now)?;
+            dir.upsert(&a2, now)?;
+            dir.upsert(&reg("c", "goop2", 3_000), now)?;
+            dir.remove("c", "goop2")?;
+            dir.remove("nobody", "goop2")?;
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let (all, later) = f
+        .ledger
+        .read_blocking(|r| {
+            let dir = r.repo::<dyn DirectoryReads>()?;
+            Ok::<_, LedgerError>((dir.active(0)?, dir.active(999)?))
+        })
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let a = all.iter().find(|r| r.peer == "a").unwrap();
+    assert_eq!(
+        (a.expires_at_unix, a.record.as_slice()),
+        (2_000, &[1u8, 2, 3][..])
+    );
+    assert_eq!(a.addrs, vec!["/ip4/127.0.0.1/tcp/4001".to_string()]);
+    assert_eq!(later.len(), 1, "b expired at 500");
+    f.ledger.shutdown();
+}
+
+/// Tenants: registered once, their ceiling changes (not below a balance), their scale,
+/// mode and lot keeping never.
+pub fn tenants_keep_their_scale_mode_and_lots(open: fn() -> Fixture) {
+    let f = open();
+    let t = tenant(&f.ledger);
+    let spec = |ceiling: i64, scale: u32, lots: bool| TenantSpec {
+        id: t.clone(),
+        mode: "goop2".into(),
+        scale,
+        ceiling,
+        lots,
+    };
+    let tt = t.clone();
+    f.ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&tt, "u")?;
+            tx.credit(
+                a,
+                Amount::new(700).unwrap(),
+                &Posting::new(EntryKind::Grant, Actor::Admin),
+            )?;
+            let row = tx.backend().tenant(&tt)?.unwrap();
+            assert_eq!((row.scale, row.ceiling, row.lots), (0, 1_000_000, false));
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    f.ledger
+        .ensure_tenant_blocking(spec(800, 0, false))
+        .unwrap();
+    assert!(matches!(
+        f.ledger.ensure_tenant_blocking(spec(600, 0, false)),
+        Err(LedgerError::Invalid(m)) if m.contains("exceed")
+    ));
+    for wrong in [spec(800, 2, false), spec(800, 0, true)] {
+        assert!(matches!(
+            f.ledger.ensure_tenant_blocking(wrong),
+            Err(LedgerError::TenantMismatch { .. })
+        ));
+    }
+    let tt = t.clone();
+    let refused = f.ledger.run_blocking(move |tx| {
+        let a = tx.open_account(&tt, "u")?;
+        tx.credit(
+            a,
+            Amount::new(101).unwrap(),
+            &Posting::new(EntryKind::Grant, Actor::Admin),
+        )
+    });
+    assert!(matches!(
+        refused,
+        Err(LedgerError::CeilingExceeded { ceiling: 800, .. })
+    ));
+    let unknown = f
+        .ledger
+        .run_blocking(|tx| tx.open_account(&TenantId::new("nobody").unwrap(), "u"));
+    assert!(matches!(unknown, Err(LedgerError::UnknownTenant(_))));
+    f.ledger.shutdown();
+}
