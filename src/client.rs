@@ -148,23 +148,44 @@ impl PeerClient {
         Ok(header)
     }
 
-    /// An authenticated GET of `path`, checked for a success status.
-    async fn get(&mut self, path: &str) -> Result<(String, reqwest::Response), ClientError> {
-        let auth = self.authorization().await?;
+    /// An authenticated GET of `path`, checked for a success status. Without a bearer
+    /// yet, on a route that requires one (`peer_route`), the handshake runs on `path`
+    /// itself and its last answer is the result, so that a first call costs one
+    /// request of the route's rate limit, not two.
+    async fn get(
+        &mut self,
+        path: &str,
+        peer_route: bool,
+    ) -> Result<(String, reqwest::Response), ClientError> {
         let url = self.url(path);
-        let res = self
-            .http
-            .get(&url)
-            .header("Authorization", auth)
-            .send()
-            .await
-            .map_err(|e| self.http_error(&url, e))?;
+        let res = match &self.bearer {
+            None if peer_route => {
+                let node = self.node().await?;
+                let expected = node.peer_id.parse::<PeerId>().ok();
+                let (bearer, res) = self.auth.authenticate_get(&self.http, &url, expected).await?;
+                self.bearer = Some(bearer);
+                res
+            }
+            _ => {
+                let auth = self.authorization().await?;
+                self.http
+                    .get(&url)
+                    .header("Authorization", auth)
+                    .send()
+                    .await
+                    .map_err(|e| self.http_error(&url, e))?
+            }
+        };
         let res = self.check(&url, res).await?;
         Ok((url, res))
     }
 
-    async fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
-        let (url, res) = self.get(path).await?;
+    async fn get_json<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        peer_route: bool,
+    ) -> Result<T, ClientError> {
+        let (url, res) = self.get(path, peer_route).await?;
         res.json().await.map_err(|e| self.http_error(&url, e))
     }
 
@@ -213,7 +234,7 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn balance(&mut self) -> Result<BalanceResponse, ClientError> {
-        self.get_json("/api/credits/balance").await
+        self.get_json("/api/credits/balance", true).await
     }
 
     /// `GET /api/templates/list`.
@@ -221,7 +242,7 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn templates(&mut self) -> Result<Vec<TemplateListing>, ClientError> {
-        self.get_json("/api/templates/list").await
+        self.get_json("/api/templates/list", false).await
     }
 
     /// `GET /api/credits/transactions?limit=`.
@@ -229,7 +250,7 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn history(&mut self, limit: u32) -> Result<TransactionsResponse, ClientError> {
-        self.get_json(&format!("/api/credits/transactions?limit={limit}"))
+        self.get_json(&format!("/api/credits/transactions?limit={limit}"), true)
             .await
     }
 
@@ -267,7 +288,7 @@ impl PeerClient {
             )));
         }
         let (url, res) = self
-            .get(&format!("/api/templates/download?name={template}"))
+            .get(&format!("/api/templates/download?name={template}"), false)
             .await?;
         let bytes = res.bytes().await.map_err(|e| self.http_error(&url, e))?;
         extract_bundle(&bytes, dir)

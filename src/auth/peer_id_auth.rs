@@ -1287,6 +1287,25 @@ impl ClientAuth {
         url: &str,
         expected_server: Option<PeerId>,
     ) -> Result<Bearer, PeerAuthError> {
+        Ok(self
+            .authenticate_get(client, url, expected_server)
+            .await?
+            .0)
+    }
+
+    /// [`ClientAuth::authenticate`], also handing back the server's answer to the
+    /// authenticated GET of `url`: the request that completes the handshake is a real
+    /// request, and its answer is the one the caller wanted (no second request, so no
+    /// second draw on a rate limit).
+    ///
+    /// # Errors
+    /// As [`ClientAuth::authenticate`].
+    pub async fn authenticate_get(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        expected_server: Option<PeerId>,
+    ) -> Result<(Bearer, reqwest::Response), PeerAuthError> {
         let url = reqwest::Url::parse(url)
             .map_err(|e| PeerAuthError::Http(format!("invalid URL: {e}")))?;
         let hostname = host_of(&url)?;
@@ -1307,13 +1326,14 @@ impl ClientAuth {
             .await
             .map_err(http_err)?;
         let info = scheme_header(&second, "authentication-info")?;
-        self.verify_server(
+        let bearer = self.verify_server(
             &info,
             &answer.server_key,
             &answer.challenge_server,
             &hostname,
             expected_server,
-        )
+        )?;
+        Ok((bearer, second))
     }
 
     /// Runs the client-initiated handshake against `url` with `client`: a

@@ -4,6 +4,10 @@
 use reqwest::{header, StatusCode};
 use serde_json::{json as j, Value};
 
+use libp2p::identity::Keypair;
+use rendezvous_credits::client::{ClientError, PeerClient};
+use rendezvous_credits::config::RateLimits;
+
 use crate::common::{expect_error, json, TestNode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +47,27 @@ async fn balance_reads_are_rate_limited_per_peer() {
         peer.get("/api/credits/transactions").await.status(),
         StatusCode::OK
     );
+    node.shutdown().await;
+}
+
+/// goop2-credit-system.md, "Rate Limiting": 60 balance reads per minute. A new peer
+/// using the crate's client (whose first call runs the libp2p-PeerID handshake) gets
+/// all 60, and the 61st is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_peer_gets_sixty_balance_reads_a_minute_with_the_default_limits() {
+    let node = TestNode::start(|c| c.goop2.rate_limits = RateLimits::default()).await;
+    assert_eq!(node.config.goop2.rate_limits.balance_per_min, 60);
+    let mut client = PeerClient::new(&node.base, Keypair::generate_ed25519());
+    for i in 1..=60 {
+        let answer = client.balance().await;
+        assert!(answer.is_ok(), "balance read {i} of 60: {answer:?}");
+    }
+    match client.balance().await {
+        Err(ClientError::Status { status: 429, body }) => {
+            assert!(body.contains("rate_limited"), "{body}")
+        }
+        other => panic!("the 61st read should be refused with 429: {other:?}"),
+    }
     node.shutdown().await;
 }
 

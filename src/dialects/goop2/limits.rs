@@ -103,15 +103,3 @@ mod tests {
         assert!(limits.check(Limit::Purchase, "a").is_ok());
     }
 }
-#[cfg(test)]
-mod probe {
-    use super::*;
-    #[test]
-    fn probe_sixty() {
-        let limits = Limiters::new(&RateLimits::default());
-        let ok = (0..61)
-            .filter(|_| limits.check(Limit::Balance, "a").is_ok())
-            .count();
-        println!("allowed {ok} of 61");
-    }
-}
