@@ -162,7 +162,10 @@ impl PeerClient {
             None if peer_route => {
                 let node = self.node().await?;
                 let expected = node.peer_id.parse::<PeerId>().ok();
-                let (bearer, res) = self.auth.authenticate_get(&self.http, &url, expected).await?;
+                let (bearer, res) = self
+                    .auth
+                    .authenticate_get(&self.http, &url, expected)
+                    .await?;
                 self.bearer = Some(bearer);
                 res
             }

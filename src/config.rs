@@ -180,6 +180,9 @@ pub struct LedgerConfig {
     pub synchronous: Synchronous,
     /// Read-only connections in the pool.
     pub read_pool_size: u32,
+    /// Largest size of `ledger.db` in 4 KiB pages; 0 = only the disk limits it. Once
+    /// reached, writes answer 503 (storage full) and reads go on.
+    pub max_pages: u64,
 }
 
 /// `[auth]`
@@ -232,6 +235,7 @@ impl Default for LedgerConfig {
             max_batch: d.max_batch,
             synchronous: d.synchronous,
             read_pool_size: d.read_pool_size,
+            max_pages: d.max_pages,
         }
     }
 }
@@ -361,6 +365,7 @@ impl Config {
             max_batch: self.ledger.max_batch,
             synchronous: self.ledger.synchronous,
             read_pool_size: self.ledger.read_pool_size,
+            max_pages: self.ledger.max_pages,
             ..LedgerOptions::default()
         }
     }

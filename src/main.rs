@@ -139,15 +139,24 @@ enum PeerCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Grants credits to a peer.
+    /// Grants credits: to a Goop2 peer (`--peer`, whole credits), or to a user of a
+    /// Roochip tenant (`--tenant T --user ID`, ROO such as 5.00), as the admin route
+    /// does (a `credits.issued` event with `payment_source: "admin"` when the tenant has
+    /// webhooks).
     Grant {
-        /// The peer id.
-        #[arg(long)]
-        peer: String,
-        /// Whole credits.
-        #[arg(long)]
-        amount: i64,
-        /// Why.
+        /// The Goop2 peer id.
+        #[arg(long, required_unless_present = "tenant", conflicts_with_all = ["tenant", "user"])]
+        peer: Option<String>,
+        /// The Roochip tenant id.
+        #[arg(long, requires = "user")]
+        tenant: Option<String>,
+        /// The tenant's external user id.
+        #[arg(long, requires = "tenant")]
+        user: Option<String>,
+        /// Whole credits (Goop2) or ROO with at most 2 decimals (Roochip).
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Why (the entry's note; Roochip: its reason, default `admin_grant`).
         #[arg(long)]
         note: Option<String>,
     },
@@ -453,9 +462,23 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             println!("list the digest in the tenant's api_keys (server) or admin_api_keys (admin); give the key to the tenant's backend as X-API-Key and keep it secret.");
             Ok(ExitCode::SUCCESS)
         }
-        AdminCommand::Grant { peer, amount, note } => {
-            let peer = parse_peer(&peer)?;
-            let amount = Amount::new(amount).ok_or("--amount must be a whole number > 0")?;
+        AdminCommand::Grant {
+            peer: None,
+            tenant: Some(tenant),
+            user: Some(user),
+            amount,
+            note,
+        } => roochip_grant(&node.load()?, &tenant, &user, &amount, note),
+        AdminCommand::Grant {
+            peer, amount, note, ..
+        } => {
+            let peer = parse_peer(&peer.ok_or("--peer or --tenant and --user are required")?)?;
+            let amount = amount
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(Amount::new)
+                .ok_or("--amount must be a whole number > 0")?;
             let (ledger, tenant) = open_ledger(&node.load()?)?;
             let result =
                 ledger.run_blocking(move |tx| ops::grant(tx, &tenant, &peer, amount, note));
@@ -480,6 +503,54 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `admin grant --tenant T --user ID --amount 5.00`: the Roochip admin grant, through
+/// the same issuance (and webhook event) as `POST /v1/admin/users/{id}/grant`.
+fn roochip_grant(
+    config: &Config,
+    tenant: &str,
+    user: &str,
+    amount: &str,
+    note: Option<String>,
+) -> Result<ExitCode, String> {
+    let t = roochip_tenant(config, tenant)?;
+    let user = roochip::routes::external_user_id(user).map_err(|e| format!("--user: {e}"))?;
+    let amount = Amount::parse_decimal(
+        amount.trim(),
+        roochip::settings::SCALE,
+        roochip::settings::CEILING,
+    )
+    .map_err(|e| format!("--amount {amount:?}: {e}"))?;
+    let reason = note.unwrap_or_else(|| "admin_grant".into());
+    if reason.trim().is_empty() || reason.chars().count() > roochip::routes::MAX_TEXT {
+        return Err(format!(
+            "--note: 1 to {} characters",
+            roochip::routes::MAX_TEXT
+        ));
+    }
+    let wallet = roochip::caller::WalletContext {
+        tenant: TenantId::new(t.id.clone()).map_err(|e| e.to_string())?,
+        webhooks: t.webhooks(),
+        actor: Actor::Admin,
+    };
+    let movement = roochip::ops::Movement {
+        amount,
+        reason,
+        reference_id: None,
+    };
+    let (ledger, _) = open_ledger(config)?;
+    let for_user = user.clone();
+    let result =
+        ledger.run_blocking(move |tx| roochip::ops::grant(tx, &wallet, &for_user, &movement));
+    ledger.shutdown();
+    let balance = result.map_err(|e: RoochipError| e.to_string())?;
+    println!(
+        "granted {} ROO to {user} in {tenant}; new balance {}",
+        format_minor(amount.minor(), roochip::settings::SCALE),
+        format_minor(balance, roochip::settings::SCALE)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn codes(config: &Config, command: CodesCommand) -> Result<ExitCode, String> {

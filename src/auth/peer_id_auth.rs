@@ -1287,10 +1287,7 @@ impl ClientAuth {
         url: &str,
         expected_server: Option<PeerId>,
     ) -> Result<Bearer, PeerAuthError> {
-        Ok(self
-            .authenticate_get(client, url, expected_server)
-            .await?
-            .0)
+        Ok(self.authenticate_get(client, url, expected_server).await?.0)
     }
 
     /// [`ClientAuth::authenticate`], also handing back the server's answer to the

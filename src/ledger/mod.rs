@@ -202,6 +202,9 @@ pub struct LedgerOptions {
     pub read_pool_size: u32,
     /// Units that may wait for the writer before submitters wait for room.
     pub queue_capacity: usize,
+    /// Largest size of the store, in pages of the engine (SQLite: 4 KiB); 0: no limit
+    /// but the disk's. Writes past it fail with [`LedgerError::StorageFull`].
+    pub max_pages: u64,
 }
 
 impl Default for LedgerOptions {
@@ -211,6 +214,7 @@ impl Default for LedgerOptions {
             synchronous: Synchronous::Full,
             read_pool_size: 8,
             queue_capacity: 65_536,
+            max_pages: 0,
         }
     }
 }

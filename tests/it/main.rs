@@ -14,4 +14,5 @@ mod ops;
 mod p2p_registration;
 mod peer_auth;
 mod roochip;
+mod storage_full;
 mod webhooks;

@@ -880,3 +880,116 @@ async fn roochip_rewards_reach_the_guides_receiver_verified() {
     );
     node.shutdown().await;
 }
+
+/// `admin grant --tenant T --user ID --amount 5.00` beside a running node: the same
+/// issuance as the admin route (an `adjustment` entry and a `credits.issued` event
+/// with `payment_source: "admin"`, delivered by the node); bad input writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_grants_roo_with_the_same_issuance_and_webhook() {
+    const BIN: &str = env!("CARGO_BIN_EXE_rendezvous-credits");
+    let receiver = Receiver::start();
+    let node = node_with(
+        vec![tenant("rooverse", &receiver.url(), &[], &[SERVER_KEY])],
+        &[0, 1],
+    )
+    .await;
+    let data_dir = node.config.server.data_dir.clone();
+    let file = data_dir.join("cli.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[tenants]]\nid = \"rooverse\"\nmode = \"roochip\"\nwebhook_url = \"{}\"\nwebhook_secret = \"{SECRET}\"\n",
+            receiver.url()
+        ),
+    )
+    .expect("write the config");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(["admin", "--config"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("grant")
+            .args(args)
+            .env_remove("RC_CONFIG")
+            .env_remove("RC_DATA_DIR")
+            .output()
+            .expect("run the binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    for (args, mention) in [
+        (
+            vec!["--tenant", "rooverse", "--user", "u1", "--amount", "0.001"],
+            "--amount \"0.001\"",
+        ),
+        (
+            vec!["--tenant", "rooverse", "--user", "u1", "--amount", "-5"],
+            "--amount \"-5\"",
+        ),
+        (
+            vec!["--tenant", "rooverse", "--user", "u1", "--amount", "abc"],
+            "--amount \"abc\"",
+        ),
+        (
+            vec!["--tenant", "nowhere", "--user", "u1", "--amount", "5"],
+            "no [[tenants]] entry with id \"nowhere\"",
+        ),
+        (
+            vec!["--tenant", "rooverse", "--amount", "5"],
+            "--user <USER>",
+        ),
+        (
+            vec![
+                "--peer", "x", "--tenant", "rooverse", "--user", "u1", "--amount", "5",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let (ok, out) = cli(&args);
+        assert!(!ok, "{args:?} should fail: {out}");
+        assert!(out.contains(mention), "{args:?}: {out}");
+    }
+    assert_eq!(node.entry_total(), 0, "refused grants write nothing");
+
+    let (ok, out) = cli(&[
+        "--tenant",
+        "rooverse",
+        "--user",
+        "u1",
+        "--amount",
+        "5.00",
+        "--note",
+        "beta tester",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("new balance 5"), "{out}");
+    let roo = crate::roochip::Roo {
+        node: &node,
+        key: SERVER_KEY.into(),
+    };
+    assert_eq!(roo.balance("u1").await, "5");
+    let events = within("the CLI's event is delivered", async {
+        loop {
+            let got = receiver.records().await;
+            if !got.is_empty() {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let body: Value = serde_json::from_str(events[0]["body"].as_str().expect("body")).unwrap();
+    assert_eq!(body["event"], "credits.issued");
+    assert_eq!(body["external_user_id"], "u1");
+    assert_eq!(body["credits_issued"], 5);
+    assert_eq!(body["new_balance"], 5);
+    assert_eq!(body["payment_source"], "admin");
+    assert_eq!(events[0]["verified"], true, "{}", events[0]);
+    assert_eq!(events.len(), 1);
+    node.shutdown().await;
+}

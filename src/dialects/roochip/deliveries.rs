@@ -16,9 +16,9 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::RoochipState;
+use super::{RoochipState, RoochipTenant};
 use crate::auth::api_key::ApiKeyRefusal;
-use crate::auth::KeyRole;
+use crate::auth::{ApiKeys, KeyRole};
 use crate::ledger::{LedgerError, TenantId};
 use crate::webhooks::deliveries::{self, DeliveryView, ReplayError, Status};
 
@@ -138,11 +138,20 @@ impl ResponseError for AdminError {
 
 /// The Roochip tenant of an admin API key in `X-API-Key`.
 fn admin_tenant(state: &RoochipState, req: &HttpRequest) -> Result<TenantId, AdminError> {
-    let grant = state
-        .api_keys
+    roochip_admin(&state.api_keys, &state.tenants, req)
+}
+
+/// The tenant of `req`'s admin key among the Roochip `tenants`: a key of a tenant of
+/// another mode is unknown here (401), a server key 403, an inactive tenant 403.
+fn roochip_admin(
+    keys: &ApiKeys,
+    tenants: &[RoochipTenant],
+    req: &HttpRequest,
+) -> Result<TenantId, AdminError> {
+    let grant = keys
         .from_request(req)
         .map_err(|refusal| AdminError::Unauthorized(refusal.to_string()))?;
-    let Some(tenant) = state.tenants.iter().find(|t| t.id == grant.tenant.as_str()) else {
+    let Some(tenant) = tenants.iter().find(|t| t.id == grant.tenant.as_str()) else {
         return Err(AdminError::Unauthorized(ApiKeyRefusal::Invalid.to_string()));
     };
     if grant.role != KeyRole::Admin {
@@ -265,4 +274,61 @@ pub async fn replay(
     state.ledger.outbox_signal().notify_one();
     tracing::info!(event = %view.webhook_id, tenant = %view.tenant, "webhook delivery replayed");
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::sha256_hex;
+
+    fn roochip(id: &str, active: bool) -> RoochipTenant {
+        let mut t: RoochipTenant = serde_json::from_value(serde_json::json!({"id": id})).unwrap();
+        t.active = active;
+        t
+    }
+
+    fn request(key: &str) -> HttpRequest {
+        actix_web::test::TestRequest::default()
+            .insert_header(("X-API-Key", key))
+            .to_http_request()
+    }
+
+    #[test]
+    fn only_admin_keys_of_active_roochip_tenants_open_the_routes() {
+        let id = |t: &str| TenantId::new(t).unwrap();
+        let keys = ApiKeys::new([
+            (
+                id("rooverse"),
+                KeyRole::Admin,
+                sha256_hex("rooverse-admin").as_str(),
+            ),
+            (
+                id("rooverse"),
+                KeyRole::Server,
+                sha256_hex("rooverse-server").as_str(),
+            ),
+            (
+                id("asleep"),
+                KeyRole::Admin,
+                sha256_hex("asleep-admin").as_str(),
+            ),
+            // An admin key of a tenant served by another dialect.
+            (id("xcn"), KeyRole::Admin, sha256_hex("xcn-admin").as_str()),
+        ]);
+        let tenants = [roochip("rooverse", true), roochip("asleep", false)];
+        let check = |key: &str| roochip_admin(&keys, &tenants, &request(key));
+        assert_eq!(check("rooverse-admin").unwrap(), id("rooverse"));
+        assert!(matches!(
+            check("xcn-admin"),
+            Err(AdminError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            check("rooverse-server"),
+            Err(AdminError::Forbidden(_))
+        ));
+        assert!(
+            matches!(check("asleep-admin"), Err(AdminError::Forbidden(m)) if m.contains("inactive"))
+        );
+        assert!(matches!(check("nobody"), Err(AdminError::Unauthorized(_))));
+    }
 }

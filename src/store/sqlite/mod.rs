@@ -137,6 +137,15 @@ pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> 
         (Synchronous::Normal, _) => (Synchronous::Normal, writer::Durability::Relaxed),
     };
     let conn = connect::open_writer(path, sync)?;
+    if options.max_pages > 0 {
+        // Per connection: only the writer allocates pages.
+        let granted: i64 = conn.query_row(
+            &format!("PRAGMA max_page_count = {}", options.max_pages),
+            [],
+            |r| r.get(0),
+        )?;
+        tracing::info!(max_pages = granted, "ledger size capped");
+    }
     // Whatever the file holds at start is on disk.
     let initial_outbox_id: i64 =
         conn.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))?;

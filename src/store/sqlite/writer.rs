@@ -461,6 +461,18 @@ impl Writer<'_> {
                 return;
             }
         }
+        // Outbox rows another process committed (the CLI) become durable with this
+        // batch's fsync too (one WAL file): count them in, so that the dispatcher
+        // sends them. The scheduler's units keep batches coming when the node is idle.
+        match self
+            .tx
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM outbox")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        {
+            Ok(max) => self.tx.max_outbox_id = self.tx.max_outbox_id.max(max),
+            Err(e) => tracing::warn!(error = %e, "reading the outbox head failed"),
+        }
         if let Err(e) = exec(&self.tx.conn, "COMMIT") {
             tracing::error!(error = %e, "COMMIT failed");
             self.abort_batch(replies, &Failure::of(&e));
