@@ -264,3 +264,47 @@ CREATE INDEX idx_idempotency_expiry ON idempotency_keys (expires_at) WHERE expir
 -- The entry that moved a hold's funds out of available (its lots are restored from
 -- it when the hold is released).
 ALTER TABLE holds ADD COLUMN entry_id INTEGER REFERENCES credit_transactions(id);
+
+-- Webhook endpoints as data: where a tenant's events go. A dialect seeds them from
+-- its settings (Roochip: `config:<tenant>`) or adds them through its API. `events` is
+-- `*` or a comma-separated list of event types. The secret is kept in clear: it signs.
+CREATE TABLE webhook_endpoints (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    url         TEXT NOT NULL,
+    secret      TEXT NOT NULL,
+    events      TEXT NOT NULL DEFAULT '*',
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX idx_endpoints_tenant ON webhook_endpoints (tenant_id, active);
+
+-- One delivery per event and endpoint (`endpoint_id` '' when the tenant had none that
+-- wanted the event). Rows of earlier versions belong to their tenant's configured
+-- endpoint. Events of one account go in order per endpoint.
+CREATE TABLE webhook_deliveries_v3 (
+    outbox_id        INTEGER NOT NULL REFERENCES outbox(id),
+    endpoint_id      TEXT NOT NULL DEFAULT '',
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    account_id       INTEGER REFERENCES credit_accounts(id),
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at  INTEGER NOT NULL,
+    last_status      INTEGER,
+    last_error       TEXT,
+    delivered_at     TEXT,
+    updated_at       TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, endpoint_id)
+);
+INSERT INTO webhook_deliveries_v3
+    (outbox_id, endpoint_id, tenant_id, account_id, status, attempts, next_attempt_at,
+     last_status, last_error, delivered_at, updated_at)
+SELECT outbox_id, 'config:' || tenant_id, tenant_id, account_id, status, attempts,
+       next_attempt_at, last_status, last_error, delivered_at, updated_at
+FROM webhook_deliveries;
+DROP TABLE webhook_deliveries;
+ALTER TABLE webhook_deliveries_v3 RENAME TO webhook_deliveries;
+CREATE INDEX idx_deliveries_pending ON webhook_deliveries (status, outbox_id);
+CREATE INDEX idx_deliveries_account
+    ON webhook_deliveries (account_id, endpoint_id, status, outbox_id);

@@ -23,7 +23,7 @@ use crate::p2p::{
     RegistryLimits,
 };
 use crate::store;
-use crate::webhooks::{Dispatcher, DispatcherHandle, Endpoint};
+use crate::webhooks::{Dispatcher, DispatcherHandle};
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -205,14 +205,19 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         presence: presence.clone(),
         node: node.clone(),
     });
+    let roochip_tenants: Vec<_> = config
+        .tenants
+        .iter()
+        .filter_map(TenantSettings::roochip)
+        .cloned()
+        .collect();
+    let seeds = roochip_tenants.clone();
+    ledger
+        .run(move |tx| roochip::webhook::seed_endpoints(tx, &seeds))
+        .await?;
     let roochip_state = web::Data::new(RoochipState::new(
         ledger.clone(),
-        config
-            .tenants
-            .iter()
-            .filter_map(TenantSettings::roochip)
-            .cloned()
-            .collect(),
+        roochip_tenants,
         config.server.max_body_bytes,
     )?);
     let max_body = config.server.max_body_bytes;
@@ -251,7 +256,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 
     let webhooks = Dispatcher::spawn(
         ledger.clone(),
-        webhook_endpoints(&config),
+        vec![("roochip", Arc::new(roochip::webhook::RoochipWebhooks))],
         config.webhooks.clone(),
     );
     let jobs = Scheduler::spawn(
@@ -308,23 +313,6 @@ impl RunningNode {
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
         tracing::info!("rendezvous-credits node stopped");
     }
-}
-
-/// Where each tenant's events go (its dialect's signature included).
-fn webhook_endpoints(config: &Config) -> Vec<Endpoint> {
-    config
-        .tenants
-        .iter()
-        .filter_map(|t| match t {
-            TenantSettings::Roochip(r) if r.webhooks() => Some(Endpoint {
-                tenant: r.id.clone(),
-                mode: "roochip".into(),
-                url: r.webhook_url.clone(),
-                secret: r.webhook_secret.clone(),
-            }),
-            TenantSettings::Roochip(_) => None,
-        })
-        .collect()
 }
 
 /// The OpenAPI document of every HTTP route: each dialect's, and the ops routes.

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use super::signing::webhook_id;
 use crate::ledger::{LedgerError, LedgerRead, LedgerTx, TenantId};
+use crate::secret::Secret;
 
 /// The state of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
@@ -121,6 +122,8 @@ pub fn now_millis() -> i64 {
 pub struct DeliveryRow {
     /// Outbox id.
     pub id: i64,
+    /// The endpoint it goes to (`''`: none wanted the event when it was written).
+    pub endpoint: String,
     /// Tenant.
     pub tenant: String,
     /// Event type.
@@ -183,29 +186,31 @@ pub struct DeliveryUpdate {
 
 /// The delivery state inside a unit of work.
 pub trait Deliveries {
-    /// The delivery of event `outbox_id`, if any (of `tenant` only, when given).
+    /// The deliveries of event `outbox_id`, one per endpoint (of `tenant` only, when
+    /// given), by endpoint id.
     ///
     /// # Errors
     /// Storage errors.
-    fn delivery(
+    fn deliveries_of(
         &mut self,
         outbox_id: i64,
         tenant: Option<&TenantId>,
-    ) -> Result<Option<DeliveryRow>, LedgerError>;
-    /// Puts a delivery back to pending with 0 attempts, due at `now_ms`, keeping
-    /// `last_status` and `last_error`.
+    ) -> Result<Vec<DeliveryRow>, LedgerError>;
+    /// Puts the event's deliveries that are not pending back to pending with 0
+    /// attempts, due at `now_ms`, keeping `last_status` and `last_error`.
     ///
     /// # Errors
     /// Storage errors.
     fn reset(&mut self, outbox_id: i64, now_ms: i64, now: &str) -> Result<(), LedgerError>;
-    /// Writes `update` if the delivery is still pending with `attempts_before`
-    /// attempts; returns whether it was.
+    /// Writes `update` on the delivery of the event to `endpoint` if it is still
+    /// pending with `attempts_before` attempts; returns whether it was.
     ///
     /// # Errors
     /// Storage errors.
     fn update_if_unchanged(
         &mut self,
         outbox_id: i64,
+        endpoint: &str,
         attempts_before: u32,
         update: &DeliveryUpdate,
         now: &str,
@@ -234,7 +239,7 @@ pub trait DeliveryReads {
         tenant: Option<&TenantId>,
         status: Option<Status>,
     ) -> Result<u64, LedgerError>;
-    /// One delivery.
+    /// The first delivery of an event (by endpoint id).
     ///
     /// # Errors
     /// Storage errors.
@@ -254,14 +259,15 @@ pub trait DeliveryReads {
         durable_max: i64,
         limit: usize,
     ) -> Result<Vec<Due>, LedgerError>;
-    /// The oldest pending event of `account` if it may be attempted: see
-    /// [`next_for_account`].
+    /// The oldest pending event of `account` to `endpoint` if it may be attempted:
+    /// see [`next_for_account`].
     ///
     /// # Errors
     /// Storage errors.
     fn next_for_account(
         &mut self,
         account: i64,
+        endpoint: &str,
         now_ms: i64,
         first_delay_ms: i64,
         durable_max: i64,
@@ -314,8 +320,9 @@ pub fn get_delivery(
         .map(DeliveryRow::view))
 }
 
-/// Puts a dead or delivered delivery back to pending with 0 attempts, due now: the
-/// retry schedule starts over as for a new event. `last_status` and `last_error` are
+/// Puts a dead or delivered event back to pending with 0 attempts (to each of its
+/// endpoints that is not pending), due now: the retry schedule starts over as for a
+/// new event. `last_status` and `last_error` are
 /// kept (they describe the last attempt made); `delivered_at` is cleared. With
 /// `tenant`, only that tenant's deliveries are found. Returns the delivery as it is
 /// now. The dispatcher picks it up on its next poll (wake it with
@@ -330,17 +337,19 @@ pub fn replay(
 ) -> Result<DeliveryView, ReplayError> {
     let now = tx.now();
     let repo = tx.repo::<dyn Deliveries>()?;
-    let current = repo
-        .delivery(outbox_id, tenant)?
-        .ok_or(ReplayError::NotFound(outbox_id))?;
-    if current.status == Status::Pending {
+    let current = repo.deliveries_of(outbox_id, tenant)?;
+    if current.is_empty() {
+        return Err(ReplayError::NotFound(outbox_id));
+    }
+    if current.iter().all(|d| d.status == Status::Pending) {
         return Err(ReplayError::AlreadyPending(outbox_id));
     }
     repo.reset(outbox_id, now_millis(), now)?;
-    Ok(repo
-        .delivery(outbox_id, tenant)?
-        .ok_or(ReplayError::NotFound(outbox_id))?
-        .view())
+    repo.deliveries_of(outbox_id, tenant)?
+        .into_iter()
+        .next()
+        .map(DeliveryRow::view)
+        .ok_or(ReplayError::NotFound(outbox_id))
 }
 
 /// What the dispatcher needs to attempt a delivery.
@@ -348,6 +357,8 @@ pub fn replay(
 pub struct Due {
     /// Outbox id.
     pub outbox_id: i64,
+    /// The endpoint (`''`: none wanted the event when it was written).
+    pub endpoint: String,
     /// Tenant.
     pub tenant: String,
     /// The account whose events go in order, if any.
@@ -382,16 +393,22 @@ pub(crate) fn due(
 
 /// The oldest pending event of `account` if it may be attempted at `now_ms` (the
 /// same rules as [`due`]): what to send next once the account's previous event is
-/// settled. One index seek, whatever the backlog.
+/// settled (per endpoint). One index seek, whatever the backlog.
 pub(crate) fn next_for_account(
     r: &mut LedgerRead<'_>,
     account: i64,
+    endpoint: &str,
     now_ms: i64,
     first_delay_ms: i64,
     durable_max: i64,
 ) -> Result<Option<Due>, LedgerError> {
-    r.repo::<dyn DeliveryReads>()?
-        .next_for_account(account, now_ms, first_delay_ms, durable_max)
+    r.repo::<dyn DeliveryReads>()?.next_for_account(
+        account,
+        endpoint,
+        now_ms,
+        first_delay_ms,
+        durable_max,
+    )
 }
 
 /// The outcome of one attempt.
@@ -430,13 +447,14 @@ pub(crate) fn next_attempt_at(attempts: u32, schedule_secs: &[u64], now_ms: i64)
     Some(now_ms.saturating_add(delay_ms))
 }
 
-/// Records `outcome` of the attempt made on `due` (which had `due.attempts` attempts
-/// before). Does nothing when the row changed meanwhile (no longer pending with that
+/// Records `outcome` of the attempt made on the delivery of `outbox_id` to `endpoint`
+/// (which had `attempts_before` attempts before). Does nothing when the row changed meanwhile (no longer pending with that
 /// count). Returns the status the delivery now has, or `None` when nothing was
 /// written.
 pub(crate) fn record(
     tx: &mut LedgerTx<'_>,
     outbox_id: i64,
+    endpoint: &str,
     attempts_before: u32,
     outcome: &Outcome,
     schedule_secs: &[u64],
@@ -499,6 +517,7 @@ pub(crate) fn record(
     };
     let changed = tx.repo::<dyn Deliveries>()?.update_if_unchanged(
         outbox_id,
+        endpoint,
         attempts_before,
         &update,
         &now,
@@ -518,4 +537,53 @@ mod tests {
         assert_eq!(next_attempt_at(3, &s, 1_000), None);
         assert!(rfc3339_millis(1_700_000_000_123).starts_with("2023-11-14T22:13:20.123Z"));
     }
+}
+
+/// A webhook endpoint: where a tenant's events go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRow {
+    /// Its id (`config:<tenant>` for a configured one).
+    pub id: String,
+    /// The tenant whose events go there.
+    pub tenant: String,
+    /// The receiver's URL.
+    pub url: String,
+    /// The signing secret.
+    pub secret: Secret,
+    /// Event types it wants (`["*"]`: all).
+    pub events: Vec<String>,
+    /// Whether events go there.
+    pub active: bool,
+}
+
+impl EndpointRow {
+    /// Whether it wants events of `event_type`.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event_type)
+    }
+}
+
+/// Webhook endpoints inside a unit of work. New events get one delivery per active
+/// endpoint of their tenant that wants them.
+pub trait WebhookEndpoints {
+    /// Creates or replaces endpoint `row.id` (its creation time kept).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn upsert_endpoint(&mut self, row: &EndpointRow, now: &str) -> Result<(), LedgerError>;
+    /// Deletes endpoint `id` of `tenant`; says whether it existed. Its pending
+    /// deliveries dead-letter when due.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn delete_endpoint(&mut self, tenant: &TenantId, id: &str) -> Result<bool, LedgerError>;
+}
+
+/// Webhook endpoints as readers see them.
+pub trait EndpointReads {
+    /// Every endpoint with the mode of its tenant (the dialect that signs), by id.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn endpoints(&mut self) -> Result<Vec<(EndpointRow, String)>, LedgerError>;
 }

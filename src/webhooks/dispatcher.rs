@@ -18,11 +18,10 @@ use reqwest::header::CONTENT_TYPE;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::deliveries::{self, Due, Outcome, Status};
-use super::signing;
+use super::deliveries::{self, Due, EndpointReads, EndpointRow, Outcome, Status};
+use super::signing::{self, WebhookFormat};
 use super::WebhookConfig;
-use crate::ledger::Ledger;
-use crate::secret::Secret;
+use crate::ledger::{Ledger, LedgerError};
 
 /// `last_error` of deliveries whose tenant has no `webhook_url`.
 pub const NO_ENDPOINT: &str = "no webhook_url configured";
@@ -38,45 +37,101 @@ const ERROR_BODY_CHARS: usize = 200;
 /// Most bytes of an answer read before the connection is given back.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// Where and how a tenant's events are sent. The secret is never logged.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// The tenant whose events go there.
-    pub tenant: String,
-    /// The tenant's dialect: it may add its own signature header.
-    pub mode: String,
-    /// The receiver's URL.
-    pub url: String,
-    /// The signing secret.
-    pub secret: Secret,
+/// The endpoints as last read, refreshed at every scan: by id, and the active ones of
+/// each tenant (for events written when the tenant had none).
+#[derive(Default)]
+struct Endpoints {
+    by_id: HashMap<String, Arc<(EndpointRow, String)>>,
+    by_tenant: HashMap<String, Vec<Arc<(EndpointRow, String)>>>,
+}
+
+impl Endpoints {
+    fn of(rows: Vec<(EndpointRow, String)>) -> Endpoints {
+        let mut e = Endpoints::default();
+        for row in rows {
+            let row = Arc::new(row);
+            if row.0.active {
+                e.by_tenant
+                    .entry(row.0.tenant.clone())
+                    .or_default()
+                    .push(row.clone());
+            }
+            e.by_id.insert(row.0.id.clone(), row);
+        }
+        e
+    }
+
+    /// Where `due` goes: its endpoint if active; for an event written without one,
+    /// the first active endpoint of its tenant that wants it.
+    fn resolve(&self, due: &Due) -> Option<Arc<(EndpointRow, String)>> {
+        if due.endpoint.is_empty() {
+            return self
+                .by_tenant
+                .get(&due.tenant)?
+                .iter()
+                .find(|e| e.0.wants(&due.event_type))
+                .cloned();
+        }
+        self.by_id
+            .get(&due.endpoint)
+            .filter(|e| e.0.active)
+            .cloned()
+    }
 }
 
 /// What every attempt shares.
 struct Context {
     ledger: Ledger,
     client: reqwest::Client,
-    endpoints: HashMap<String, Arc<Endpoint>>,
+    endpoints: std::sync::RwLock<Arc<Endpoints>>,
+    formats: HashMap<String, Arc<dyn WebhookFormat>>,
     schedule_secs: Vec<u64>,
     timeout_secs: u64,
+}
+
+impl Context {
+    /// Reads the endpoints table again (a failure keeps the last copy).
+    async fn refresh(&self) {
+        match self
+            .ledger
+            .read(|r| r.repo::<dyn EndpointReads>()?.endpoints())
+            .await
+        {
+            Ok(rows) => {
+                if let Ok(mut e) = self.endpoints.write() {
+                    *e = Arc::new(Endpoints::of(rows));
+                }
+            }
+            Err(e) => {
+                let e: LedgerError = e;
+                tracing::error!(error = %e, "webhook dispatcher: reading the endpoints failed");
+            }
+        }
+    }
+
+    fn endpoints(&self) -> Arc<Endpoints> {
+        self.endpoints.read().map(|e| e.clone()).unwrap_or_default()
+    }
 }
 
 /// Starts the webhook dispatcher.
 pub struct Dispatcher;
 
 impl Dispatcher {
-    /// Spawns the dispatcher on the current Tokio runtime for `endpoints` (one per
-    /// tenant) with the `[webhooks]` settings. It resumes
+    /// Spawns the dispatcher on the current Tokio runtime with the `[webhooks]`
+    /// settings. It reads the endpoints (`webhook_endpoints`) at every pass, and signs
+    /// with the [`WebhookFormat`] of each tenant's mode in `formats`. It resumes
     /// at once every delivery left pending in the ledger (after a restart too).
     ///
-    /// Deliveries of a tenant with no `webhook_url` (or not in `tenants`) are marked
-    /// dead with `last_error` = [`NO_ENDPOINT`] when they come due, so that they show
-    /// up among the dead letters and can be replayed once a URL is configured.
+    /// Deliveries whose endpoint is gone or inactive (or of a tenant with none) are
+    /// marked dead with `last_error` = [`NO_ENDPOINT`] when they come due, so that they
+    /// show up among the dead letters and can be replayed once an endpoint exists.
     ///
     /// # Panics
     /// Outside a Tokio runtime.
     pub fn spawn(
         ledger: Ledger,
-        endpoints: Vec<Endpoint>,
+        formats: Vec<(&'static str, Arc<dyn WebhookFormat>)>,
         config: WebhookConfig,
     ) -> DispatcherHandle {
         let client = reqwest::Client::builder()
@@ -93,14 +148,14 @@ impl Dispatcher {
                 tracing::error!(error = %e, "webhook HTTP client: falling back to the defaults");
                 reqwest::Client::new()
             });
-        let endpoints = endpoints
-            .into_iter()
-            .map(|e| (e.tenant.clone(), Arc::new(e)))
-            .collect();
         let ctx = Arc::new(Context {
             ledger,
             client,
-            endpoints,
+            endpoints: std::sync::RwLock::default(),
+            formats: formats
+                .into_iter()
+                .map(|(mode, f)| (mode.to_string(), f))
+                .collect(),
             schedule_secs: config.schedule_secs.clone(),
             timeout_secs: config.timeout_secs,
         });
@@ -129,18 +184,19 @@ impl DispatcherHandle {
     }
 }
 
-/// What may be attempted at once: one event per account, any events without one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What may be attempted at once: per endpoint, one event per account, any events
+/// without one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Lane {
-    Account(i64),
-    Event(i64),
+    Account(i64, String),
+    Event(i64, String),
 }
 
 impl Lane {
     fn of(due: &Due) -> Lane {
         match due.account {
-            Some(a) => Lane::Account(a),
-            None => Lane::Event(due.outbox_id),
+            Some(a) => Lane::Account(a, due.endpoint.clone()),
+            None => Lane::Event(due.outbox_id, due.endpoint.clone()),
         }
     }
 }
@@ -167,8 +223,9 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
     // otherwise only looks up the next event of its own account.
     let mut scan = true;
     let mut saturated = false;
+    ctx.refresh().await;
     tracing::info!(
-        endpoints = ctx.endpoints.len(),
+        endpoints = ctx.endpoints().by_id.len(),
         concurrency,
         "webhook dispatcher started"
     );
@@ -182,6 +239,7 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             // In-flight heads are still pending and come back from the query: ask
             // for enough rows to fill every free slot anyway.
             let limit = free + busy.len();
+            ctx.refresh().await;
             let ledger = ctx.ledger.clone();
             let now = deliveries::now_millis();
             let durable = ledger.durable_outbox_id();
@@ -226,18 +284,25 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
                 let Some(lane) = lanes.remove(&id) else { continue };
                 busy.remove(&lane);
                 let next = match lane {
-                    Lane::Account(account) => {
+                    Lane::Account(account, endpoint) => {
                         let now = deliveries::now_millis();
                         let durable = ctx.ledger.durable_outbox_id();
                         ctx.ledger
                             .read(move |r| {
-                                deliveries::next_for_account(r, account, now, first_delay_ms, durable)
+                                deliveries::next_for_account(
+                                    r,
+                                    account,
+                                    &endpoint,
+                                    now,
+                                    first_delay_ms,
+                                    durable,
+                                )
                             })
                             .await
                             .ok()
                             .flatten()
                     }
-                    Lane::Event(_) => None,
+                    Lane::Event(..) => None,
                 };
                 match next {
                     Some(d) => {
@@ -272,7 +337,7 @@ fn start(
     due: Due,
 ) -> bool {
     let lane = Lane::of(&due);
-    if !busy.insert(lane) {
+    if !busy.insert(lane.clone()) {
         return false;
     }
     let ctx = ctx.clone();
@@ -283,8 +348,8 @@ fn start(
 
 /// One attempt on `due` and the record of its outcome.
 async fn deliver(ctx: &Context, due: Due) {
-    let outcome = match ctx.endpoints.get(&due.tenant) {
-        Some(endpoint) => attempt(ctx, endpoint, &due).await,
+    let outcome = match ctx.endpoints().resolve(&due) {
+        Some(endpoint) => attempt(ctx, &endpoint.0, &endpoint.1, &due).await,
         None => Outcome::Dead {
             status: None,
             error: NO_ENDPOINT.into(),
@@ -292,11 +357,11 @@ async fn deliver(ctx: &Context, due: Due) {
         },
     };
     let schedule = ctx.schedule_secs.clone();
-    let (id, before) = (due.outbox_id, due.attempts);
+    let (id, before, endpoint) = (due.outbox_id, due.attempts, due.endpoint.clone());
     let recorded_outcome = outcome.clone();
     let recorded = ctx
         .ledger
-        .run(move |tx| deliveries::record(tx, id, before, &recorded_outcome, &schedule))
+        .run(move |tx| deliveries::record(tx, id, &endpoint, before, &recorded_outcome, &schedule))
         .await;
     let event = signing::webhook_id(id);
     let (label, status, reason) = match &outcome {
@@ -339,7 +404,7 @@ async fn deliver(ctx: &Context, due: Due) {
 
 /// `POST`s the payload and classifies the answer: 2xx delivered, 410 dead, anything
 /// else (other statuses, timeout, connection error) a failed attempt.
-async fn attempt(ctx: &Context, endpoint: &Endpoint, due: &Due) -> Outcome {
+async fn attempt(ctx: &Context, endpoint: &EndpointRow, mode: &str, due: &Due) -> Outcome {
     let timestamp = jiff::Timestamp::now().as_second();
     let body = due.payload.as_bytes().to_vec();
     let mut request = ctx
@@ -347,7 +412,7 @@ async fn attempt(ctx: &Context, endpoint: &Endpoint, due: &Due) -> Outcome {
         .post(&endpoint.url)
         .header(CONTENT_TYPE, "application/json");
     for (name, value) in signing::headers(
-        &endpoint.mode,
+        ctx.formats.get(mode).map(|f| f.as_ref()),
         endpoint.secret.expose(),
         due.outbox_id,
         timestamp,

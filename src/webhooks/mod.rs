@@ -34,7 +34,8 @@ pub mod signing;
 pub use deliveries::{
     count_deliveries, get_delivery, list_deliveries, replay, DeliveryView, ReplayError, Status,
 };
-pub use dispatcher::{Dispatcher, DispatcherHandle, Endpoint, NO_ENDPOINT};
+pub use dispatcher::{Dispatcher, DispatcherHandle, NO_ENDPOINT};
+pub use signing::WebhookFormat;
 
 /// `[webhooks]`: delivery of outbox events.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

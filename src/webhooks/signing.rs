@@ -12,11 +12,8 @@
 //!   `standardwebhooks` libraries expect); otherwise it is the secret's UTF-8 bytes
 //!   (give such a library `whsec_` + base64 of the secret).
 //!
-//! On top of them, the tenant's mode (its wire dialect) adds its own signature
-//! ([`mode_signature`]). Roochip: `X-Roochip-Signature` = lowercase hex
-//! HMAC-SHA256 of the body keyed with the UTF-8 bytes of the secret
-//! (roochip-lite-integration-guide.md, "Webhook Signature Verification"). A dialect
-//! that signs another way adds its arm there.
+//! On top of them, the tenant's dialect adds its own envelope and signature through
+//! [`WebhookFormat`] (Roochip: `X-Roochip-Signature`, in the Roochip dialect).
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -29,26 +26,24 @@ pub fn webhook_id(outbox_id: i64) -> String {
     format!("evt_{outbox_id}")
 }
 
-/// A dialect's signature of a body: `(header name, value)` from `(secret, body)`.
-pub type ModeSigner = fn(secret: &str, body: &[u8]) -> (&'static str, String);
-
-/// The extra signature of tenants of `mode`, if that dialect defines one.
-pub fn mode_signature(mode: &str) -> Option<ModeSigner> {
-    match mode {
-        "roochip" => Some(roochip_signature),
-        _ => None,
+/// How a dialect shapes and signs its webhooks: one small trait each dialect that
+/// sends events implements, registered with the dispatcher by the tenant's mode.
+pub trait WebhookFormat: Send + Sync {
+    /// The body of an event as sent, byte for byte: the dialect's envelope around
+    /// `data` (compact JSON). A dialect whose events are flat returns `data` itself.
+    fn envelope(&self, event_id: &str, event_type: &str, occurred_at: &str, data: &str) -> String;
+    /// The dialect's own signature headers of `body` keyed with `secret`, sent beside
+    /// the Standard Webhooks ones (none by default).
+    fn signature(&self, secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        let _ = (secret, body);
+        Vec::new()
     }
 }
 
-/// `X-Roochip-Signature`: lowercase hex HMAC-SHA256 of `body` keyed with the UTF-8
-/// bytes of `secret`. The Roochip receiver recomputes it over
-/// `JSON.stringify(req.body)`, so it only matches bodies that are already in
-/// JavaScript's compact form (the dialect writes them so; field-notes §3).
-pub fn roochip_signature(secret: &str, body: &[u8]) -> (&'static str, String) {
-    (
-        "X-Roochip-Signature",
-        hex::encode(hmac(secret.as_bytes(), &[body])),
-    )
+/// Lowercase hex HMAC-SHA256 of `body` keyed with the UTF-8 bytes of `secret`: the
+/// signature several dialects send in their own header.
+pub fn hex_hmac(secret: &str, body: &[u8]) -> String {
+    hex::encode(hmac(secret.as_bytes(), &[body]))
 }
 
 /// The key of `webhook-signature` for `secret` (see the module documentation).
@@ -74,10 +69,11 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -
     )
 }
 
-/// Every header of one attempt except `Content-Type`: the Standard Webhooks trio and
-/// the mode's own signature. `timestamp` is the attempt's unix time in seconds.
+/// Every header of one attempt except `Content-Type`: the dialect's own signature
+/// (if `format` has one) and the Standard Webhooks trio. `timestamp` is the attempt's
+/// unix time in seconds.
 pub fn headers(
-    mode: &str,
+    format: Option<&dyn WebhookFormat>,
     secret: &str,
     outbox_id: i64,
     timestamp: i64,
@@ -85,8 +81,8 @@ pub fn headers(
 ) -> Vec<(&'static str, String)> {
     let id = webhook_id(outbox_id);
     let mut out = Vec::with_capacity(4);
-    if let Some(sign) = mode_signature(mode) {
-        out.push(sign(secret, body));
+    if let Some(format) = format {
+        out.extend(format.signature(secret, body));
     }
     out.push((
         "webhook-signature",
@@ -110,13 +106,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roochip_signature_is_hex_hmac_of_the_body() {
+    fn hex_hmac_is_the_known_value() {
         // RFC 4231-style known value: HMAC-SHA256("key", "The quick brown fox …").
-        let (name, value) =
-            roochip_signature("key", b"The quick brown fox jumps over the lazy dog");
-        assert_eq!(name, "X-Roochip-Signature");
         assert_eq!(
-            value,
+            hex_hmac("key", b"The quick brown fox jumps over the lazy dog"),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
         );
     }
@@ -143,21 +136,28 @@ mod tests {
         assert_eq!(standard_key("whsec_AQID"), vec![1, 2, 3]);
     }
 
+    struct Signed;
+    impl WebhookFormat for Signed {
+        fn envelope(&self, _: &str, _: &str, _: &str, data: &str) -> String {
+            data.to_string()
+        }
+        fn signature(&self, secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+            vec![("X-Test-Signature", hex_hmac(secret, body))]
+        }
+    }
+
     #[test]
     fn headers_carry_the_id_timestamp_and_both_signatures() {
-        let h = headers("roochip", "k", 42, 1_700_000_000, b"{}");
+        let h = headers(Some(&Signed), "k", 42, 1_700_000_000, b"{}");
         let get = |n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
         assert_eq!(get("webhook-id").as_deref(), Some("evt_42"));
         assert_eq!(get("webhook-timestamp").as_deref(), Some("1700000000"));
-        assert_eq!(
-            get("X-Roochip-Signature"),
-            Some(roochip_signature("k", b"{}").1)
-        );
+        assert_eq!(get("X-Test-Signature"), Some(hex_hmac("k", b"{}")));
         assert_eq!(
             get("webhook-signature"),
             Some(standard_signature("k", "evt_42", 1_700_000_000, b"{}"))
         );
-        let other = headers("goop2", "k", 42, 1_700_000_000, b"{}");
-        assert_eq!(other.len(), 3, "no mode signature for a mode without one");
+        let other = headers(None, "k", 42, 1_700_000_000, b"{}");
+        assert_eq!(other.len(), 3, "no dialect signature without a format");
     }
 }

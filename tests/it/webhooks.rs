@@ -993,3 +993,59 @@ async fn the_cli_grants_roo_with_the_same_issuance_and_webhook() {
     assert_eq!(events.len(), 1);
     node.shutdown().await;
 }
+
+/// Endpoints are data the dispatcher reads on each pass: an endpoint added while the
+/// node runs (as a dialect's API would) gets the next events, signed the tenant's way,
+/// beside the configured one; each has its own delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_added_at_run_time_gets_the_next_events() {
+    use rendezvous_credits::secret::Secret;
+    use rendezvous_credits::webhooks::deliveries::{EndpointRow, WebhookEndpoints};
+    let configured = Receiver::start();
+    let added = Receiver::start();
+    let node = node_with(
+        vec![tenant("rooverse", &configured.url(), &[], &[])],
+        &[0, 1],
+    )
+    .await;
+    let (first, _) = issue(&node, "rooverse", "u1", "1").await;
+    delivered(&node, first).await;
+    let row = EndpointRow {
+        id: "api:second".into(),
+        tenant: "rooverse".into(),
+        url: added.url(),
+        secret: Secret::new(SECRET),
+        events: vec!["credits.issued".into()],
+        active: true,
+    };
+    node.running
+        .ledger
+        .run(move |tx| -> Result<(), LedgerError> {
+            let now = tx.now();
+            tx.repo::<dyn WebhookEndpoints>()?
+                .upsert_endpoint(&row, now)
+        })
+        .await
+        .expect("the endpoint is added");
+    let (second, body) = issue(&node, "rooverse", "u1", "2").await;
+    for receiver in [&configured, &added] {
+        let got = within("both endpoints get the event", async {
+            loop {
+                let got = receiver.records_of(second).await;
+                if !got.is_empty() {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["body"], body.as_str());
+        assert_eq!(got[0]["verified"], true, "{}", got[0]);
+    }
+    assert!(
+        added.records_of(first).await.is_empty(),
+        "only later events"
+    );
+    node.shutdown().await;
+}

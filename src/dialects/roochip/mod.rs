@@ -23,6 +23,7 @@ pub mod ops;
 pub mod repo;
 pub mod routes;
 pub mod settings;
+pub mod webhook;
 pub mod wire;
 
 use actix_web::web;

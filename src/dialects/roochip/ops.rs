@@ -15,12 +15,17 @@ use super::caller::WalletContext;
 use super::error::RoochipError;
 use super::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use super::settings::{CEILING, SCALE};
+use super::webhook::RoochipWebhooks;
 use super::wire::CreditsIssuedEvent;
 use crate::ledger::{
     format_minor, idempotency::Idempotency, json_number, AccountId, Actor, Amount, Bucket,
     EntryKind, EntryView, LedgerError, LedgerRead, LedgerTx, Posting, StoredResponse, TenantId,
 };
 use crate::secret::sha256_hex;
+use crate::webhooks::WebhookFormat;
+
+/// The event type of an issuance ("Inbound Webhooks").
+pub const CREDITS_ISSUED: &str = "credits.issued";
 
 /// Entry kind of a reward.
 pub const KIND_REWARD: EntryKind = EntryKind::Reward;
@@ -476,7 +481,7 @@ pub fn credits_issued_payload(
     timestamp: &str,
 ) -> Result<String, RoochipError> {
     serde_json::to_string(&CreditsIssuedEvent {
-        event: "credits.issued",
+        event: CREDITS_ISSUED,
         external_user_id: user.to_string(),
         credits_issued: json_number(credits, SCALE),
         new_balance: json_number(new_balance, SCALE),
@@ -500,9 +505,9 @@ fn issued(
     if !w.webhooks {
         return Ok(());
     }
-    let payload =
-        credits_issued_payload(user, amount.minor(), new_balance, payment_source, tx.now())?;
-    tx.enqueue_event(&w.tenant, Some(account), "credits.issued", &payload)?;
+    let data = credits_issued_payload(user, amount.minor(), new_balance, payment_source, tx.now())?;
+    let payload = RoochipWebhooks.envelope("", CREDITS_ISSUED, tx.now(), &data);
+    tx.enqueue_event(&w.tenant, Some(account), CREDITS_ISSUED, &payload)?;
     Ok(())
 }
 

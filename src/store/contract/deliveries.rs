@@ -1,11 +1,13 @@
 //! Delivery state through the [`Deliveries`] and [`DeliveryReads`] repositories.
 
 use super::Fixture;
-use crate::ledger::{Ledger, TenantId, TenantSpec};
+use crate::ledger::{Ledger, LedgerError, TenantId, TenantSpec};
+use crate::secret::Secret;
 use crate::webhooks::deliveries::{
     count_deliveries, due, get_delivery, list_deliveries, next_for_account, now_millis, record,
     replay, Outcome, ReplayError, Status,
 };
+use crate::webhooks::deliveries::{Deliveries, EndpointReads, EndpointRow, WebhookEndpoints};
 
 fn roochip_tenant(ledger: &Ledger) -> TenantId {
     let t = TenantId::new("t").unwrap();
@@ -53,7 +55,7 @@ fn record_blocking(
 ) -> Option<(Status, u32)> {
     let s = s.to_vec();
     ledger
-        .run_blocking(move |tx| record(tx, id, before, &o, &s))
+        .run_blocking(move |tx| record(tx, id, "", before, &o, &s))
         .unwrap()
 }
 
@@ -102,7 +104,7 @@ pub fn the_oldest_pending_event_of_an_account_holds_back_the_rest(open: fn() -> 
     let next = ledger
         .read_blocking(|r| {
             let a = r.account(&t, "a")?.unwrap();
-            next_for_account(r, a.id.0, later, 0, i64::MAX)
+            next_for_account(r, a.id.0, "", later, 0, i64::MAX)
         })
         .unwrap();
     assert_eq!(next.map(|d| d.outbox_id), Some(a2));
@@ -186,4 +188,108 @@ pub fn failures_follow_the_schedule_then_dead_letter_and_replay_restarts(open: f
         0
     );
     ledger.shutdown();
+}
+
+/// Endpoints as data: an event gets one delivery per active endpoint of its tenant
+/// that wants it (none: one without an endpoint); each endpoint's delivery has its
+/// own state and its own order per account.
+pub fn events_go_to_each_endpoint_that_wants_them(open: fn() -> Fixture) {
+    let f: Fixture = open();
+    let (ledger, t) = (&f.ledger, roochip_tenant(&f.ledger));
+    let endpoint = |id: &str, events: &[&str], active: bool| EndpointRow {
+        id: id.into(),
+        tenant: t.to_string(),
+        url: format!("http://127.0.0.1:9/{id}"),
+        secret: Secret::new(format!("secret-{id}")),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        active,
+    };
+    let rows = [
+        endpoint("all", &["*"], true),
+        endpoint("issued", &["credits.issued", "x.y"], true),
+        endpoint("off", &["*"], false),
+        endpoint("other", &["points.posted"], true),
+    ];
+    let seeded = rows.clone();
+    ledger
+        .run_blocking(move |tx| {
+            let now = tx.now();
+            let repo = tx.repo::<dyn WebhookEndpoints>()?;
+            for e in &seeded {
+                repo.upsert_endpoint(e, now)?;
+            }
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let listed = ledger
+        .read_blocking(|r| r.repo::<dyn EndpointReads>()?.endpoints())
+        .unwrap();
+    assert_eq!(listed.len(), 4);
+    let issued = listed.iter().find(|(e, _)| e.id == "issued").unwrap();
+    assert_eq!(issued.0, rows[1]);
+    assert_eq!(issued.1, "roochip", "the tenant's mode comes along");
+    assert!(issued.0.wants("x.y") && !issued.0.wants("points.posted"));
+
+    let a1 = enqueue(ledger, &t, Some("a"));
+    let a2 = enqueue(ledger, &t, Some("a"));
+    let endpoints_of = |id: i64| {
+        let t = t.clone();
+        ledger
+            .run_blocking(move |tx| tx.repo::<dyn Deliveries>()?.deliveries_of(id, Some(&t)))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.endpoint)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        endpoints_of(a1),
+        vec!["all".to_string(), "issued".to_string()]
+    );
+    let later = now_millis() + 60_000;
+    let heads = || {
+        ledger
+            .read_blocking(|r| due(r, later, 0, i64::MAX, 100))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.outbox_id, d.endpoint))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(heads(), vec![(a1, "all".into()), (a1, "issued".into())]);
+    // Delivered to one endpoint: that endpoint's next event is due, the other's not.
+    let s = [0, 5];
+    let ok = Outcome::Delivered { status: 200 };
+    let recorded = ledger
+        .run_blocking(move |tx| record(tx, a1, "all", 0, &ok, &s))
+        .unwrap();
+    assert_eq!(recorded, Some((Status::Delivered, 1)));
+    assert_eq!(heads(), vec![(a1, "issued".into()), (a2, "all".into())]);
+    // A replay resets only what is not pending.
+    let replayed = ledger.run_blocking(move |tx| replay(tx, a1, None)).unwrap();
+    assert_eq!(replayed.status, Status::Pending);
+
+    // Deleted or turned off, an endpoint gets no new deliveries.
+    let tt = t.clone();
+    let deleted = ledger
+        .run_blocking(move |tx| {
+            let repo = tx.repo::<dyn WebhookEndpoints>()?;
+            Ok::<_, LedgerError>((
+                repo.delete_endpoint(&tt, "issued")?,
+                repo.delete_endpoint(&tt, "issued")?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(deleted, (true, false));
+    let a3 = enqueue(ledger, &t, Some("a"));
+    assert_eq!(endpoints_of(a3), vec!["all".to_string()]);
+    let mut off = rows[0].clone();
+    off.active = false;
+    ledger
+        .run_blocking(move |tx| {
+            let now = tx.now();
+            tx.repo::<dyn WebhookEndpoints>()?
+                .upsert_endpoint(&off, now)
+        })
+        .unwrap();
+    let a4 = enqueue(ledger, &t, Some("a"));
+    assert_eq!(endpoints_of(a4), vec![String::new()], "none wants it");
 }

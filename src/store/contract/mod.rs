@@ -30,6 +30,7 @@ macro_rules! contract_tests {
             core::holds_move_between_buckets_and_belong_to_their_account,
             deliveries::the_oldest_pending_event_of_an_account_holds_back_the_rest,
             deliveries::failures_follow_the_schedule_then_dead_letter_and_replay_restarts,
+            deliveries::events_go_to_each_endpoint_that_wants_them,
             repos::template_purchases,
             repos::promo_codes_and_requests,
             repos::peer_directory,

@@ -30,7 +30,7 @@ use crate::ledger::backend::{Engine, ReadBackend, WriterStats};
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
 use crate::p2p::directory::{Directory, DirectoryReads};
-use crate::webhooks::deliveries::{Deliveries, DeliveryReads};
+use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
 
 fn tx(a: &mut dyn Any) -> Option<&mut SqliteTx> {
     a.downcast_mut::<SqliteTx>()
@@ -49,6 +49,8 @@ pub fn repositories() -> Repositories {
         .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
         .register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
         .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
+        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
+        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads))
         .register::<dyn Directory>(|a| tx(a).map(|t| t as &mut dyn Directory))
         .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads));
     r

@@ -603,19 +603,38 @@ impl LedgerBackend for SqliteTx {
                 now
             ])?;
         let id = self.conn.last_insert_rowid();
-        self.conn
+        // One delivery per active endpoint of the tenant that wants the event; one
+        // without an endpoint ('') when none does, so that it shows as a dead letter.
+        let due = jiff::Timestamp::now().as_millisecond();
+        let params = params![
+            id,
+            tenant.as_str(),
+            account.map(|a| a.0),
+            due,
+            now,
+            event_type
+        ];
+        let written = self
+            .conn
             .prepare_cached(
                 "INSERT INTO webhook_deliveries
-                   (outbox_id, tenant_id, account_id, status, attempts, next_attempt_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)",
+                   (outbox_id, endpoint_id, tenant_id, account_id, status, attempts,
+                    next_attempt_at, updated_at)
+                 SELECT ?1, e.id, ?2, ?3, 'pending', 0, ?4, ?5 FROM webhook_endpoints e
+                 WHERE e.tenant_id = ?2 AND e.active
+                   AND (e.events = '*' OR instr(',' || e.events || ',', ',' || ?6 || ',') > 0)",
             )?
-            .execute(params![
-                id,
-                tenant.as_str(),
-                account.map(|a| a.0),
-                jiff::Timestamp::now().as_millisecond(),
-                now
-            ])?;
+            .execute(params)?;
+        if written == 0 {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO webhook_deliveries
+                       (outbox_id, endpoint_id, tenant_id, account_id, status, attempts,
+                        next_attempt_at, updated_at)
+                     VALUES (?1, '', ?2, ?3, 'pending', 0, ?4, ?5)",
+                )?
+                .execute(params![id, tenant.as_str(), account.map(|a| a.0), due, now])?;
+        }
         self.events_written = true;
         self.max_outbox_id = self.max_outbox_id.max(id);
         Ok(id)
