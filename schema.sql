@@ -1,6 +1,6 @@
 -- rendezvous-credits ledger schema.
 --
--- Embedded in the binary (src/store.rs). The file is a sequence of migrations, each
+-- Embedded in the binary (src/store/sqlite/connect.rs). The file is a sequence of migrations, each
 -- introduced by a line `-- version N`; at start every migration above the file's
 -- `PRAGMA user_version` is applied in one transaction with the version bump. Released
 -- migrations are never edited: a change is a new `-- version N+1` section at the end.
@@ -231,6 +231,12 @@ CREATE TABLE lot_uses (
     PRIMARY KEY (entry_id, lot_id)
 );
 
+-- Reversals: a debit is given back at most once (`reversal_id` is the credit).
+CREATE TABLE reversals (
+    entry_id     INTEGER PRIMARY KEY REFERENCES credit_transactions(id),
+    reversal_id  INTEGER NOT NULL REFERENCES credit_transactions(id)
+);
+
 -- Pending credits: announced into the `pending` bucket, posted to available (with
 -- their lot) by `pending_until`, or cancelled.
 CREATE TABLE pending_credits (
@@ -255,10 +261,14 @@ CREATE INDEX idx_holds_due ON holds (expires_at) WHERE status = 'open' AND expir
 
 -- Idempotency records are kept until `expires_at` (NULL: forever, e.g. once-per-peer
 -- grants). Records written before this version keep the default retention of 30 days.
+-- Scopes are now `tenant:route:client`; Roochip keys (unique per tenant, any route)
+-- move from `roochip:<tenant>` to `<tenant>:*:` so that a retry across the upgrade
+-- still finds its answer.
 ALTER TABLE idempotency_keys ADD COLUMN expires_at TEXT;
 UPDATE idempotency_keys
    SET expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+30 days')
  WHERE scope <> 'goop2:starter';
+UPDATE idempotency_keys SET scope = substr(scope, 9) || ':*:' WHERE scope LIKE 'roochip:%';
 CREATE INDEX idx_idempotency_expiry ON idempotency_keys (expires_at) WHERE expires_at IS NOT NULL;
 
 -- The entry that moved a hold's funds out of available (its lots are restored from

@@ -50,11 +50,31 @@ pub enum BodyError {
     Field {
         /// The path of the field.
         field: String,
-        /// What is wrong.
+        /// What is wrong, with the parser's position (`… at line 1 column 13`).
         message: String,
+        /// The same without the position.
+        bare: String,
+        /// The value is not JSON at all (a syntax error inside it).
+        syntax: bool,
     },
-    /// The object as a whole is wrong (a missing or unknown field): why.
-    Object(String),
+    /// A field the type does not have: its name, and why with and without the
+    /// parser's position.
+    UnknownField {
+        /// The field.
+        field: String,
+        /// With the position.
+        message: String,
+        /// Without it.
+        bare: String,
+    },
+    /// The object as a whole is wrong (a missing field): why, with the parser's
+    /// position, and without it.
+    Object {
+        /// With the position.
+        message: String,
+        /// Without it.
+        bare: String,
+    },
     /// Something follows the object.
     Trailing(String),
 }
@@ -97,23 +117,43 @@ pub fn parse_object<T: DeserializeOwned>(raw: &[u8]) -> Result<T, BodyError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = !inner.is_data();
+        let message = inner.to_string();
+        let bare = without_position(&inner);
         // "." is the object itself, "?" a key not read yet; an unknown field's path is
-        // the field itself, which its message already names.
-        let unknown = inner.to_string().starts_with("unknown field");
-        match Some(path).filter(|p| p != "." && !p.contains('?') && !unknown) {
+        // the field itself.
+        if message.starts_with("unknown field") {
+            return BodyError::UnknownField {
+                field: path,
+                message,
+                bare,
+            };
+        }
+        match Some(path).filter(|p| p != "." && !p.contains('?')) {
             Some(field) => BodyError::Field {
                 field,
-                message: inner.to_string(),
+                message,
+                bare,
+                syntax,
             },
             None if syntax => BodyError::NotJson {
-                message: inner.to_string(),
+                message,
                 object: true,
             },
-            None => BodyError::Object(inner.to_string()),
+            None => BodyError::Object { message, bare },
         }
     })?;
     de.end().map_err(|e| BodyError::Trailing(e.to_string()))?;
     Ok(value)
+}
+
+/// `e`'s message without serde_json's ` at line L column C`.
+fn without_position(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&suffix) {
+        Some(bare) if e.line() > 0 => bare.to_string(),
+        _ => message,
+    }
 }
 
 /// A JSON object request body parsed into `T`, with the bytes as received (which an

@@ -23,9 +23,24 @@ use futures::future::BoxFuture;
 use super::unit::Unit;
 use super::{AccountId, Balances, Bucket, EntryView, LedgerError, TenantId, TenantSpec};
 
+/// Why [`Engine::try_submit`] did not queue a unit.
+pub enum TrySubmit {
+    /// The queue is full: here is the unit back, wait with [`Engine::submit`].
+    Full(Unit),
+    /// The store is shut down.
+    Closed,
+}
+
 /// The running store behind a [`Ledger`](super::Ledger).
 pub trait Engine: Send + Sync {
-    /// Queues `unit` for the writer. Errors: [`LedgerError::Closed`] once shut down.
+    /// Queues `unit` for the writer without waiting (the common case: no allocation
+    /// beyond the unit).
+    ///
+    /// # Errors
+    /// [`TrySubmit`]: the queue is full, or the store is shut down.
+    fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit>;
+    /// Queues `unit` for the writer, waiting for room. Errors: [`LedgerError::Closed`]
+    /// once shut down.
     fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>>;
     /// [`Engine::submit`] for synchronous callers (not from an async worker).
     ///
@@ -442,11 +457,12 @@ pub trait LedgerBackend: Send {
     /// # Errors
     /// Storage errors.
     fn mark_lot_uses_restored(&mut self, entry_id: i64, reversal: i64) -> Result<(), LedgerError>;
-    /// Up to `limit` lots with something left whose expiry is at or before `now`.
+    /// Up to `limit` lots with something left whose expiry is at or before `now`,
+    /// earliest first, skipping the first `offset`.
     ///
     /// # Errors
     /// Storage errors.
-    fn lots_due(&mut self, now: &str, limit: u32) -> Result<Vec<LotRow>, LedgerError>;
+    fn lots_due(&mut self, now: &str, limit: u32, offset: u32) -> Result<Vec<LotRow>, LedgerError>;
     /// Records a pending credit. Returns its id.
     ///
     /// # Errors
@@ -473,22 +489,43 @@ pub trait LedgerBackend: Send {
         entry_id: i64,
         now: &str,
     ) -> Result<(), LedgerError>;
-    /// Up to `limit` pending credits due at `now`.
+    /// Up to `limit` pending credits due at `now`, earliest first, skipping the
+    /// first `offset`.
     ///
     /// # Errors
     /// Storage errors.
-    fn pending_due(&mut self, now: &str, limit: u32) -> Result<Vec<i64>, LedgerError>;
-    /// Up to `limit` open holds whose expiry is at or before `now`: (account, hold id).
+    fn pending_due(&mut self, now: &str, limit: u32, offset: u32) -> Result<Vec<i64>, LedgerError>;
+    /// Up to `limit` open holds whose expiry is at or before `now`, earliest first,
+    /// skipping the first `offset`: (account, hold id).
     ///
     /// # Errors
     /// Storage errors.
-    fn holds_due(&mut self, now: &str, limit: u32)
-        -> Result<Vec<(AccountId, String)>, LedgerError>;
+    fn holds_due(
+        &mut self,
+        now: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<(AccountId, String)>, LedgerError>;
     /// One entry.
     ///
     /// # Errors
     /// Storage errors.
     fn entry(&mut self, id: i64) -> Result<Option<EntryRow>, LedgerError>;
+    /// The reversal of entry `id`, if it was reversed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn reversal_of(&mut self, id: i64) -> Result<Option<i64>, LedgerError>;
+    /// Records that `reversal` gave back entry `id` (once: a second is refused).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn insert_reversal(&mut self, id: i64, reversal: i64) -> Result<(), LedgerError>;
+    /// Whether entry `id` moved funds into a hold (its release gives them back).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn funds_hold(&mut self, id: i64) -> Result<bool, LedgerError>;
     /// The record stored under (scope, key).
     ///
     /// # Errors

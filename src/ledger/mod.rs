@@ -30,8 +30,8 @@ pub use idempotency::Idempotency;
 pub use read::{AccountView, Discrepancy, EntryView, LedgerRead, VerifyReport};
 pub use repo::Repositories;
 pub use tx::{
-    canonical_time, Actor, Balances, Bucket, EntryKind, LedgerTx, PostedEntry, Posting,
-    StoredResponse,
+    canonical_time, Actor, Balances, Bucket, DueItem, DueKind, EntryKind, LedgerTx, PostedEntry,
+    Posting, StoredResponse,
 };
 
 /// When an answered write is on disk.
@@ -254,7 +254,13 @@ impl Ledger {
         E: From<LedgerError> + Send + 'static,
     {
         let (unit, receiver) = unit::erase(unit);
-        self.engine.submit(unit).await.map_err(E::from)?;
+        match self.engine.try_submit(unit) {
+            Ok(()) => {}
+            Err(backend::TrySubmit::Full(unit)) => {
+                self.engine.submit(unit).await.map_err(E::from)?
+            }
+            Err(backend::TrySubmit::Closed) => return Err(E::from(LedgerError::Closed)),
+        }
         receiver.await.map_err(|_| E::from(unit::lost_answer()))?
     }
 

@@ -436,10 +436,8 @@ impl<'a> LedgerTx<'a> {
     /// expiry run). Returns the credit.
     ///
     /// # Errors
-    /// [`LedgerError::Invalid`] when the entry is not a debit of available, or (lots)
-    /// was already reversed; ceiling and storage errors. A tenant without lots keeps no
-    /// record of reversals: its dialect must make a reversal happen once (a business
-    /// key).
+    /// [`LedgerError::Invalid`] when the entry is not a debit of available, funds a
+    /// hold (release the hold), or was already reversed; ceiling and storage errors.
     pub fn reverse(
         &mut self,
         entry_id: i64,
@@ -454,20 +452,25 @@ impl<'a> LedgerTx<'a> {
                 "entry {entry_id} is not a debit of available credits"
             )));
         }
+        if self.backend.funds_hold(entry_id)? {
+            return Err(LedgerError::Invalid(format!(
+                "entry {entry_id} funds a hold: release the hold instead"
+            )));
+        }
+        if self.backend.reversal_of(entry_id)?.is_some() {
+            return Err(LedgerError::Invalid(format!(
+                "entry {entry_id} was already reversed"
+            )));
+        }
         let account = entry.account;
         let row = self.account_row(account)?;
         let uses = if row.lots {
-            let uses = self.backend.lot_uses_for_update(entry_id)?;
-            if uses.iter().any(|u| u.restored_by.is_some()) {
-                return Err(LedgerError::Invalid(format!(
-                    "entry {entry_id} was already reversed"
-                )));
-            }
-            uses
+            self.backend.lot_uses_for_update(entry_id)?
         } else {
             Vec::new()
         };
         let back = self.post_on(account, &row, Bucket::Available, -entry.amount, posting)?;
+        self.backend.insert_reversal(entry_id, back.id)?;
         if row.lots {
             self.restore_lots(entry_id, back.id, &uses, -entry.amount)?;
         }
@@ -640,67 +643,134 @@ impl<'a> LedgerTx<'a> {
         Ok(p)
     }
 
+    /// Up to `limit` items of `kind` due at `now` (RFC 3339), earliest first,
+    /// skipping the first `offset` (items that failed to settle this run).
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    pub fn due_items(
+        &mut self,
+        kind: DueKind,
+        now: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<DueItem>, LedgerError> {
+        let now = canonical_time(now)?;
+        Ok(match kind {
+            DueKind::Pending => self
+                .backend
+                .pending_due(&now, limit, offset)?
+                .into_iter()
+                .map(DueItem::Pending)
+                .collect(),
+            DueKind::Holds => self
+                .backend
+                .holds_due(&now, limit, offset)?
+                .into_iter()
+                .map(|(account, hold)| DueItem::Hold(account, hold))
+                .collect(),
+            DueKind::Lots => self
+                .backend
+                .lots_due(&now, limit, offset)?
+                .into_iter()
+                .map(|lot| DueItem::Lot(lot.id))
+                .collect(),
+        })
+    }
+
+    /// Settles one due item as of `now` (RFC 3339): posts the pending credit, releases
+    /// the hold, or takes back what is left of the lot (an `expire` entry). An item
+    /// already settled (by another run) is left alone.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
+    pub fn settle_due(&mut self, item: &DueItem, now: &str) -> Result<(), LedgerError> {
+        let now = canonical_time(now)?;
+        match item {
+            DueItem::Pending(id) => {
+                let due = self
+                    .backend
+                    .pending_for_update(*id)?
+                    .is_some_and(|p| p.status == PendingStatus::Pending && p.pending_until <= now);
+                if due {
+                    let posting = Posting::new(EntryKind::PendingPost, Actor::System)
+                        .reference("pending", id.to_string());
+                    self.post_pending(*id, &posting)?;
+                }
+            }
+            DueItem::Hold(account, hold) => {
+                let open = self
+                    .backend
+                    .hold_for_update(*account, hold)?
+                    .is_some_and(|h| h.status == HoldStatus::Open);
+                if open {
+                    let posting = Posting::new(EntryKind::Release, Actor::System)
+                        .reference("hold", hold.clone())
+                        .note("Hold expired");
+                    self.release(*account, hold, &posting)?;
+                }
+            }
+            DueItem::Lot(id) => {
+                let Some(lot) = self.backend.lot_for_update(*id)? else {
+                    return Ok(());
+                };
+                let due = lot.expires_at.as_deref().is_some_and(|t| t <= now.as_str());
+                if lot.remaining > 0 && due {
+                    let row = self.account_row(lot.account)?;
+                    let posting = Posting::new(EntryKind::Expire, Actor::System)
+                        .reference("lot", lot.id.to_string())
+                        .note("Expired");
+                    let entry = self.post_on(
+                        lot.account,
+                        &row,
+                        Bucket::Available,
+                        -lot.remaining,
+                        &posting,
+                    )?;
+                    self.backend
+                        .insert_lot_use(entry.id, lot.id, lot.remaining)?;
+                    self.backend.set_lot_remaining(lot.id, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles up to `limit` due items of `kind` in this unit; the first failure undoes
+    /// the unit. Returns how many were due. (The scheduler settles each item in its own
+    /// unit instead, so that one failing item does not hold back the others.)
+    fn settle_all(&mut self, kind: DueKind, now: &str, limit: u32) -> Result<u32, LedgerError> {
+        let items = self.due_items(kind, now, limit, 0)?;
+        for item in &items {
+            self.settle_due(item, now)?;
+        }
+        Ok(items.len() as u32)
+    }
+
     /// Takes back what is left of up to `limit` lots whose expiry is at or before `now`
     /// (RFC 3339), one `expire` entry each. Returns how many lots expired.
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
     pub fn expire_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
-        let now = canonical_time(now)?;
-        let due = self.backend.lots_due(&now, limit)?;
-        let mut expired = 0;
-        for lot in due {
-            let row = self.account_row(lot.account)?;
-            let posting = Posting::new(EntryKind::Expire, Actor::System)
-                .reference("lot", lot.id.to_string())
-                .note("Expired");
-            let entry = self.post_on(
-                lot.account,
-                &row,
-                Bucket::Available,
-                -lot.remaining,
-                &posting,
-            )?;
-            self.backend
-                .insert_lot_use(entry.id, lot.id, lot.remaining)?;
-            self.backend.set_lot_remaining(lot.id, 0)?;
-            expired += 1;
-        }
-        Ok(expired)
+        self.settle_all(DueKind::Lots, now, limit)
     }
 
     /// Posts up to `limit` pending credits due at `now` (RFC 3339). Returns how many.
     ///
     /// # Errors
-    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
     pub fn post_pending_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
-        let now = canonical_time(now)?;
-        let due = self.backend.pending_due(&now, limit)?;
-        let n = due.len() as u32;
-        for id in due {
-            let posting = Posting::new(EntryKind::PendingPost, Actor::System)
-                .reference("pending", id.to_string());
-            self.post_pending(id, &posting)?;
-        }
-        Ok(n)
+        self.settle_all(DueKind::Pending, now, limit)
     }
 
     /// Releases up to `limit` open holds whose expiry is at or before `now` (RFC
     /// 3339). Returns how many.
     ///
     /// # Errors
-    /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
+    /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
     pub fn release_expired(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
-        let now = canonical_time(now)?;
-        let due = self.backend.holds_due(&now, limit)?;
-        let n = due.len() as u32;
-        for (account, hold) in due {
-            let posting = Posting::new(EntryKind::Release, Actor::System)
-                .reference("hold", hold.clone())
-                .note("Hold expired");
-            self.release(account, &hold, &posting)?;
-        }
-        Ok(n)
+        self.settle_all(DueKind::Holds, now, limit)
     }
 
     /// Deletes up to `limit` idempotency records whose retention ended at or before
@@ -753,6 +823,11 @@ impl<'a> LedgerTx<'a> {
         uses: &[super::backend::LotUse],
         amount: i64,
     ) -> Result<(), LedgerError> {
+        if uses.iter().any(|u| u.restored_by.is_some()) {
+            return Err(LedgerError::Invalid(format!(
+                "what entry {taken_by} took was already given back"
+            )));
+        }
         let mut restored = 0;
         for u in uses {
             let lot = self
@@ -992,4 +1067,26 @@ pub fn canonical_time(t: &str) -> Result<String, LedgerError> {
         .parse()
         .map_err(|e| LedgerError::Invalid(format!("{t:?} is not an RFC 3339 time: {e}")))?;
     Ok(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// A kind of time-driven work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueKind {
+    /// Pending credits whose `pending_until` has come.
+    Pending,
+    /// Open holds past their expiry.
+    Holds,
+    /// Lots past their expiry with something left.
+    Lots,
+}
+
+/// One item of time-driven work that has come due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueItem {
+    /// A pending credit, by id.
+    Pending(i64),
+    /// A hold: its account and id.
+    Hold(AccountId, String),
+    /// A lot, by id.
+    Lot(i64),
 }

@@ -259,8 +259,8 @@ pub trait DeliveryReads {
         durable_max: i64,
         limit: usize,
     ) -> Result<Vec<Due>, LedgerError>;
-    /// The oldest pending event of `account` to `endpoint` if it may be attempted:
-    /// see [`next_for_account`].
+    /// The oldest pending event of `account` to `endpoint` (or to no endpoint yet,
+    /// `''`) if it may be attempted: see [`next_for_account`].
     ///
     /// # Errors
     /// Storage errors.
@@ -571,6 +571,18 @@ pub trait WebhookEndpoints {
     /// # Errors
     /// Storage errors.
     fn upsert_endpoint(&mut self, row: &EndpointRow, now: &str) -> Result<(), LedgerError>;
+    /// Turns off every endpoint whose id starts with `id_prefix`, except those in
+    /// `keep` (the ones a dialect seeds from its settings, when a tenant left them).
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn deactivate_others(
+        &mut self,
+        id_prefix: &str,
+        keep: &[String],
+        now: &str,
+    ) -> Result<u64, LedgerError>;
     /// Deletes endpoint `id` of `tenant`; says whether it existed. Its pending
     /// deliveries dead-letter when due.
     ///

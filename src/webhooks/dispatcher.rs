@@ -193,10 +193,13 @@ enum Lane {
 }
 
 impl Lane {
-    fn of(due: &Due) -> Lane {
+    /// The lane of `due` going to `endpoint` (its own, or the one an event written
+    /// without an endpoint resolves to, so that it stays in order with that
+    /// endpoint's events of the same account).
+    fn of(due: &Due, endpoint: &str) -> Lane {
         match due.account {
-            Some(a) => Lane::Account(a, due.endpoint.clone()),
-            None => Lane::Event(due.outbox_id, due.endpoint.clone()),
+            Some(a) => Lane::Account(a, endpoint.to_string()),
+            None => Lane::Event(due.outbox_id, endpoint.to_string()),
         }
     }
 }
@@ -336,7 +339,11 @@ fn start(
     busy: &mut HashSet<Lane>,
     due: Due,
 ) -> bool {
-    let lane = Lane::of(&due);
+    let endpoint = ctx
+        .endpoints()
+        .resolve(&due)
+        .map_or_else(|| due.endpoint.clone(), |e| e.0.id.clone());
+    let lane = Lane::of(&due, &endpoint);
     if !busy.insert(lane.clone()) {
         return false;
     }

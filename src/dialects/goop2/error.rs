@@ -223,7 +223,9 @@ impl ResponseError for Goop2Error {
     }
 }
 
-/// Words a refused JSON body the way Goop2 routes always have (`body: …`).
+/// Words a refused JSON body the way Goop2 routes always have (`body: …`): syntax
+/// errors with the parser's position, a field's wrong value by its path and without
+/// a position.
 pub fn body_error(e: BodyError) -> actix_web::Error {
     match e {
         BodyError::TooLarge { limit } => {
@@ -235,17 +237,63 @@ pub fn body_error(e: BodyError) -> actix_web::Error {
         BodyError::ContentType => {
             Goop2Error::BadRequest("body: Content-Type must be application/json".into())
         }
-        BodyError::Empty => Goop2Error::BadRequest(
-            "body: Json deserialize error: EOF while parsing a value at line 1 column 0".into(),
-        ),
-        BodyError::NotJson { message, .. } | BodyError::Trailing(message) => {
-            Goop2Error::BadRequest(format!("body: Json deserialize error: {message}"))
+        BodyError::Empty => {
+            Goop2Error::BadRequest("body: EOF while parsing a value at line 1 column 0".into())
         }
+        BodyError::NotJson { message, .. }
+        | BodyError::Trailing(message)
+        | BodyError::Field {
+            message,
+            syntax: true,
+            ..
+        } => Goop2Error::BadRequest(format!("body: {message}")),
         BodyError::NotObject => Goop2Error::BadRequest("body: must be a JSON object".into()),
-        BodyError::Field { field, message } => {
-            Goop2Error::BadRequest(format!("body: {field}: {message}"))
+        BodyError::Field { field, bare, .. } | BodyError::UnknownField { field, bare, .. } => {
+            Goop2Error::BadRequest(format!("body: {field}: {bare}"))
         }
-        BodyError::Object(message) => Goop2Error::BadRequest(format!("body: {message}")),
+        BodyError::Object { bare, .. } => Goop2Error::BadRequest(format!("body: {bare}")),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialects::goop2::wire::TemplateRequest;
+    use crate::http::parse_object;
+
+    fn message(raw: &str) -> String {
+        let e = parse_object::<TemplateRequest>(raw.as_bytes()).expect_err(raw);
+        body_error(e).to_string()
+    }
+
+    #[test]
+    fn body_errors_read_as_they_always_have() {
+        assert_eq!(
+            message(""),
+            "body: EOF while parsing a value at line 1 column 0"
+        );
+        assert_eq!(
+            message("not json"),
+            "body: expected ident at line 1 column 2"
+        );
+        assert_eq!(message("[]"), "body: must be a JSON object");
+        assert_eq!(
+            message(r#"{"template":5}"#),
+            "body: template: invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(message("{}"), "body: missing field `template`");
+        assert_eq!(
+            message(r#"{"template":"poker","extra":1}"#),
+            "body: extra: unknown field `extra`, expected `template`"
+        );
+        assert_eq!(
+            message(r#"{"template": "#),
+            "body: EOF while parsing a value at line 1 column 13"
+        );
+        assert_eq!(
+            message(r#"{"template":"poker"} x"#),
+            "body: trailing characters at line 1 column 22"
+        );
+    }
 }

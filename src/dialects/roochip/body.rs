@@ -46,8 +46,10 @@ pub fn words(e: BodyError) -> RoochipError {
             object: true,
         } => bad(format!("body: not valid JSON: {message}")),
         BodyError::NotObject => bad("body: must be a JSON object".into()),
-        BodyError::Field { field, message } => bad(format!("{field}: {message}")),
-        BodyError::Object(message) => bad(format!("body: {message}")),
+        BodyError::Field { field, message, .. } => bad(format!("{field}: {message}")),
+        BodyError::Object { message, .. } | BodyError::UnknownField { message, .. } => {
+            bad(format!("body: {message}"))
+        }
         BodyError::Trailing(message) => {
             bad(format!("body: not valid JSON after the object: {message}"))
         }

@@ -92,6 +92,14 @@ pub enum AdminError {
     /// 405: another method than the route's.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 503 with `Retry-After`: the node's storage is full.
+    #[error("{message}")]
+    StorageFull {
+        /// Why.
+        message: &'static str,
+        /// Seconds to wait.
+        retry_after_secs: u32,
+    },
     /// 500: logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -99,7 +107,17 @@ pub enum AdminError {
 
 impl From<LedgerError> for AdminError {
     fn from(e: LedgerError) -> Self {
-        AdminError::Internal(e.to_string())
+        match e {
+            LedgerError::StorageFull(detail) => {
+                tracing::warn!(%detail, "write refused: the storage is full");
+                let (_, retry_after_secs, message) = crate::http::storage_full();
+                AdminError::StorageFull {
+                    message,
+                    retry_after_secs,
+                }
+            }
+            other => AdminError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -122,6 +140,7 @@ impl ResponseError for AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AdminError::StorageFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,7 +149,17 @@ impl ResponseError for AdminError {
         if let AdminError::Internal(detail) = self {
             tracing::error!(error = %detail, "webhook admin route failed");
         }
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if let AdminError::StorageFull {
+            retry_after_secs, ..
+        } = self
+        {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            ));
+        }
+        response.json(ErrorBody {
             error: self.to_string(),
         })
     }

@@ -32,14 +32,18 @@ impl WebhookFormat for RoochipWebhooks {
     }
 }
 
+/// The prefix of configured endpoints' ids.
+const CONFIGURED: &str = "config:";
+
 /// The id of a tenant's configured endpoint.
 pub fn endpoint_id(tenant: &str) -> String {
-    format!("config:{tenant}")
+    format!("{CONFIGURED}{tenant}")
 }
 
 /// Makes each tenant's endpoint what its settings say: its `webhook_url` and
 /// `webhook_secret` for every event, or inactive when it has no URL (its pending
-/// deliveries then dead-letter, and can be replayed once a URL is set).
+/// deliveries then dead-letter, and can be replayed once a URL is set). The
+/// configured endpoint of a tenant no longer in the settings is turned off too.
 ///
 /// # Errors
 /// Storage errors.
@@ -60,5 +64,7 @@ pub fn seed_endpoints(tx: &mut LedgerTx<'_>, tenants: &[RoochipTenant]) -> Resul
             now,
         )?;
     }
+    let keep: Vec<String> = tenants.iter().map(|t| endpoint_id(&t.id)).collect();
+    repo.deactivate_others(CONFIGURED, &keep, now)?;
     Ok(())
 }

@@ -281,15 +281,20 @@ pub fn events_go_to_each_endpoint_that_wants_them(open: fn() -> Fixture) {
     assert_eq!(deleted, (true, false));
     let a3 = enqueue(ledger, &t, Some("a"));
     assert_eq!(endpoints_of(a3), vec!["all".to_string()]);
-    let mut off = rows[0].clone();
-    off.active = false;
-    ledger
+    let turned_off = ledger
         .run_blocking(move |tx| {
             let now = tx.now();
-            tx.repo::<dyn WebhookEndpoints>()?
-                .upsert_endpoint(&off, now)
+            let repo = tx.repo::<dyn WebhookEndpoints>()?;
+            let kept = repo.deactivate_others("a", &["all".to_string()], now)?;
+            let off = repo.deactivate_others("a", &[], now)?;
+            Ok::<_, LedgerError>((kept, off))
         })
         .unwrap();
+    assert_eq!(
+        turned_off,
+        (0, 1),
+        "only active endpoints with the prefix, not kept"
+    );
     let a4 = enqueue(ledger, &t, Some("a"));
     assert_eq!(endpoints_of(a4), vec![String::new()], "none wants it");
 }

@@ -41,6 +41,8 @@ macro_rules! contract_tests {
             time::pending_credits_post_or_cancel_once,
             time::holds_release_themselves_when_they_expire,
             time::idempotency_replays_refuses_and_sweeps,
+            time::the_scheduler_runs_every_job,
+            time::a_failing_item_does_not_hold_back_the_others,
         );
     };
     (@each $open:path; $($module:ident :: $name:ident),* $(,)?) => {

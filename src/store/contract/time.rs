@@ -176,6 +176,13 @@ pub fn a_reversal_restores_the_lots_a_debit_took(open: fn() -> Fixture) {
                 tx.reverse(back.id, &p(EntryKind::Reversal)),
                 Err(LedgerError::Invalid(m)) if m.contains("not a debit")
             ));
+            let (held, _) = tx.hold(a, amt(4), "h", None, &p(EntryKind::Hold))?;
+            assert!(matches!(
+                tx.reverse(held.id, &p(EntryKind::Reversal)),
+                Err(LedgerError::Invalid(m)) if m.contains("funds a hold")
+            ));
+            tx.release(a, "h", &p(EntryKind::Release))?;
+            assert_eq!(tx.balances(a)?.available, 10);
 
             let b = tx.open_account(&flat, "u")?;
             assert!(matches!(
@@ -190,6 +197,10 @@ pub fn a_reversal_restores_the_lots_a_debit_took(open: fn() -> Fixture) {
                 tx.reverse(spent.id, &p(EntryKind::Reversal))?.balance_after,
                 9
             );
+            assert!(matches!(
+                tx.reverse(spent.id, &p(EntryKind::Reversal)),
+                Err(LedgerError::Invalid(m)) if m.contains("already reversed")
+            ));
             Ok::<_, LedgerError>(())
         })
         .unwrap();
@@ -352,5 +363,141 @@ pub fn idempotency_replays_refuses_and_sweeps(open: fn() -> Fixture) {
         })
         .unwrap();
     assert_eq!((swept.0, swept.1, swept.2, swept.3), (0, 1, None, true));
+    f.ledger.shutdown();
+}
+
+/// The scheduler runs every job: pending credits post, lots expire, holds release,
+/// records are swept; a run with nothing due does nothing; the spawned scheduler does
+/// the same on its own at its interval.
+pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
+    use crate::ledger::jobs::{run_once, JobReport, Scheduler};
+    let f = open();
+    let (pts, _) = tenants(&f.ledger);
+    let t = pts.clone();
+    let past = "2001-01-01T00:00:00Z";
+    f.ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&t, "m")?;
+            tx.credit_expiring(a, amt(10), Some(DAY1), &p(EntryKind::Grant))?;
+            tx.credit(a, amt(10), &p(EntryKind::Grant))?;
+            tx.hold(a, amt(5), "h", Some(DAY1), &p(EntryKind::Hold))?;
+            tx.credit_pending(a, amt(3), DAY1, None, &p(EntryKind::PendingCredit))?;
+            tx.credit_pending(a, amt(2), past, None, &p(EntryKind::PendingCredit))?;
+            let i = Idempotency::new(&t, "r", "c", "k", "f".into(), 1).unwrap();
+            tx.once(
+                Some(&i),
+                |_| {
+                    Ok::<_, LedgerError>(StoredResponse {
+                        status: 200,
+                        body: "{}".into(),
+                    })
+                },
+                |r| Ok(r.clone()),
+            )?;
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(run_once(&f.ledger, "2030-06-01T00:00:00Z"));
+    assert_eq!(
+        report,
+        JobReport {
+            posted: 2,
+            expired: 1,
+            released: 1,
+            swept: 1
+        }
+    );
+    assert_eq!(
+        rt.block_on(run_once(&f.ledger, "2030-06-01T00:00:00Z")),
+        JobReport::default()
+    );
+    let b = f
+        .ledger
+        .read_blocking(|r| r.account(&pts, "m"))
+        .unwrap()
+        .unwrap();
+    // 10 expired (5 of it came back from the hold first), 10 never expire, 5 posted.
+    assert_eq!((b.available, b.held, b.pending), (15, 0, 0));
+    verify_ok(&f.ledger);
+
+    // On its own: a pending credit due now is posted within a few intervals.
+    let t = pts.clone();
+    let now = crate::ledger::timestamp_now();
+    f.ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&t, "m")?;
+            tx.credit_pending(a, amt(7), &now, None, &p(EntryKind::PendingCredit))
+        })
+        .unwrap();
+    let ledger = f.ledger.clone();
+    let posted = rt.block_on(async move {
+        let scheduler = Scheduler::spawn(ledger.clone(), std::time::Duration::from_millis(20));
+        let mut pending = 7;
+        for _ in 0..250 {
+            let pts = pts.clone();
+            pending = ledger
+                .read(move |r| r.account(&pts, "m"))
+                .await
+                .map(|a: Option<crate::ledger::AccountView>| a.map_or(-1, |a| a.pending))
+                .unwrap_or(-1);
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        scheduler.shutdown().await;
+        pending
+    });
+    assert_eq!(posted, 0, "the scheduler posted the credit");
+    verify_ok(&f.ledger);
+    f.ledger.shutdown();
+}
+
+/// One item that cannot be settled (a pending credit that would pass the ceiling)
+/// does not hold back the others; it stays due.
+pub fn a_failing_item_does_not_hold_back_the_others(open: fn() -> Fixture) {
+    use crate::ledger::jobs::run_once;
+    let f = open();
+    let (pts, _) = tenants(&f.ledger);
+    let t = pts.clone();
+    let past = "2001-01-01T00:00:00Z";
+    f.ledger
+        .run_blocking(move |tx| {
+            let full = tx.open_account(&t, "full")?;
+            tx.credit(full, amt(999_995), &p(EntryKind::Grant))?;
+            tx.credit_pending(full, amt(10), past, None, &p(EntryKind::PendingCredit))?;
+            let other = tx.open_account(&t, "other")?;
+            tx.credit_pending(
+                other,
+                amt(3),
+                "2001-01-02T00:00:00Z",
+                None,
+                &p(EntryKind::PendingCredit),
+            )?;
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(run_once(&f.ledger, "2030-01-01T00:00:00Z"));
+    assert_eq!(report.posted, 1);
+    let (full, other) = f
+        .ledger
+        .read_blocking(|r| {
+            Ok::<_, LedgerError>((
+                r.account(&pts, "full")?.unwrap(),
+                r.account(&pts, "other")?.unwrap(),
+            ))
+        })
+        .unwrap();
+    assert_eq!((full.available, full.pending), (999_995, 10));
+    assert_eq!((other.available, other.pending), (3, 0));
+    verify_ok(&f.ledger);
     f.ledger.shutdown();
 }

@@ -26,7 +26,7 @@ use self::read::SqliteRead;
 use self::tx::SqliteTx;
 use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
-use crate::ledger::backend::{Engine, ReadBackend, WriterStats};
+use crate::ledger::backend::{Engine, ReadBackend, TrySubmit, WriterStats};
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
 use crate::p2p::directory::{Directory, DirectoryReads};
@@ -75,6 +75,14 @@ impl SqliteEngine {
 }
 
 impl Engine for SqliteEngine {
+    fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
+        match &self.writer {
+            Some(w) => w.try_submit(unit),
+            // Read-only: `submit` says why.
+            None => Err(TrySubmit::Full(unit)),
+        }
+    }
+
     fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>> {
         Box::pin(async move { self.writer()?.submit(unit).await })
     }

@@ -453,13 +453,13 @@ impl LedgerBackend for SqliteTx {
         Ok(())
     }
 
-    fn lots_due(&mut self, now: &str, limit: u32) -> Result<Vec<LotRow>, LedgerError> {
+    fn lots_due(&mut self, now: &str, limit: u32, offset: u32) -> Result<Vec<LotRow>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {LOT_COLUMNS} FROM lots
              WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?1
-             ORDER BY expires_at, id LIMIT ?2"
+             ORDER BY expires_at, id LIMIT ?2 OFFSET ?3"
         ))?;
-        let rows = stmt.query_map(params![now, limit], lot_row)?;
+        let rows = stmt.query_map(params![now, limit, offset], lot_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -537,12 +537,12 @@ impl LedgerBackend for SqliteTx {
         Ok(())
     }
 
-    fn pending_due(&mut self, now: &str, limit: u32) -> Result<Vec<i64>, LedgerError> {
+    fn pending_due(&mut self, now: &str, limit: u32, offset: u32) -> Result<Vec<i64>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM pending_credits WHERE status = 'pending' AND pending_until <= ?1
-             ORDER BY pending_until, id LIMIT ?2",
+             ORDER BY pending_until, id LIMIT ?2 OFFSET ?3",
         )?;
-        let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
+        let rows = stmt.query_map(params![now, limit, offset], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -550,16 +550,39 @@ impl LedgerBackend for SqliteTx {
         &mut self,
         now: &str,
         limit: u32,
+        offset: u32,
     ) -> Result<Vec<(AccountId, String)>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT account_id, id FROM holds
              WHERE status = 'open' AND expires_at IS NOT NULL AND expires_at <= ?1
-             ORDER BY expires_at LIMIT ?2",
+             ORDER BY expires_at, account_id, id LIMIT ?2 OFFSET ?3",
         )?;
-        let rows = stmt.query_map(params![now, limit], |r| {
+        let rows = stmt.query_map(params![now, limit, offset], |r| {
             Ok((AccountId(r.get(0)?), r.get(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reversal_of(&mut self, id: i64) -> Result<Option<i64>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT reversal_id FROM reversals WHERE entry_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_reversal(&mut self, id: i64, reversal: i64) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("INSERT INTO reversals (entry_id, reversal_id) VALUES (?1, ?2)")?
+            .execute(params![id, reversal])?;
+        Ok(())
+    }
+
+    fn funds_hold(&mut self, id: i64) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM holds WHERE entry_id = ?1")?
+            .exists([id])?)
     }
 
     fn entry(&mut self, id: i64) -> Result<Option<EntryRow>, LedgerError> {

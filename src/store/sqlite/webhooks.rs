@@ -197,7 +197,9 @@ impl DeliveryReads for SqliteRead {
                AND (d.attempts > 0 OR d.next_attempt_at <= ?1 - ?2)
                AND (d.account_id IS NULL OR NOT EXISTS (
                      SELECT 1 FROM webhook_deliveries p
-                     WHERE p.account_id = d.account_id AND p.endpoint_id = d.endpoint_id
+                     WHERE p.account_id = d.account_id
+                       AND (p.endpoint_id = d.endpoint_id OR p.endpoint_id = ''
+                            OR d.endpoint_id = '')
                        AND p.status = 'pending' AND p.outbox_id < d.outbox_id))
              ORDER BY d.outbox_id
              LIMIT ?3"
@@ -226,10 +228,11 @@ impl DeliveryReads for SqliteRead {
             .conn()
             .prepare_cached(&format!(
                 "SELECT {DUE_COLUMNS}
-                 FROM (SELECT outbox_id FROM webhook_deliveries
-                       WHERE account_id = ?1 AND endpoint_id = ?5 AND status = 'pending'
+                 FROM (SELECT outbox_id, endpoint_id FROM webhook_deliveries
+                       WHERE account_id = ?1 AND endpoint_id IN (?5, '') AND status = 'pending'
                        ORDER BY outbox_id LIMIT 1) h
-                 JOIN webhook_deliveries d ON d.outbox_id = h.outbox_id AND d.endpoint_id = ?5
+                 JOIN webhook_deliveries d
+                   ON d.outbox_id = h.outbox_id AND d.endpoint_id = h.endpoint_id
                  JOIN outbox o ON o.id = d.outbox_id
                  WHERE d.next_attempt_at <= ?2
                    AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)
@@ -280,6 +283,24 @@ impl WebhookEndpoints for SqliteTx {
                 now
             ])?;
         Ok(())
+    }
+
+    fn deactivate_others(
+        &mut self,
+        id_prefix: &str,
+        keep: &[String],
+        now: &str,
+    ) -> Result<u64, LedgerError> {
+        let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE webhook_endpoints SET active = 0, updated_at = ?3
+                 WHERE active AND substr(id, 1, length(?1)) = ?1
+                   AND id NOT IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(params![id_prefix, keep, now])?;
+        Ok(n as u64)
     }
 
     fn delete_endpoint(&mut self, tenant: &TenantId, id: &str) -> Result<bool, LedgerError> {

@@ -18,6 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::tx::SqliteTx;
+use crate::ledger::backend::TrySubmit;
 use crate::ledger::unit::{Reply, Unit};
 use crate::ledger::{LedgerError, LedgerOptions, LedgerTx, Repositories, WriterStats};
 
@@ -117,6 +118,14 @@ impl WriterHandle {
             .send(Msg::Unit(unit))
             .await
             .map_err(|_| LedgerError::Closed)
+    }
+
+    pub(crate) fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
+        match self.sender.try_send(Msg::Unit(unit)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(Msg::Unit(unit))) => Err(TrySubmit::Full(unit)),
+            Err(_) => Err(TrySubmit::Closed),
+        }
     }
 
     pub(crate) fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
@@ -455,24 +464,31 @@ impl Writer<'_> {
                 Ok((_, reply)) => replies.push(reply),
                 Err(_) => tracing::error!("a unit of work panicked; rolled back"),
             }
+            // A statement-level SQLITE_FULL concerned this unit only.
+            super::error::take_full_seen();
             if let Err(e) = settled {
                 tracing::error!(error = %e, "savepoint settle failed");
                 self.abort_batch(replies, &Failure::of(&e));
                 return;
             }
         }
-        // Outbox rows another process committed (the CLI) become durable with this
-        // batch's fsync too (one WAL file): count them in, so that the dispatcher
-        // sends them. The scheduler's units keep batches coming when the node is idle.
-        match self
+        // The outbox head as this batch commits it, exactly: rows of units rolled
+        // back are not in it (their ids may be handed out again), and rows another
+        // process committed (the CLI) are, since they become durable with this batch's
+        // fsync too (one WAL file). The scheduler's units keep batches coming when the
+        // node is idle.
+        self.tx.max_outbox_id = match self
             .tx
             .conn
             .prepare_cached("SELECT coalesce(max(id), 0) FROM outbox")
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
         {
-            Ok(max) => self.tx.max_outbox_id = self.tx.max_outbox_id.max(max),
-            Err(e) => tracing::warn!(error = %e, "reading the outbox head failed"),
-        }
+            Ok(max) => max,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox head failed");
+                0
+            }
+        };
         if let Err(e) = exec(&self.tx.conn, "COMMIT") {
             tracing::error!(error = %e, "COMMIT failed");
             self.abort_batch(replies, &Failure::of(&e));
