@@ -11,7 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use futures::future::LocalBoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -260,19 +260,31 @@ impl BodyConfig {
     }
 }
 
-/// What every dialect says when the node's storage is full: 503 with `Retry-After`
-/// (seconds) and this message. Counts `storage_full_responses_total`.
-pub fn storage_full() -> (StatusCode, u32, &'static str) {
-    metrics::counter!("storage_full_responses_total").increment(1);
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        STORAGE_FULL_RETRY_SECS,
-        "The node's storage is full: nothing was written. Try again later.",
-    )
-}
+/// The node's storage is full: what every dialect says (503, this message, a
+/// `Retry-After`), each in its own error shape. Nothing of the request was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageFull;
 
-/// `Retry-After` of a storage-full answer, seconds.
-pub const STORAGE_FULL_RETRY_SECS: u32 = 30;
+impl StorageFull {
+    /// The message.
+    pub const MESSAGE: &'static str =
+        "The node's storage is full: nothing was written. Try again later.";
+    /// `Retry-After`, seconds.
+    pub const RETRY_AFTER_SECS: u32 = 30;
+
+    /// Logs why (`detail`, the engine's words) and counts the refusal in
+    /// `storage_full_responses_total`.
+    pub fn refused(detail: &str) -> StorageFull {
+        tracing::warn!(%detail, "write refused: the storage is full");
+        metrics::counter!("storage_full_responses_total").increment(1);
+        StorageFull
+    }
+
+    /// The `Retry-After` header.
+    pub fn retry_after(self) -> (HeaderName, String) {
+        (header::RETRY_AFTER, Self::RETRY_AFTER_SECS.to_string())
+    }
+}
 
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn prometheus() -> &'static PrometheusHandle {

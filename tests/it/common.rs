@@ -233,6 +233,23 @@ impl TestNode {
     }
 }
 
+/// Runs the `rendezvous-credits` binary with `args` (without `RC_CONFIG` and
+/// `RC_DATA_DIR` from the environment); returns (success, stdout + stderr).
+pub fn run_cli<A: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = A>) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
+        .args(args)
+        .env_remove("RC_CONFIG")
+        .env_remove("RC_DATA_DIR")
+        .output()
+        .expect("run the binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Counts every entry in the ledger file.
 pub fn entry_total(path: &Path) -> i64 {
     let conn = store::sqlite::open_reader(path).expect("open the ledger");

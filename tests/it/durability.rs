@@ -1,32 +1,12 @@
 //! What was answered survives a restart; tampering with the journal is detected; the
 //! operator's `verify` and `backup` commands work on the data folder.
 
-use std::process::Command;
-
 use rendezvous_credits::ledger::Discrepancy;
 use rendezvous_credits::store;
 use reqwest::StatusCode;
 use serde_json::{json as j, Value};
 
-use crate::common::{json, verify_file, Peer, TestNode};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rendezvous-credits");
-
-/// Runs the binary with `args`; returns (success, stdout + stderr).
-fn run_cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("RC_CONFIG")
-        .env_remove("RC_DATA_DIR")
-        .output()
-        .expect("run the binary");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use crate::common::{json, run_cli, verify_file, Peer, TestNode};
 
 /// Some history: grants, purchases and a refund for three peers.
 async fn make_history(node: &TestNode) -> Vec<Peer> {
@@ -153,7 +133,7 @@ async fn cli_verify_and_backup() {
     let data = node.shutdown().await;
     let dir = data.path().to_str().unwrap().to_string();
 
-    let (ok, out) = run_cli(&["verify", "--data-dir", &dir]);
+    let (ok, out) = run_cli(["verify", "--data-dir", &dir]);
     assert!(ok, "verify of a good ledger succeeds: {out}");
     assert!(out.contains("verify: OK: 9 entries, 3 accounts"), "{out}");
 
@@ -161,7 +141,7 @@ async fn cli_verify_and_backup() {
     let backups = tempfile::tempdir().unwrap();
     let dest = backups.path().join("copy.db");
     let dest_s = dest.to_str().unwrap();
-    let (ok, out) = run_cli(&["backup", "--data-dir", &dir, dest_s]);
+    let (ok, out) = run_cli(["backup", "--data-dir", &dir, dest_s]);
     assert!(ok, "backup succeeds: {out}");
     #[cfg(unix)]
     {
@@ -178,10 +158,10 @@ async fn cli_verify_and_backup() {
     assert_eq!(report.entries, 9);
     assert_eq!(report.accounts, 3);
     // It refuses to overwrite unless told to.
-    let (ok, out) = run_cli(&["backup", "--data-dir", &dir, dest_s]);
+    let (ok, out) = run_cli(["backup", "--data-dir", &dir, dest_s]);
     assert!(!ok, "{out}");
     assert!(out.contains("--force"), "{out}");
-    let (ok, out) = run_cli(&["backup", "--data-dir", &dir, "--force", dest_s]);
+    let (ok, out) = run_cli(["backup", "--data-dir", &dir, "--force", dest_s]);
     assert!(ok, "{out}");
 
     // Tamper with one entry: verify fails and names it.
@@ -194,14 +174,14 @@ async fn cli_verify_and_backup() {
     )
     .unwrap();
     drop(conn);
-    let (ok, out) = run_cli(&["verify", "--data-dir", &dir]);
+    let (ok, out) = run_cli(["verify", "--data-dir", &dir]);
     assert!(!ok, "verify of a tampered ledger fails: {out}");
     assert!(out.contains(&format!("entry id {victim} ")), "{out}");
     assert!(out.contains("FAILED"), "{out}");
 
     // The backup taken before is still good.
     verify_file(&dest);
-    let (ok, out) = run_cli(&["verify", "--data-dir", backups.path().to_str().unwrap()]);
+    let (ok, out) = run_cli(["verify", "--data-dir", backups.path().to_str().unwrap()]);
     assert!(!ok, "no ledger.db in that folder: {out}");
     drop(data);
 }

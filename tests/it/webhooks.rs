@@ -20,7 +20,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::common::{json, within, TestNode, WAIT};
+use crate::common::{json, run_cli, within, TestNode, WAIT};
 
 /// The shared webhook secret (non-ASCII on purpose: both sides key with UTF-8 bytes).
 const SECRET: &str = "roochip_provided_secret_ü";
@@ -886,7 +886,6 @@ async fn roochip_rewards_reach_the_guides_receiver_verified() {
 /// with `payment_source: "admin"`, delivered by the node); bad input writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_grants_roo_with_the_same_issuance_and_webhook() {
-    const BIN: &str = env!("CARGO_BIN_EXE_rendezvous-credits");
     let receiver = Receiver::start();
     let node = node_with(
         vec![tenant("rooverse", &receiver.url(), &[], &[SERVER_KEY])],
@@ -904,23 +903,16 @@ async fn the_cli_grants_roo_with_the_same_issuance_and_webhook() {
     )
     .expect("write the config");
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .args(["admin", "--config"])
-            .arg(&file)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("grant")
-            .args(args)
-            .env_remove("RC_CONFIG")
-            .env_remove("RC_DATA_DIR")
-            .output()
-            .expect("run the binary");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        let mut all = vec![
+            "admin".to_string(),
+            "--config".into(),
+            file.display().to_string(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "grant".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run_cli(all)
     };
     for (args, mention) in [
         (

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::wire::ErrorBody;
 use crate::auth::{AdminAuthError, PeerAuthFailure};
-use crate::http::BodyError;
+use crate::http::{BodyError, StorageFull};
 use crate::ledger::LedgerError;
 
 /// Failures of Goop2 routes.
@@ -60,13 +60,8 @@ pub enum Goop2Error {
     #[error("{0}")]
     Unavailable(String),
     /// 503 with `Retry-After`: the node's storage is full; nothing was written.
-    #[error("{message}")]
-    StorageFull {
-        /// Why.
-        message: &'static str,
-        /// Seconds to wait.
-        retry_after_secs: u32,
-    },
+    #[error("{}", StorageFull::MESSAGE)]
+    StorageFull(StorageFull),
     /// 500: a bug or a storage failure; details are logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -88,12 +83,7 @@ impl From<LedgerError> for Goop2Error {
             ),
             LedgerError::Invalid(msg) => Goop2Error::BadRequest(msg),
             LedgerError::StorageFull(detail) => {
-                tracing::warn!(%detail, "write refused: the storage is full");
-                let (_, retry_after_secs, message) = crate::http::storage_full();
-                Goop2Error::StorageFull {
-                    message,
-                    retry_after_secs,
-                }
+                Goop2Error::StorageFull(StorageFull::refused(&detail))
             }
             other => Goop2Error::Internal(other.to_string()),
         }
@@ -147,7 +137,7 @@ impl Goop2Error {
             Goop2Error::PayloadTooLarge(_) => "payload_too_large",
             Goop2Error::RateLimited { .. } => "rate_limited",
             Goop2Error::Unavailable(_) => "unavailable",
-            Goop2Error::StorageFull { .. } => "storage_full",
+            Goop2Error::StorageFull(_) => "storage_full",
             Goop2Error::Internal(_) => "internal_error",
         }
     }
@@ -165,7 +155,7 @@ impl ResponseError for Goop2Error {
             }
             Goop2Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Goop2Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Goop2Error::Unavailable(_) | Goop2Error::StorageFull { .. } => {
+            Goop2Error::Unavailable(_) | Goop2Error::StorageFull(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Goop2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,10 +202,8 @@ impl ResponseError for Goop2Error {
             Goop2Error::RateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
-            Goop2Error::StorageFull {
-                retry_after_secs, ..
-            } => {
-                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            Goop2Error::StorageFull(full) => {
+                response.insert_header(full.retry_after());
             }
             _ => {}
         }

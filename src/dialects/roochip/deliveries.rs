@@ -19,6 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::{RoochipState, RoochipTenant};
 use crate::auth::api_key::ApiKeyRefusal;
 use crate::auth::{ApiKeys, KeyRole};
+use crate::http::StorageFull;
 use crate::ledger::{LedgerError, TenantId};
 use crate::webhooks::deliveries::{self, DeliveryView, ReplayError, Status};
 
@@ -92,14 +93,9 @@ pub enum AdminError {
     /// 405: another method than the route's.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// 503 with `Retry-After`: the node's storage is full.
-    #[error("{message}")]
-    StorageFull {
-        /// Why.
-        message: &'static str,
-        /// Seconds to wait.
-        retry_after_secs: u32,
-    },
+    /// 503 with `Retry-After`: the node's storage is full; nothing was written.
+    #[error("{}", StorageFull::MESSAGE)]
+    StorageFull(StorageFull),
     /// 500: logged, not sent.
     #[error("internal error")]
     Internal(String),
@@ -109,12 +105,7 @@ impl From<LedgerError> for AdminError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::StorageFull(detail) => {
-                tracing::warn!(%detail, "write refused: the storage is full");
-                let (_, retry_after_secs, message) = crate::http::storage_full();
-                AdminError::StorageFull {
-                    message,
-                    retry_after_secs,
-                }
+                AdminError::StorageFull(StorageFull::refused(&detail))
             }
             other => AdminError::Internal(other.to_string()),
         }
@@ -140,7 +131,7 @@ impl ResponseError for AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AdminError::StorageFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -150,14 +141,8 @@ impl ResponseError for AdminError {
             tracing::error!(error = %detail, "webhook admin route failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let AdminError::StorageFull {
-            retry_after_secs, ..
-        } = self
-        {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after_secs.to_string(),
-            ));
+        if let AdminError::StorageFull(full) = self {
+            response.insert_header(full.retry_after());
         }
         response.json(ErrorBody {
             error: self.to_string(),

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use super::wire::ErrorBody;
+use crate::http::StorageFull;
 use crate::ledger::LedgerError;
 
 /// The message of a 402 (the spec's exact text).
@@ -46,13 +47,8 @@ pub enum RoochipError {
     #[error("{0}")]
     Unavailable(String),
     /// 503 with `Retry-After`: the node's storage is full; nothing was written.
-    #[error("{message}")]
-    StorageFull {
-        /// Why.
-        message: &'static str,
-        /// Seconds to wait.
-        retry_after_secs: u32,
-    },
+    #[error("{}", StorageFull::MESSAGE)]
+    StorageFull(StorageFull),
     /// 500: a bug or a storage failure; the detail is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -73,12 +69,7 @@ impl From<LedgerError> for RoochipError {
             ),
             LedgerError::Invalid(message) => RoochipError::BadRequest(message),
             LedgerError::StorageFull(detail) => {
-                tracing::warn!(%detail, "write refused: the storage is full");
-                let (_, retry_after_secs, message) = crate::http::storage_full();
-                RoochipError::StorageFull {
-                    message,
-                    retry_after_secs,
-                }
+                RoochipError::StorageFull(StorageFull::refused(&detail))
             }
             other => RoochipError::Internal(other.to_string()),
         }
@@ -96,7 +87,7 @@ impl ResponseError for RoochipError {
             RoochipError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RoochipError::Conflict(_) => StatusCode::CONFLICT,
             RoochipError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            RoochipError::Unavailable(_) | RoochipError::StorageFull { .. } => {
+            RoochipError::Unavailable(_) | RoochipError::StorageFull(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             RoochipError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,14 +99,8 @@ impl ResponseError for RoochipError {
             tracing::error!(%detail, "internal error on a roochip route");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let RoochipError::StorageFull {
-            retry_after_secs, ..
-        } = self
-        {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after_secs.to_string(),
-            ));
+        if let RoochipError::StorageFull(full) = self {
+            response.insert_header(full.retry_after());
         }
         response.json(ErrorBody {
             error: self.to_string(),

@@ -171,4 +171,60 @@ mod tests {
         conn.execute_batch("SELECT count(*) FROM promo_codes")
             .unwrap();
     }
+
+    #[test]
+    fn version_3_keeps_what_version_2_held() {
+        let m = migrations();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(m[0].1).unwrap();
+            conn.execute_batch(m[1].1).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO tenants VALUES ('roo', 'roochip', 2, 1000, '2026-01-01T00:00:00Z');
+                 INSERT INTO credit_accounts (tenant_id, holder, ceiling, created_at, updated_at)
+                   VALUES ('roo', 'u', 1000, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+                 INSERT INTO outbox (tenant_id, account_id, event_type, payload, created_at)
+                   VALUES ('roo', 1, 'credits.issued', '{}', '2026-01-01T00:00:00Z');
+                 INSERT INTO webhook_deliveries
+                   (outbox_id, tenant_id, account_id, status, attempts, next_attempt_at, updated_at)
+                   VALUES (1, 'roo', 1, 'dead', 3, 0, '2026-01-01T00:00:00Z');
+                 INSERT INTO idempotency_keys VALUES
+                   ('roochip:roo', 'k', 'f', 200, '{}', '2026-01-01T00:00:00Z'),
+                   ('goop2:starter', 'peer', '', 200, '500', '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path, Synchronous::Full).unwrap();
+        let delivery: (String, String, u32) = conn
+            .query_row(
+                "SELECT endpoint_id, status, attempts FROM webhook_deliveries WHERE outbox_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(delivery, ("config:roo".into(), "dead".into(), 3));
+        let keys: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT scope, expires_at FROM idempotency_keys ORDER BY scope")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            keys,
+            vec![
+                ("goop2:starter".into(), None),
+                ("roo:*:".into(), Some("2026-01-31T00:00:00Z".into())),
+            ]
+        );
+        let lots: bool = conn
+            .query_row("SELECT lots FROM tenants WHERE id = 'roo'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(!lots);
+    }
 }
