@@ -47,11 +47,14 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`LedgerError::Closed`] once shut down.
     fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError>;
-    /// A read-only snapshot source (a pooled connection).
+    /// A read-only snapshot source (a pooled connection), on the calling thread.
     ///
     /// # Errors
     /// Storage errors (no connection to be had).
     fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError>;
+    /// Runs `job` on one of the store's reader threads (never the caller's), with a
+    /// read-only connection or the error that kept it from getting one.
+    fn spawn_read(&self, job: ReadJob);
     /// Notified after every durable batch that wrote outbox events.
     fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// The highest outbox event id known to be durable.
@@ -65,6 +68,9 @@ pub trait Engine: Send + Sync {
     /// Where the data lives, for messages (a file path, a database name).
     fn location(&self) -> String;
 }
+
+/// A read to run on a reader thread: it gets a connection, or why there is none.
+pub type ReadJob = Box<dyn FnOnce(Result<&mut dyn ReadBackend, LedgerError>) + Send>;
 
 /// Counters of the writer since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

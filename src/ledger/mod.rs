@@ -299,8 +299,8 @@ impl Ledger {
         self.run_blocking(move |tx| tx.ensure_tenant(&spec))
     }
 
-    /// Runs `f` on a read-only connection, on a blocking thread (never on an async
-    /// worker). Reads see every committed batch.
+    /// Runs `f` on a read-only connection, on one of the store's reader threads (never
+    /// on an async worker). Reads see every committed batch.
     ///
     /// # Errors
     /// Storage errors or what `f` returns.
@@ -310,10 +310,18 @@ impl Ledger {
         T: Send + 'static,
         E: From<LedgerError> + Send + 'static,
     {
-        let ledger = self.clone();
-        tokio::task::spawn_blocking(move || ledger.read_blocking(f))
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let repos = self.repos.clone();
+        self.engine.spawn_read(Box::new(move |backend| {
+            let result = match backend {
+                Ok(backend) => f(&mut LedgerRead::new(backend, &repos)),
+                Err(e) => Err(E::from(e)),
+            };
+            let _ = answer.send(result);
+        }));
+        answered
             .await
-            .map_err(|e| E::from(LedgerError::Panicked(format!("a read failed: {e}"))))?
+            .map_err(|_| E::from(LedgerError::Panicked("a read panicked".into())))?
     }
 
     /// [`Ledger::read`] on the calling thread (CLI, tests, blocking tasks).

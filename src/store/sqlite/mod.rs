@@ -26,7 +26,7 @@ use self::read::SqliteRead;
 use self::tx::SqliteTx;
 use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
-use crate::ledger::backend::{Engine, ReadBackend, TrySubmit, WriterStats};
+use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStats};
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
 use crate::p2p::directory::{Directory, DirectoryReads};
@@ -56,10 +56,12 @@ pub fn repositories() -> Repositories {
     r
 }
 
-/// The running SQLite store: the writer thread and the read pool.
+/// The running SQLite store: the writer thread, the reader threads and the read pool
+/// (for synchronous readers).
 struct SqliteEngine {
     writer: Option<writer::WriterHandle>,
     reads: Option<r2d2::Pool<SqliteConnectionManager>>,
+    readers: Option<read::ReaderThreads>,
     path: PathBuf,
 }
 
@@ -96,6 +98,19 @@ impl Engine for SqliteEngine {
             Some(pool) => SqliteRead::Pooled(pool.get()?),
             None => SqliteRead::Single(open_reader(&self.path)?),
         }))
+    }
+
+    fn spawn_read(&self, job: ReadJob) {
+        match &self.readers {
+            Some(readers) => readers.run(job),
+            None => {
+                let path = self.path.clone();
+                tokio::task::spawn_blocking(move || match open_reader(&path) {
+                    Ok(c) => job(Ok(&mut SqliteRead::Single(c))),
+                    Err(e) => job(Err(e)),
+                });
+            }
+        }
     }
 
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
@@ -176,6 +191,7 @@ pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> 
     let engine = SqliteEngine {
         writer: Some(writer),
         reads: Some(reads),
+        readers: Some(read::ReaderThreads::start(path, options.read_pool_size)),
         path: path.to_path_buf(),
     };
     Ok(Ledger::new(Arc::new(engine), repos))
@@ -191,6 +207,7 @@ pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
     let engine = SqliteEngine {
         writer: None,
         reads: None,
+        readers: None,
         path: path.to_path_buf(),
     };
     Ok(Ledger::new(Arc::new(engine), Arc::new(repositories())))
@@ -341,6 +358,7 @@ mod tests {
             Arc::new(SqliteEngine {
                 writer: Some(writer),
                 reads: None,
+                readers: None,
                 path: path.clone(),
             }),
             repos,
