@@ -20,6 +20,7 @@ use std::any::Any;
 
 use futures::future::BoxFuture;
 
+use super::hash::EntryFields;
 use super::unit::Unit;
 use super::{AccountId, Balances, Bucket, EntryView, LedgerError, TenantId, TenantSpec};
 
@@ -123,34 +124,15 @@ impl AccountRow {
 /// The (seq, hash) of a tenant's last entry; `(0, GENESIS)` before the first.
 pub type ChainHead = (i64, [u8; 32]);
 
-/// An entry to append, already chained by the core.
-#[derive(Debug, Clone)]
+/// An entry to append, already chained by the core: the fields the chain covers
+/// (tenant, seq, account, bucket, kind, signed amount in minor units, balance after,
+/// reference, note, actor, time) and the SHA-256 that chains it to the tenant's
+/// previous entry.
+#[derive(Clone)]
 pub struct NewEntry<'a> {
-    /// Tenant of the account.
-    pub tenant: &'a TenantId,
-    /// Position in the tenant's chain.
-    pub seq: i64,
-    /// The account.
-    pub account: AccountId,
-    /// The bucket moved.
-    pub bucket: Bucket,
-    /// The entry kind, as stored.
-    pub kind: &'a str,
-    /// Signed amount, minor units.
-    pub amount: i64,
-    /// The bucket's balance after, minor units.
-    pub balance_after: i64,
-    /// Reference type.
-    pub ref_type: Option<&'a str>,
-    /// Reference id.
-    pub ref_id: Option<&'a str>,
-    /// Note.
-    pub note: Option<&'a str>,
-    /// Who caused it, as stored.
-    pub actor: &'a str,
-    /// RFC 3339 UTC.
-    pub created_at: &'a str,
-    /// SHA-256 chaining it to the previous entry of the tenant.
+    /// What the entry says.
+    pub fields: EntryFields<'a>,
+    /// Its hash.
     pub hash: [u8; 32],
 }
 

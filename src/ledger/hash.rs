@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
 /// The fields of one entry that the chain covers.
+#[derive(Debug, Clone, Copy)]
 pub struct EntryFields<'a> {
     pub tenant_id: &'a str,
     pub seq: i64,

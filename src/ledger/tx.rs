@@ -1014,28 +1014,11 @@ impl<'a> LedgerTx<'a> {
         let seq = prev_seq + 1;
         let kind = posting.kind.as_str();
         let actor = posting.actor.render();
-        let hash = entry_hash(
-            &prev_hash,
-            &EntryFields {
-                tenant_id: row.tenant.as_str(),
-                seq,
-                account_id: account.0,
-                bucket: bucket.as_str(),
-                kind,
-                amount: delta,
-                balance_after,
-                ref_type: posting.ref_type.as_deref(),
-                ref_id: posting.ref_id.as_deref(),
-                note: posting.note.as_deref(),
-                actor: &actor,
-                created_at: self.now,
-            },
-        );
-        let id = self.backend.append_entry(&NewEntry {
-            tenant: &row.tenant,
+        let fields = EntryFields {
+            tenant_id: row.tenant.as_str(),
             seq,
-            account,
-            bucket,
+            account_id: account.0,
+            bucket: bucket.as_str(),
             kind,
             amount: delta,
             balance_after,
@@ -1044,8 +1027,9 @@ impl<'a> LedgerTx<'a> {
             note: posting.note.as_deref(),
             actor: &actor,
             created_at: self.now,
-            hash,
-        })?;
+        };
+        let hash = entry_hash(&prev_hash, &fields);
+        let id = self.backend.append_entry(&NewEntry { fields, hash })?;
         Ok(PostedEntry {
             id,
             seq,

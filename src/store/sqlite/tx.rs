@@ -239,6 +239,7 @@ impl LedgerBackend for SqliteTx {
     }
 
     fn append_entry(&mut self, e: &NewEntry<'_>) -> Result<i64, LedgerError> {
+        let f = &e.fields;
         self.conn
             .prepare_cached(
                 "INSERT INTO credit_transactions
@@ -247,22 +248,21 @@ impl LedgerBackend for SqliteTx {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
-                e.tenant.as_str(),
-                e.seq,
-                e.account.0,
-                e.bucket.as_str(),
-                e.kind,
-                e.amount,
-                e.balance_after,
-                e.ref_type,
-                e.ref_id,
-                e.note,
-                e.actor,
-                e.created_at,
+                f.tenant_id,
+                f.seq,
+                f.account_id,
+                f.bucket,
+                f.kind,
+                f.amount,
+                f.balance_after,
+                f.ref_type,
+                f.ref_id,
+                f.note,
+                f.actor,
+                f.created_at,
                 &e.hash[..],
             ])?;
-        self.heads
-            .advance(e.tenant.as_str().to_string(), e.seq, e.hash);
+        self.heads.advance(f.tenant_id.to_string(), f.seq, e.hash);
         Ok(self.conn.last_insert_rowid())
     }
 
