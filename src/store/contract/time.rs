@@ -379,6 +379,7 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
         .run_blocking(move |tx| {
             let a = tx.open_account(&t, "m")?;
             tx.credit_expiring(a, amt(10), Some(DAY1), &p(EntryKind::Grant))?;
+            tx.credit_expiring(a, amt(1), Some(DAY2), &p(EntryKind::Grant))?;
             tx.credit(a, amt(10), &p(EntryKind::Grant))?;
             tx.hold(a, amt(5), "h", Some(DAY1), &p(EntryKind::Hold))?;
             tx.credit_pending(a, amt(3), DAY1, None, &p(EntryKind::PendingCredit))?;
@@ -406,7 +407,7 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
         report,
         JobReport {
             posted: 2,
-            expired: 1,
+            expired: 2,
             released: 1,
             swept: 1
         }
@@ -420,7 +421,8 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
         .read_blocking(|r| r.account(&pts, "m"))
         .unwrap()
         .unwrap();
-    // 10 expired (5 of it came back from the hold first), 10 never expire, 5 posted.
+    // 10 + 1 expired (5 of the 10 came back from the hold first), 10 never expire,
+    // 5 posted.
     assert_eq!((b.available, b.held, b.pending), (15, 0, 0));
     verify_ok(&f.ledger);
 
