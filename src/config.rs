@@ -178,7 +178,7 @@ pub struct LedgerConfig {
     pub max_batch: usize,
     /// `full` (an answered write is on disk) or `normal`.
     pub synchronous: Synchronous,
-    /// Read-only connections in the pool.
+    /// Reader threads, each with its own read-only connection.
     pub read_pool_size: u32,
     /// Largest size of `ledger.db` in 4 KiB pages; 0 = only the disk limits it. Once
     /// reached, writes answer 503 (storage full) and reads go on.

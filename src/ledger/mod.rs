@@ -198,7 +198,7 @@ pub struct LedgerOptions {
     pub max_batch: usize,
     /// `Full`: an answered unit is on disk.
     pub synchronous: Synchronous,
-    /// Read-only connections in the pool.
+    /// Reader threads, each with its own read-only connection.
     pub read_pool_size: u32,
     /// Units that may wait for the writer before submitters wait for room.
     pub queue_capacity: usize,

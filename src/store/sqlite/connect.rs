@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::ledger::{LedgerError, Synchronous};
@@ -109,22 +108,8 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// The manager of the read pool: read-only connections on the same file.
-pub fn reader_manager(path: &Path) -> SqliteConnectionManager {
-    SqliteConnectionManager::file(path)
-        .with_flags(
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .with_init(|c| {
-            c.busy_timeout(BUSY_TIMEOUT)?;
-            c.set_prepared_statement_cache_capacity(64);
-            Ok(())
-        })
-}
-
-/// Opens one read-only connection (for `verify` and `backup`).
+/// Opens one read-only connection (a reader thread's, `verify`, `backup`), with the
+/// busy timeout and a statement cache.
 ///
 /// # Errors
 /// Storage errors, e.g. when the file does not exist.
@@ -140,6 +125,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

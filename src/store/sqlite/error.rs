@@ -31,9 +31,3 @@ impl From<rusqlite::Error> for LedgerError {
         }
     }
 }
-
-impl From<r2d2::Error> for LedgerError {
-    fn from(e: r2d2::Error) -> LedgerError {
-        LedgerError::Storage(Box::new(e))
-    }
-}

@@ -1,5 +1,6 @@
 //! The SQLite backend: one file in WAL mode, one writer thread with group commit
-//! ([`writer`]), an r2d2 pool of read-only connections, migrations ([`connect`]),
+//! ([`writer`]), reader threads with a read-only connection each, migrations
+//! ([`connect`]),
 //! the core's backend ([`tx`], [`read`]) and every module's repository (`goop2`,
 //! `roochip`, `webhooks`, `directory`), and online backup.
 
@@ -18,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use r2d2_sqlite::SqliteConnectionManager;
 
 pub use connect::{open_reader, schema_version};
 
@@ -56,11 +56,10 @@ pub fn repositories() -> Repositories {
     r
 }
 
-/// The running SQLite store: the writer thread, the reader threads and the read pool
-/// (for synchronous readers).
+/// The running SQLite store: the writer thread and the reader threads (a synchronous
+/// reader, the CLI's, opens a connection of its own).
 struct SqliteEngine {
     writer: Option<writer::WriterHandle>,
-    reads: Option<r2d2::Pool<SqliteConnectionManager>>,
     readers: Option<read::ReaderThreads>,
     path: PathBuf,
 }
@@ -94,10 +93,7 @@ impl Engine for SqliteEngine {
     }
 
     fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError> {
-        Ok(Box::new(match &self.reads {
-            Some(pool) => SqliteRead::Pooled(pool.get()?),
-            None => SqliteRead::Single(open_reader(&self.path)?),
-        }))
+        Ok(Box::new(SqliteRead::Single(open_reader(&self.path)?)))
     }
 
     fn spawn_read(&self, job: ReadJob) {
@@ -148,7 +144,8 @@ impl Engine for SqliteEngine {
 }
 
 /// Opens (creating if needed) the ledger file at `path`, applies the schema
-/// migrations, and starts the writer thread and the read pool.
+/// migrations, and starts the writer thread and the reader threads
+/// (`options.read_pool_size`, each with its own read-only connection).
 ///
 /// # Errors
 /// Storage errors when the file cannot be opened or migrated.
@@ -185,12 +182,8 @@ pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> 
         PathBuf::from(wal_path),
         initial_outbox_id,
     )?;
-    let reads = r2d2::Pool::builder()
-        .max_size(options.read_pool_size.max(1))
-        .build(connect::reader_manager(path))?;
     let engine = SqliteEngine {
         writer: Some(writer),
-        reads: Some(reads),
         readers: Some(read::ReaderThreads::start(path, options.read_pool_size)),
         path: path.to_path_buf(),
     };
@@ -206,7 +199,6 @@ pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
     drop(open_reader(path)?);
     let engine = SqliteEngine {
         writer: None,
-        reads: None,
         readers: None,
         path: path.to_path_buf(),
     };
@@ -357,7 +349,6 @@ mod tests {
         let ledger = Ledger::new(
             Arc::new(SqliteEngine {
                 writer: Some(writer),
-                reads: None,
                 readers: None,
                 path: path.clone(),
             }),

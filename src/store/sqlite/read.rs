@@ -2,18 +2,14 @@
 
 use std::any::Any;
 
-use r2d2::PooledConnection;
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::ledger::backend::{AccountTotals, EntryRecord, ReadBackend, ReadJob, VerifyVisitor};
 use crate::ledger::{AccountId, AccountView, Balances, Bucket, EntryView, LedgerError, TenantId};
 
-/// A pooled read-only connection, or one of a reader thread (or the CLI).
+/// A read-only connection: a reader thread's, or one opened for one synchronous read.
 pub enum SqliteRead {
-    /// From the node's pool.
-    Pooled(PooledConnection<SqliteConnectionManager>),
-    /// Owned by one reader thread, or opened for one command.
+    /// Owned by one reader thread, or opened for one read.
     Single(Connection),
 }
 
@@ -69,10 +65,7 @@ fn reader_loop(
         let Ok(job) = job else { return };
         if conn.is_none() {
             match super::connect::open_reader(path) {
-                Ok(c) => {
-                    c.set_prepared_statement_cache_capacity(64);
-                    conn = Some(SqliteRead::Single(c));
-                }
+                Ok(c) => conn = Some(SqliteRead::Single(c)),
                 Err(e) => {
                     job(Err(e));
                     continue;
@@ -96,7 +89,6 @@ impl SqliteRead {
     /// The connection, for the repositories of this backend.
     pub(crate) fn conn(&self) -> &Connection {
         match self {
-            SqliteRead::Pooled(c) => c,
             SqliteRead::Single(c) => c,
         }
     }
