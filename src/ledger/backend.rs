@@ -48,7 +48,7 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`LedgerError::Closed`] once shut down.
     fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError>;
-    /// A read-only snapshot source (a pooled connection), on the calling thread.
+    /// A read-only connection for the calling thread (synchronous readers: the CLI).
     ///
     /// # Errors
     /// Storage errors (no connection to be had).
