@@ -14,3 +14,4 @@
 
 pub mod goop2;
 pub mod roochip;
+pub mod rrr;

@@ -172,6 +172,31 @@ impl Amount {
     }
 }
 
+/// A decimal in a settings file: a string (`"5.00"`) or a number (`5`, `5.5`), to be
+/// parsed exactly ([`Amount::parse_decimal`]). TOML floats are read through their
+/// shortest decimal form, never used as floats.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum DecimalSetting {
+    /// `"5.00"`
+    Text(String),
+    /// `5`
+    Integer(i64),
+    /// `5.5`
+    Float(f64),
+}
+
+impl DecimalSetting {
+    /// The decimal text.
+    pub fn text(&self) -> String {
+        match self {
+            DecimalSetting::Text(s) => s.clone(),
+            DecimalSetting::Integer(i) => i.to_string(),
+            DecimalSetting::Float(f) => f.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,29 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::ledger::{Amount, LedgerError, TenantId, TenantSpec};
 use crate::secret::Secret;
 
-/// A decimal amount in a settings file: a string (`"5.00"`) or a number (`5`,
-/// `5.5`); parsed exactly at the tenant's scale.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum DecimalSetting {
-    /// `"5.00"`
-    Text(String),
-    /// `5`
-    Integer(i64),
-    /// `5.5` (TOML floats are read through their shortest decimal form)
-    Float(f64),
-}
-
-impl DecimalSetting {
-    /// The decimal text.
-    pub fn text(&self) -> String {
-        match self {
-            DecimalSetting::Text(s) => s.clone(),
-            DecimalSetting::Integer(i) => i.to_string(),
-            DecimalSetting::Float(f) => f.to_string(),
-        }
-    }
-}
+pub use crate::ledger::amount::DecimalSetting;
 
 /// One credit package of a Roochip tenant (roochip-lite-integration-guide.md,
 /// "Available packages").
