@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod api_key;
+pub mod oauth;
 pub mod peer;
 pub mod peer_id_auth;
 
