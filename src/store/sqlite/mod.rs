@@ -93,7 +93,7 @@ impl Engine for SqliteEngine {
     }
 
     fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError> {
-        Ok(Box::new(SqliteRead::Single(open_reader(&self.path)?)))
+        Ok(Box::new(SqliteRead(open_reader(&self.path)?)))
     }
 
     fn spawn_read(&self, job: ReadJob) {
@@ -102,7 +102,7 @@ impl Engine for SqliteEngine {
             None => {
                 let path = self.path.clone();
                 tokio::task::spawn_blocking(move || match open_reader(&path) {
-                    Ok(c) => job(Ok(&mut SqliteRead::Single(c))),
+                    Ok(c) => job(Ok(&mut SqliteRead(c))),
                     Err(e) => job(Err(e)),
                 });
             }
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_poisoned_writer_runs_nothing_and_says_why() {
-        use crate::ledger::{Actor, Amount, EntryKind, Posting, TenantId, TenantSpec};
+        use crate::ledger::{Actor, Amount, EntryKind, Posting};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");
         let repos = Arc::new(repositories());
@@ -354,16 +354,7 @@ mod tests {
             }),
             repos,
         );
-        let tenant = TenantId::new("t").unwrap();
-        ledger
-            .ensure_tenant_blocking(TenantSpec {
-                id: tenant.clone(),
-                mode: "goop2".into(),
-                scale: 0,
-                ceiling: 1_000_000,
-                lots: false,
-            })
-            .unwrap();
+        let tenant = crate::store::contract::core::tenant(&ledger);
         shared.poison("fsync of the WAL failed: test".into());
         let t = tenant.clone();
         let result = ledger.run_blocking(move |tx| {

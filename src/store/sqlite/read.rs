@@ -8,10 +8,7 @@ use crate::ledger::backend::{AccountTotals, EntryRecord, ReadBackend, ReadJob, V
 use crate::ledger::{AccountId, AccountView, Balances, Bucket, EntryView, LedgerError, TenantId};
 
 /// A read-only connection: a reader thread's, or one opened for one synchronous read.
-pub enum SqliteRead {
-    /// Owned by one reader thread, or opened for one read.
-    Single(Connection),
-}
+pub struct SqliteRead(pub(crate) Connection);
 
 /// Reader threads, each with its own read-only connection, taking reads from one
 /// queue: under load a thread goes from one read to the next without sleeping, so a
@@ -65,7 +62,7 @@ fn reader_loop(
         let Ok(job) = job else { return };
         if conn.is_none() {
             match super::connect::open_reader(path) {
-                Ok(c) => conn = Some(SqliteRead::Single(c)),
+                Ok(c) => conn = Some(SqliteRead(c)),
                 Err(e) => {
                     job(Err(e));
                     continue;
@@ -88,9 +85,7 @@ fn reader_loop(
 impl SqliteRead {
     /// The connection, for the repositories of this backend.
     pub(crate) fn conn(&self) -> &Connection {
-        match self {
-            SqliteRead::Single(c) => c,
-        }
+        &self.0
     }
 }
 
