@@ -318,3 +318,274 @@ ALTER TABLE webhook_deliveries_v3 RENAME TO webhook_deliveries;
 CREATE INDEX idx_deliveries_pending ON webhook_deliveries (status, outbox_id);
 CREATE INDEX idx_deliveries_account
     ON webhook_deliveries (account_id, endpoint_id, status, outbox_id);
+
+-- version 4
+
+-- RedRoomRewards tenants (rrr-xcn-api-contract-v1.md). Points are the tenant's minor
+-- units (scale 0); every movement goes through the core's entries and lots; the
+-- tables below hold what the contract shows and remembers beside them.
+
+-- The lot a credit opened (a chargeback takes back what is left of it).
+CREATE INDEX idx_lots_entry ON lots (entry_id);
+
+-- The request trace (`X-Request-Trace`) of the request that caused an event, sent
+-- with each delivery of it.
+ALTER TABLE outbox ADD COLUMN trace TEXT;
+
+-- Members: a member id (UUID) is one account of the tenant (the holder), created by
+-- the first confirmed link of one client, which owns it. `lifetime_spend_minor` sums
+-- the `amount_minor` of its earns; `cohort` is the America/Toronto month of its
+-- first earn.
+CREATE TABLE rrr_members (
+    tenant_id             TEXT NOT NULL REFERENCES tenants(id),
+    member_id             TEXT NOT NULL,
+    client_id             TEXT NOT NULL,
+    account_id            INTEGER NOT NULL REFERENCES credit_accounts(id),
+    lifetime_spend_minor  INTEGER NOT NULL DEFAULT 0 CHECK (lifetime_spend_minor >= 0),
+    cohort                TEXT,
+    created_at            TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, member_id)
+) WITHOUT ROWID;
+
+-- Link intents: live 15 minutes; the link code is kept as its SHA-256; five wrong
+-- proofs burn the intent.
+CREATE TABLE rrr_link_intents (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenants(id),
+    client_id       TEXT NOT NULL,
+    client_user_id  TEXT NOT NULL,
+    link_type       TEXT NOT NULL CHECK (link_type IN ('MEMBER', 'MODEL')),
+    code_sha256     TEXT NOT NULL,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    status          TEXT NOT NULL CHECK (status IN ('OPEN', 'USED', 'BURNED')),
+    expires_at      TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+
+-- Links between a client's user and a member: one active link per user of a client,
+-- and per member (one-to-one both ways). A revoked link stays as history.
+CREATE TABLE rrr_links (
+    id              INTEGER PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenants(id),
+    client_id       TEXT NOT NULL,
+    client_user_id  TEXT NOT NULL,
+    member_id       TEXT NOT NULL,
+    link_type       TEXT NOT NULL CHECK (link_type IN ('MEMBER', 'MODEL')),
+    proof_method    TEXT NOT NULL,
+    intent_id       TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('ACTIVE', 'REVOKED')),
+    linked_at       TEXT NOT NULL,
+    revoked_at      TEXT,
+    revoke_reason   TEXT
+);
+CREATE UNIQUE INDEX idx_rrr_links_user ON rrr_links (tenant_id, client_id, client_user_id)
+    WHERE status = 'ACTIVE';
+CREATE UNIQUE INDEX idx_rrr_links_member ON rrr_links (tenant_id, member_id)
+    WHERE status = 'ACTIVE';
+
+-- The member ledger as the contract shows it (§5.2): one row per movement of a
+-- member's points, written in the unit that moved them (each refers to the core
+-- entry that did). `balance_after` is the available balance. Append-only; paged by
+-- `id` (newest first).
+CREATE TABLE rrr_entries (
+    id             INTEGER PRIMARY KEY,
+    entry_uuid     TEXT NOT NULL UNIQUE,
+    tenant_id      TEXT NOT NULL REFERENCES tenants(id),
+    account_id     INTEGER NOT NULL REFERENCES credit_accounts(id),
+    member_id      TEXT NOT NULL,
+    client_id      TEXT NOT NULL,
+    type           TEXT NOT NULL CHECK (type IN ('EARN', 'REDEEM', 'EXPIRE', 'ADJUST',
+                       'TRANSFER_IN', 'TRANSFER_OUT', 'REVERSAL')),
+    points_delta   INTEGER NOT NULL,
+    balance_after  INTEGER NOT NULL CHECK (balance_after >= 0),
+    reason_code    TEXT NOT NULL,
+    source_ref     TEXT,
+    actor_type     TEXT NOT NULL,
+    actor_id       TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    posted_at      TEXT NOT NULL,
+    core_entry_id  INTEGER REFERENCES credit_transactions(id)
+);
+CREATE INDEX idx_rrr_entries_member ON rrr_entries (account_id, id);
+CREATE TRIGGER rrr_entries_no_update BEFORE UPDATE ON rrr_entries
+BEGIN
+    SELECT RAISE(ABORT, 'rrr_entries is append-only: UPDATE refused');
+END;
+CREATE TRIGGER rrr_entries_no_delete BEFORE DELETE ON rrr_entries
+BEGIN
+    SELECT RAISE(ABORT, 'rrr_entries is append-only: DELETE refused');
+END;
+
+-- Earns (§8), one per (client, source event type, order, line). `entry_uuid` is the
+-- `ledger_entry_id` answered (the EARN entry's id once posted); `core_entry_id` the
+-- credit of available that opened the lot (NULL while pending).
+CREATE TABLE rrr_earns (
+    entry_uuid       TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    client_id        TEXT NOT NULL,
+    member_id        TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    order_id         TEXT NOT NULL,
+    line_id          TEXT NOT NULL,
+    points           INTEGER NOT NULL CHECK (points > 0),
+    bonus_points     INTEGER NOT NULL DEFAULT 0 CHECK (bonus_points >= 0),
+    amount_minor     INTEGER NOT NULL DEFAULT 0,
+    tier             TEXT,
+    promotion_id     TEXT,
+    pending_id       INTEGER REFERENCES pending_credits(id),
+    core_entry_id    INTEGER REFERENCES credit_transactions(id),
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'POSTED', 'REVERSED')),
+    reversed_points  INTEGER NOT NULL DEFAULT 0,
+    shortfall        INTEGER NOT NULL DEFAULT 0,
+    metadata         TEXT,
+    created_at       TEXT NOT NULL,
+    UNIQUE (tenant_id, client_id, event_type, order_id, line_id)
+);
+CREATE INDEX idx_rrr_earns_pending ON rrr_earns (pending_id) WHERE pending_id IS NOT NULL;
+
+-- Quotes of redemptions and top-ups (§10, §11); `used_by` is the order that
+-- committed it.
+CREATE TABLE rrr_quotes (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL REFERENCES tenants(id),
+    client_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('REDEMPTION', 'TOPUP')),
+    member_id       TEXT,
+    points          INTEGER NOT NULL CHECK (points > 0),
+    money_minor     INTEGER NOT NULL CHECK (money_minor >= 0),
+    expires_at      TEXT NOT NULL,
+    used_by         TEXT,
+    created_at      TEXT NOT NULL
+);
+
+-- Committed orders: redemptions (points burned) and top-ups (points issued), one per
+-- (client, kind, client order id).
+CREATE TABLE rrr_orders (
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    client_id        TEXT NOT NULL,
+    kind             TEXT NOT NULL CHECK (kind IN ('REDEMPTION', 'TOPUP')),
+    client_order_id  TEXT NOT NULL,
+    quote_id         TEXT NOT NULL UNIQUE REFERENCES rrr_quotes(id),
+    member_id        TEXT NOT NULL,
+    points           INTEGER NOT NULL CHECK (points > 0),
+    money_minor      INTEGER NOT NULL,
+    core_entry_id    INTEGER NOT NULL REFERENCES credit_transactions(id),
+    status           TEXT NOT NULL CHECK (status IN ('COMMITTED', 'REVERSED')),
+    reverse_reason   TEXT,
+    created_at       TEXT NOT NULL,
+    reversed_at      TEXT,
+    PRIMARY KEY (tenant_id, client_id, kind, client_order_id)
+) WITHOUT ROWID;
+
+-- Daily aggregates of each client's points, by America/Toronto day, written in the
+-- same unit as the entries they count: the liability report reads days, not entries.
+-- The window counters are non-negative except `adjusted` (net); `d_*` are the net
+-- changes of the three balances.
+CREATE TABLE rrr_daily (
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id),
+    client_id    TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    issued       INTEGER NOT NULL DEFAULT 0,
+    redeemed     INTEGER NOT NULL DEFAULT 0,
+    expired      INTEGER NOT NULL DEFAULT 0,
+    reversed     INTEGER NOT NULL DEFAULT 0,
+    adjusted     INTEGER NOT NULL DEFAULT 0,
+    transferred  INTEGER NOT NULL DEFAULT 0,
+    d_available  INTEGER NOT NULL DEFAULT 0,
+    d_escrow     INTEGER NOT NULL DEFAULT 0,
+    d_pending    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, client_id, day)
+) WITHOUT ROWID;
+
+CREATE INDEX idx_rrr_members_account ON rrr_members (account_id);
+
+-- Promotions (§9): created DRAFT by a client, submitted, approved by two distinct
+-- client admins and one RRR admin (then ACTIVE, applying to earns between `starts_at`
+-- and `ends_at`), paused, resumed, ended. `multiplier_bp` is the multiplier in basis
+-- points (1.5 = 15000); `tiers` a JSON array of membership tiers (empty: any).
+CREATE TABLE rrr_promotions (
+    id                        TEXT PRIMARY KEY,
+    tenant_id                 TEXT NOT NULL REFERENCES tenants(id),
+    client_id                 TEXT NOT NULL,
+    name                      TEXT NOT NULL,
+    description               TEXT,
+    starts_at                 TEXT NOT NULL,
+    ends_at                   TEXT NOT NULL,
+    tiers                     TEXT NOT NULL DEFAULT '[]',
+    min_lifetime_spend_minor  INTEGER NOT NULL DEFAULT 0,
+    multiplier_bp             INTEGER NOT NULL CHECK (multiplier_bp >= 10000),
+    cap_points                INTEGER CHECK (cap_points >= 0),
+    expiry_days               INTEGER CHECK (expiry_days >= 0),
+    status                    TEXT NOT NULL CHECK (status IN ('DRAFT', 'PENDING_APPROVAL',
+                                  'ACTIVE', 'PAUSED', 'ENDED')),
+    created_at                TEXT NOT NULL,
+    updated_at                TEXT NOT NULL,
+    CHECK (starts_at < ends_at)
+);
+CREATE INDEX idx_rrr_promotions_status ON rrr_promotions (tenant_id, client_id, status);
+
+-- Approvals of promotions: one append-only audit row per signature. The attestation
+-- is kept as its SHA-256.
+CREATE TABLE rrr_promotion_approvals (
+    promotion_id        TEXT NOT NULL REFERENCES rrr_promotions(id),
+    actor_type          TEXT NOT NULL CHECK (actor_type IN ('CLIENT_ADMIN', 'RRR_ADMIN')),
+    actor_id            TEXT NOT NULL,
+    signature_method    TEXT NOT NULL,
+    attestation_sha256  TEXT NOT NULL,
+    approved_at         TEXT NOT NULL,
+    PRIMARY KEY (promotion_id, actor_type, actor_id)
+);
+CREATE TRIGGER rrr_promotion_approvals_no_update BEFORE UPDATE ON rrr_promotion_approvals
+BEGIN
+    SELECT RAISE(ABORT, 'rrr_promotion_approvals is append-only: UPDATE refused');
+END;
+CREATE TRIGGER rrr_promotion_approvals_no_delete BEFORE DELETE ON rrr_promotion_approvals
+BEGIN
+    SELECT RAISE(ABORT, 'rrr_promotion_approvals is append-only: DELETE refused');
+END;
+
+-- The bonus a promotion gave each member so far (its `cap_points` bounds it).
+CREATE TABLE rrr_promotion_bonus (
+    promotion_id  TEXT NOT NULL REFERENCES rrr_promotions(id),
+    member_id     TEXT NOT NULL,
+    bonus_points  INTEGER NOT NULL CHECK (bonus_points >= 0),
+    PRIMARY KEY (promotion_id, member_id)
+) WITHOUT ROWID;
+
+-- Awards (§12): a model gives a viewer points. The intent holds the model's points
+-- (escrow) until it expires; the commit moves them. `day` is the America/Toronto day
+-- of the intent (the model's daily cap).
+CREATE TABLE rrr_awards (
+    intent_id               TEXT PRIMARY KEY,
+    tenant_id               TEXT NOT NULL REFERENCES tenants(id),
+    client_id               TEXT NOT NULL,
+    model_member_id         TEXT NOT NULL,
+    viewer_member_id        TEXT NOT NULL,
+    client_model_id         TEXT NOT NULL,
+    client_viewer_user_id   TEXT NOT NULL,
+    points                  INTEGER NOT NULL CHECK (points > 0),
+    day                     TEXT NOT NULL,
+    status                  TEXT NOT NULL CHECK (status IN ('OPEN', 'INELIGIBLE',
+                                'COMMITTED', 'EXPIRED', 'REVERSED')),
+    reason                  TEXT,
+    in_entry_id             INTEGER REFERENCES credit_transactions(id),
+    expires_at              TEXT NOT NULL,
+    created_at              TEXT NOT NULL
+);
+CREATE INDEX idx_rrr_awards_model_day ON rrr_awards (tenant_id, model_member_id, day);
+
+-- Segments of the earns (no PII): by membership tier, promotion and cohort (the
+-- month of the member's first earn), per America/Toronto day.
+CREATE TABLE rrr_segments (
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id),
+    client_id     TEXT NOT NULL,
+    dimension     TEXT NOT NULL CHECK (dimension IN ('tier', 'promotion', 'cohort')),
+    segment       TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    earns         INTEGER NOT NULL DEFAULT 0,
+    points        INTEGER NOT NULL DEFAULT 0,
+    bonus_points  INTEGER NOT NULL DEFAULT 0,
+    spend_minor   INTEGER NOT NULL DEFAULT 0,
+    new_members   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, client_id, dimension, segment, day)
+) WITHOUT ROWID;

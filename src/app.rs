@@ -15,8 +15,9 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, TenantSettings};
 use crate::dialects::goop2::{self, limits::Limiters, ops, presence::Presence, Goop2State};
 use crate::dialects::roochip::{self, RoochipState};
+use crate::dialects::rrr::{self, RrrState};
 use crate::http;
-use crate::ledger::jobs::Scheduler;
+use crate::ledger::jobs::{Scheduler, SettleHooks};
 use crate::ledger::{Ledger, LedgerError, TenantId};
 use crate::p2p::{
     self, directory, KeyError, NodeInfo, P2pHandle, RegistrationEvent, RegistrationHook,
@@ -220,15 +221,41 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         roochip_tenants,
         config.server.max_body_bytes,
     )?);
+    let rrr_tenants: Vec<_> = config
+        .tenants
+        .iter()
+        .filter_map(TenantSettings::rrr)
+        .cloned()
+        .collect();
+    let mut hooks = SettleHooks::new();
+    for t in &rrr_tenants {
+        hooks.add(
+            &TenantId::new(t.id.clone())?,
+            Arc::new(rrr::webhook::RrrJobs),
+        );
+    }
+    let rrr_state = web::Data::new(RrrState::new(
+        ledger.clone(),
+        &rrr_tenants,
+        &keypair.to_protobuf_encoding().unwrap_or_default(),
+        AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
+        config.server.max_body_bytes,
+    )?);
+    let upkeep_rrr = rrr_state.clone();
     let max_body = config.server.max_body_bytes;
     let _ = http::prometheus();
     let mut server = HttpServer::new(move || {
-        let (goop2_state, roochip_state) = (goop2_state.clone(), roochip_state.clone());
+        let (goop2_state, roochip_state, rrr_state) = (
+            goop2_state.clone(),
+            roochip_state.clone(),
+            rrr_state.clone(),
+        );
         App::new()
             .wrap(middleware::from_fn(http::observe))
             .configure(move |cfg| {
                 goop2::mount(cfg, goop2_state, max_body);
                 roochip::mount(cfg, roochip_state);
+                rrr::mount(cfg, rrr_state);
                 cfg.route("/metrics", web::get().to(http::metrics_text))
                     .route("/openapi.json", web::get().to(openapi_json))
                     .default_service(web::to(not_found));
@@ -256,18 +283,23 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 
     let webhooks = Dispatcher::spawn(
         ledger.clone(),
-        vec![("roochip", Arc::new(roochip::webhook::RoochipWebhooks))],
+        vec![
+            ("roochip", Arc::new(roochip::webhook::RoochipWebhooks)),
+            ("rrr", Arc::new(rrr::webhook::RrrWebhooks)),
+        ],
         config.webhooks.clone(),
     );
     let jobs = Scheduler::spawn(
         ledger.clone(),
         Duration::from_millis(config.jobs.interval_ms),
+        hooks,
     );
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
             limits.shrink();
+            upkeep_rrr.shrink();
             http::prometheus().run_upkeep();
         }
     });
@@ -320,6 +352,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = goop2::ApiDoc::openapi();
     doc.merge(roochip::ApiDoc::openapi());
     doc.merge(roochip::deliveries::ApiDoc::openapi());
+    doc.merge(rrr::ApiDoc::openapi());
     doc.merge(OpsDoc::openapi());
     doc
 }

@@ -17,6 +17,7 @@ pub use crate::dialects::goop2::settings::{Goop2Settings, RateLimits};
 pub use crate::dialects::roochip::settings::{
     seed_packages, DecimalSetting, PackageConfig, RoochipTenant,
 };
+pub use crate::dialects::rrr::settings::RrrTenant;
 use crate::ledger::{LedgerError, LedgerOptions, Synchronous, TenantSpec};
 pub use crate::secret::sha256_hex;
 pub use crate::webhooks::WebhookConfig;
@@ -66,6 +67,8 @@ impl Default for JobsConfig {
 pub enum TenantSettings {
     /// `mode = "roochip"`: roochip-lite-integration-guide.md.
     Roochip(RoochipTenant),
+    /// `mode = "rrr"`: rrr-xcn-api-contract-v1.md.
+    Rrr(RrrTenant),
 }
 
 impl From<RoochipTenant> for TenantSettings {
@@ -79,13 +82,15 @@ impl TenantSettings {
     pub fn id(&self) -> &str {
         match self {
             TenantSettings::Roochip(t) => &t.id,
+            TenantSettings::Rrr(t) => &t.id,
         }
     }
 
-    /// The dialect's name (`roochip`).
+    /// The dialect's name (`roochip`, `rrr`).
     pub fn mode(&self) -> &'static str {
         match self {
             TenantSettings::Roochip(_) => "roochip",
+            TenantSettings::Rrr(_) => "rrr",
         }
     }
 
@@ -93,6 +98,7 @@ impl TenantSettings {
     pub fn active(&self) -> bool {
         match self {
             TenantSettings::Roochip(t) => t.active,
+            TenantSettings::Rrr(t) => t.active,
         }
     }
 
@@ -103,6 +109,7 @@ impl TenantSettings {
     pub fn spec(&self) -> Result<TenantSpec, LedgerError> {
         match self {
             TenantSettings::Roochip(t) => t.spec(),
+            TenantSettings::Rrr(t) => t.spec(),
         }
     }
 
@@ -113,10 +120,12 @@ impl TenantSettings {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             TenantSettings::Roochip(t) => t.validate(),
+            TenantSettings::Rrr(t) => t.validate(),
         }
     }
 
-    /// The SHA-256 digests of the tenant's API keys.
+    /// The SHA-256 digests of the tenant's credentials (API keys, client secrets):
+    /// no two may be the same.
     pub fn key_digests(&self) -> Vec<&str> {
         match self {
             TenantSettings::Roochip(t) => t
@@ -125,6 +134,11 @@ impl TenantSettings {
                 .chain(&t.admin_api_keys)
                 .map(String::as_str)
                 .collect(),
+            TenantSettings::Rrr(t) => t
+                .clients
+                .iter()
+                .map(|c| c.client_secret_sha256.as_str())
+                .collect(),
         }
     }
 
@@ -132,6 +146,15 @@ impl TenantSettings {
     pub fn roochip(&self) -> Option<&RoochipTenant> {
         match self {
             TenantSettings::Roochip(t) => Some(t),
+            TenantSettings::Rrr(_) => None,
+        }
+    }
+
+    /// The RedRoomRewards settings, if the tenant is an RRR one.
+    pub fn rrr(&self) -> Option<&RrrTenant> {
+        match self {
+            TenantSettings::Rrr(t) => Some(t),
+            TenantSettings::Roochip(_) => None,
         }
     }
 }
@@ -331,7 +354,17 @@ impl Config {
         let mut ids = std::collections::HashSet::new();
         ids.insert(self.goop2.tenant.as_str());
         let mut digests = std::collections::HashSet::new();
+        let mut clients = std::collections::HashSet::new();
         for t in &self.tenants {
+            for c in t.rrr().map(|r| r.clients.as_slice()).unwrap_or_default() {
+                if !clients.insert(c.client_id.as_str()) {
+                    return bad(format!(
+                        "tenants[id = {:?}]: client_id {:?} is used by another rrr tenant",
+                        t.id(),
+                        c.client_id
+                    ));
+                }
+            }
             let name = format!("tenants[id = {:?}]", t.id());
             if !ids.insert(t.id()) {
                 return bad(format!("{name}: the tenant id is used twice"));

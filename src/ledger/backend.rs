@@ -445,6 +445,11 @@ pub trait LedgerBackend: Send {
     /// # Errors
     /// Storage errors.
     fn mark_lot_uses_restored(&mut self, entry_id: i64, reversal: i64) -> Result<(), LedgerError>;
+    /// The lot credited by entry `entry_id`, for update.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lot_of_entry_for_update(&mut self, entry_id: i64) -> Result<Option<LotRow>, LedgerError>;
     /// Up to `limit` lots with something left whose expiry is at or before `now`,
     /// earliest first, skipping the first `offset`.
     ///
@@ -534,7 +539,8 @@ pub trait LedgerBackend: Send {
     /// # Errors
     /// Storage errors.
     fn idempotency_sweep(&mut self, now: &str, limit: u32) -> Result<u64, LedgerError>;
-    /// Writes an outbox event and its pending delivery, due now. Returns the event id.
+    /// Writes an outbox event and its pending delivery, due now, with the trace of
+    /// the request that caused it (sent with each attempt). Returns the event id.
     ///
     /// # Errors
     /// Storage errors.
@@ -544,8 +550,15 @@ pub trait LedgerBackend: Send {
         account: Option<AccountId>,
         event_type: &str,
         payload: &str,
+        trace: Option<&str>,
         now: &str,
     ) -> Result<i64, LedgerError>;
+    /// Whether an active endpoint of `tenant` wants events of `event_type` (a dialect
+    /// whose events go only to subscribers writes none otherwise).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn event_wanted(&mut self, tenant: &TenantId, event_type: &str) -> Result<bool, LedgerError>;
     /// The backend itself, so that repositories can reach their tables in the same
     /// transaction (see [`Repositories`](super::repo::Repositories)).
     fn as_any(&mut self) -> &mut dyn Any;
@@ -636,6 +649,16 @@ pub trait ReadBackend: Send {
     /// # Errors
     /// Storage errors.
     fn entry_count(&mut self, account: AccountId, bucket: Bucket) -> Result<u64, LedgerError>;
+    /// The account's lots with something left that expire at or before `until` (RFC
+    /// 3339 UTC), earliest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lots_expiring(
+        &mut self,
+        account: AccountId,
+        until: &str,
+    ) -> Result<Vec<LotRow>, LedgerError>;
     /// Scans every entry, then every account, in one snapshot.
     ///
     /// # Errors

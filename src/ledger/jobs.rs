@@ -4,13 +4,64 @@
 //! page by page ([`BATCH`] items), each item in its own unit of work, so that one
 //! item that cannot be settled (say a pending credit that would lift a balance over
 //! the ceiling) is logged and tried again at the next tick while the others go on.
+//!
+//! A dialect that must record what the jobs do (an entry of its own, a webhook)
+//! registers a [`SettleHook`] for its tenants; the hook runs in the same unit of work
+//! as the settlement, so both happen or neither.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::tx::DueKind;
-use super::{timestamp_now, Ledger, LedgerError};
+use super::tx::{DueKind, Settled};
+use super::{timestamp_now, Ledger, LedgerError, LedgerTx, TenantId};
+
+/// What a dialect does when the scheduler settles an item of one of its tenants: runs
+/// inside the settling unit of work; an error undoes both (the item is tried again
+/// at the next tick).
+pub trait SettleHook: Send + Sync {
+    /// Records `settled`.
+    ///
+    /// # Errors
+    /// Whatever undoes the settlement.
+    fn settled(&self, tx: &mut LedgerTx<'_>, settled: &Settled) -> Result<(), LedgerError>;
+
+    /// The dialect's own time-driven work for `tenant` (ending promotions, say), once
+    /// per run in a unit of its own. Returns how many items it handled.
+    ///
+    /// # Errors
+    /// Whatever undoes the unit (it is tried again at the next run).
+    fn tick(&self, tx: &mut LedgerTx<'_>, tenant: &TenantId) -> Result<u64, LedgerError> {
+        let _ = (tx, tenant);
+        Ok(0)
+    }
+}
+
+/// The hooks of the tenants that have one, by tenant id.
+#[derive(Clone, Default)]
+pub struct SettleHooks(HashMap<String, Arc<dyn SettleHook>>);
+
+impl SettleHooks {
+    /// No hooks.
+    pub fn new() -> SettleHooks {
+        SettleHooks::default()
+    }
+
+    /// Runs `hook` for every item of `tenant` the scheduler settles.
+    pub fn add(&mut self, tenant: &TenantId, hook: Arc<dyn SettleHook>) -> &mut SettleHooks {
+        self.0.insert(tenant.to_string(), hook);
+        self
+    }
+
+    fn run(&self, tx: &mut LedgerTx<'_>, settled: Option<&Settled>) -> Result<(), LedgerError> {
+        match settled.and_then(|s| Some((s, self.0.get(s.tenant().as_str())?))) {
+            Some((s, hook)) => hook.settled(tx, s),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Most items one unit of a job handles.
 pub const BATCH: u32 = 256;
@@ -26,6 +77,8 @@ pub struct JobReport {
     pub released: u64,
     /// Idempotency records swept.
     pub swept: u64,
+    /// Items of the dialects' own work ([`SettleHook::tick`]).
+    pub dialect: u64,
 }
 
 /// The jobs that settle items one unit each, in this order: funds a hold gives back
@@ -39,7 +92,7 @@ const JOBS: [(&str, DueKind); 3] = [
 /// Settles every item of `kind` due at `now`, each in its own unit (the writer batches
 /// them: one transaction, a savepoint each). An item that fails is logged and skipped
 /// until the next run; the others go on. Returns how many were settled.
-async fn settle(ledger: &Ledger, name: &str, kind: DueKind, now: &str) -> u64 {
+async fn settle(ledger: &Ledger, hooks: &SettleHooks, name: &str, kind: DueKind, now: &str) -> u64 {
     let mut settled = 0;
     let mut skipped = 0u32;
     loop {
@@ -58,9 +111,13 @@ async fn settle(ledger: &Ledger, name: &str, kind: DueKind, now: &str) -> u64 {
         let page = items.len();
         let runs = items.into_iter().map(|item| {
             let now = now.to_string();
+            let hooks = hooks.clone();
             async move {
                 let result = ledger
-                    .run(move |tx| tx.settle_due(&item, &now).map(|()| item))
+                    .run(move |tx| {
+                        let settled = tx.settle_due(&item, &now)?;
+                        hooks.run(tx, settled.as_ref())
+                    })
                     .await;
                 result
             }
@@ -83,10 +140,10 @@ async fn settle(ledger: &Ledger, name: &str, kind: DueKind, now: &str) -> u64 {
 
 /// Runs every job once, as of `now` (RFC 3339). Returns what was done; an item that
 /// fails is logged and left for the next run.
-pub async fn run_once(ledger: &Ledger, now: &str) -> JobReport {
+pub async fn run_once(ledger: &Ledger, hooks: &SettleHooks, now: &str) -> JobReport {
     let mut done = [0u64; 3];
     for (i, (name, kind)) in JOBS.iter().enumerate() {
-        done[i] = settle(ledger, name, *kind, now).await;
+        done[i] = settle(ledger, hooks, name, *kind, now).await;
     }
     let mut swept = 0;
     loop {
@@ -105,11 +162,29 @@ pub async fn run_once(ledger: &Ledger, now: &str) -> JobReport {
             }
         }
     }
+    let mut dialect = 0;
+    for (tenant, hook) in &hooks.0 {
+        let (tenant, hook) = (tenant.clone(), hook.clone());
+        let ticked = ledger
+            .run(move |tx| {
+                let id = TenantId::new(tenant)?;
+                hook.tick(tx, &id)
+            })
+            .await;
+        match ticked {
+            Ok(n) => dialect += n,
+            Err(e) => {
+                let e: LedgerError = e;
+                tracing::error!(error = %e, "a dialect's scheduled work failed; retried at the next tick");
+            }
+        }
+    }
     let report = JobReport {
         posted: done[0],
         released: done[1],
         expired: done[2],
         swept,
+        dialect,
     };
     if report != JobReport::default() {
         tracing::info!(
@@ -117,6 +192,7 @@ pub async fn run_once(ledger: &Ledger, now: &str) -> JobReport {
             expired = report.expired,
             released = report.released,
             swept = report.swept,
+            dialect = report.dialect,
             "scheduled jobs ran"
         );
     }
@@ -130,11 +206,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Starts the scheduler on the current Tokio runtime: every job every `interval`.
+    /// Starts the scheduler on the current Tokio runtime: every job every `interval`,
+    /// with the dialects' `hooks`.
     ///
     /// # Panics
     /// Outside a Tokio runtime.
-    pub fn spawn(ledger: Ledger, interval: Duration) -> Scheduler {
+    pub fn spawn(ledger: Ledger, interval: Duration, hooks: SettleHooks) -> Scheduler {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
@@ -142,7 +219,7 @@ impl Scheduler {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        run_once(&ledger, &timestamp_now()).await;
+                        run_once(&ledger, &hooks, &timestamp_now()).await;
                     }
                     _ = stopped.changed() => break,
                 }

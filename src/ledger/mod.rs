@@ -31,7 +31,7 @@ pub use read::{AccountView, Discrepancy, EntryView, LedgerRead, VerifyReport};
 pub use repo::Repositories;
 pub use tx::{
     canonical_time, Actor, Balances, Bucket, DueItem, DueKind, EntryKind, LedgerTx, PostedEntry,
-    Posting, StoredResponse,
+    Posting, Settled, StoredResponse,
 };
 
 /// When an answered write is on disk.

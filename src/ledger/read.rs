@@ -99,6 +99,25 @@ impl<'a> LedgerRead<'a> {
         self.backend.entry_count(account, bucket)
     }
 
+    /// The account's lots with something left that expire at or before `until` (RFC
+    /// 3339), earliest first: (expiry in RFC 3339 UTC, minor units left).
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `until`; storage errors.
+    pub fn lots_expiring(
+        &mut self,
+        account: AccountId,
+        until: &str,
+    ) -> Result<Vec<(String, i64)>, LedgerError> {
+        let until = super::tx::canonical_time(until)?;
+        Ok(self
+            .backend
+            .lots_expiring(account, &until)?
+            .into_iter()
+            .filter_map(|l| Some((l.expires_at?, l.remaining)))
+            .collect())
+    }
+
     /// The read repository `R` of a module.
     ///
     /// # Errors

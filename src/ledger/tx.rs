@@ -1,8 +1,8 @@
 //! `LedgerTx`: what a unit of work may do inside the writer's transaction.
 
 use super::backend::{
-    AccountRow, HoldStatus, IdempotencyRecord, LedgerBackend, NewEntry, NewHold, PendingRow,
-    PendingStatus,
+    AccountRow, HoldRow, HoldStatus, IdempotencyRecord, LedgerBackend, LotRow, NewEntry, NewHold,
+    PendingRow, PendingStatus,
 };
 use super::hash::{entry_hash, EntryFields};
 use super::repo::Repositories;
@@ -121,6 +121,13 @@ pub enum Actor {
         /// An admin key.
         admin: bool,
     },
+    /// An OAuth client of a tenant (client credentials): `client:<tenant>:<client id>`.
+    Client {
+        /// The tenant.
+        tenant: String,
+        /// The client id.
+        client: String,
+    },
 }
 
 impl Actor {
@@ -138,6 +145,7 @@ impl Actor {
                 tenant,
                 admin: true,
             } => format!("tenant:{tenant}:admin"),
+            Actor::Client { tenant, client } => format!("client:{tenant}:{client}"),
         }
     }
 }
@@ -679,61 +687,119 @@ impl<'a> LedgerTx<'a> {
     }
 
     /// Settles one due item as of `now` (RFC 3339): posts the pending credit, releases
-    /// the hold, or takes back what is left of the lot (an `expire` entry). An item
-    /// already settled (by another run) is left alone.
+    /// the hold, or takes back what is left of the lot (an `expire` entry). Returns what
+    /// was done, for the tenant's [`SettleHook`](super::jobs::SettleHook); `None` for
+    /// an item already settled (by another run), which is left alone.
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
-    pub fn settle_due(&mut self, item: &DueItem, now: &str) -> Result<(), LedgerError> {
+    pub fn settle_due(
+        &mut self,
+        item: &DueItem,
+        now: &str,
+    ) -> Result<Option<Settled>, LedgerError> {
         let now = canonical_time(now)?;
         match item {
             DueItem::Pending(id) => {
-                let due = self
+                let Some(pending) = self
                     .backend
                     .pending_for_update(*id)?
-                    .is_some_and(|p| p.status == PendingStatus::Pending && p.pending_until <= now);
-                if due {
-                    let posting = Posting::new(EntryKind::PendingPost, Actor::System)
-                        .reference("pending", id.to_string());
-                    self.post_pending(*id, &posting)?;
-                }
+                    .filter(|p| p.status == PendingStatus::Pending && p.pending_until <= now)
+                else {
+                    return Ok(None);
+                };
+                let posting = Posting::new(EntryKind::PendingPost, Actor::System)
+                    .reference("pending", id.to_string());
+                let credit = self.post_pending(*id, &posting)?;
+                let tenant = self.account_row(pending.account)?.tenant;
+                Ok(Some(Settled::Posted {
+                    tenant,
+                    pending,
+                    credit,
+                }))
             }
             DueItem::Hold(account, hold) => {
-                let open = self
+                let Some(row) = self
                     .backend
                     .hold_for_update(*account, hold)?
-                    .is_some_and(|h| h.status == HoldStatus::Open);
-                if open {
-                    let posting = Posting::new(EntryKind::Release, Actor::System)
-                        .reference("hold", hold.clone())
-                        .note("Hold expired");
-                    self.release(*account, hold, &posting)?;
-                }
+                    .filter(|h| h.status == HoldStatus::Open)
+                else {
+                    return Ok(None);
+                };
+                let posting = Posting::new(EntryKind::Release, Actor::System)
+                    .reference("hold", hold.clone())
+                    .note("Hold expired");
+                self.release(*account, hold, &posting)?;
+                let tenant = self.account_row(*account)?.tenant;
+                Ok(Some(Settled::Released {
+                    tenant,
+                    account: *account,
+                    hold_id: hold.clone(),
+                    hold: row,
+                }))
             }
             DueItem::Lot(id) => {
                 let Some(lot) = self.backend.lot_for_update(*id)? else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let due = lot.expires_at.as_deref().is_some_and(|t| t <= now.as_str());
-                if lot.remaining > 0 && due {
-                    let row = self.account_row(lot.account)?;
-                    let posting = Posting::new(EntryKind::Expire, Actor::System)
-                        .reference("lot", lot.id.to_string())
-                        .note("Expired");
-                    let entry = self.post_on(
-                        lot.account,
-                        &row,
-                        Bucket::Available,
-                        -lot.remaining,
-                        &posting,
-                    )?;
-                    self.backend
-                        .insert_lot_use(entry.id, lot.id, lot.remaining)?;
-                    self.backend.set_lot_remaining(lot.id, 0)?;
+                if lot.remaining == 0 || !due {
+                    return Ok(None);
                 }
+                let row = self.account_row(lot.account)?;
+                let posting = Posting::new(EntryKind::Expire, Actor::System)
+                    .reference("lot", lot.id.to_string())
+                    .note("Expired");
+                let entry = self.post_on(
+                    lot.account,
+                    &row,
+                    Bucket::Available,
+                    -lot.remaining,
+                    &posting,
+                )?;
+                self.backend
+                    .insert_lot_use(entry.id, lot.id, lot.remaining)?;
+                self.backend.set_lot_remaining(lot.id, 0)?;
+                Ok(Some(Settled::Expired {
+                    tenant: row.tenant,
+                    lot,
+                    entry,
+                }))
             }
         }
-        Ok(())
+    }
+
+    /// Takes back what is left of the lot that credit `entry_id` opened (points
+    /// clawed back after a chargeback, say): one debit of available for the lot's
+    /// remainder, never more, so it cannot overdraw. Returns the debit, or `None` when
+    /// nothing is left of the lot.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when the entry opened no lot; storage errors.
+    pub fn take_back_lot(
+        &mut self,
+        entry_id: i64,
+        posting: &Posting,
+    ) -> Result<Option<PostedEntry>, LedgerError> {
+        let lot = self
+            .backend
+            .lot_of_entry_for_update(entry_id)?
+            .ok_or_else(|| LedgerError::Invalid(format!("entry {entry_id} opened no lot")))?;
+        if lot.remaining == 0 {
+            return Ok(None);
+        }
+        let row = self.account_row(lot.account)?;
+        let entry = self.post_on(
+            lot.account,
+            &row,
+            Bucket::Available,
+            -lot.remaining,
+            posting,
+        )?;
+        self.backend
+            .insert_lot_use(entry.id, lot.id, lot.remaining)?;
+        self.backend.set_lot_remaining(lot.id, 0)?;
+        Ok(Some(entry))
     }
 
     /// Settles up to `limit` due items of `kind` in this unit; the first failure undoes
@@ -956,7 +1022,30 @@ impl<'a> LedgerTx<'a> {
         payload: &str,
     ) -> Result<i64, LedgerError> {
         self.backend
-            .insert_event(tenant, account, event_type, payload, self.now)
+            .insert_event(tenant, account, event_type, payload, None, self.now)
+    }
+
+    /// Writes an outbox event as [`LedgerTx::enqueue_event`] does, only if an active
+    /// endpoint of the tenant wants `event_type`, with the `trace` of the request that
+    /// caused it (each attempt sends it as `X-Request-Trace`). Returns the event id,
+    /// or `None` when no endpoint wants it.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn enqueue_wanted_event(
+        &mut self,
+        tenant: &TenantId,
+        account: Option<AccountId>,
+        event_type: &str,
+        payload: &str,
+        trace: Option<&str>,
+    ) -> Result<Option<i64>, LedgerError> {
+        if !self.backend.event_wanted(tenant, event_type)? {
+            return Ok(None);
+        }
+        self.backend
+            .insert_event(tenant, account, event_type, payload, trace, self.now)
+            .map(Some)
     }
 
     fn account_row(
@@ -1051,6 +1140,52 @@ pub fn canonical_time(t: &str) -> Result<String, LedgerError> {
         .parse()
         .map_err(|e| LedgerError::Invalid(format!("{t:?} is not an RFC 3339 time: {e}")))?;
     Ok(ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// What [`LedgerTx::settle_due`] did, for the tenant's dialect to record in the same
+/// unit of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// A pending credit was posted.
+    Posted {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The pending credit as it was before posting.
+        pending: PendingRow,
+        /// The credit of available (it opened the lot).
+        credit: PostedEntry,
+    },
+    /// An expired hold was released.
+    Released {
+        /// Its tenant.
+        tenant: TenantId,
+        /// Its account.
+        account: AccountId,
+        /// Its id.
+        hold_id: String,
+        /// The hold as it was before the release.
+        hold: HoldRow,
+    },
+    /// What was left of a lot expired.
+    Expired {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The lot as it was before it expired.
+        lot: LotRow,
+        /// The `expire` entry (a debit of available).
+        entry: PostedEntry,
+    },
+}
+
+impl Settled {
+    /// The tenant of the settled item.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Settled::Posted { tenant, .. }
+            | Settled::Released { tenant, .. }
+            | Settled::Expired { tenant, .. } => tenant,
+        }
+    }
 }
 
 /// A kind of time-driven work.

@@ -369,6 +369,8 @@ pub struct Due {
     pub attempts: u32,
     /// The exact body.
     pub payload: String,
+    /// The trace of the request that caused it (`X-Request-Trace`).
+    pub trace: Option<String>,
 }
 
 /// The events that may be attempted at `now_ms`: pending, due, durable (outbox id at

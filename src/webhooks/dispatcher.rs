@@ -427,6 +427,9 @@ async fn attempt(ctx: &Context, endpoint: &EndpointRow, mode: &str, due: &Due) -
     ) {
         request = request.header(name, value);
     }
+    if let Some(trace) = &due.trace {
+        request = request.header("X-Request-Trace", trace.as_str());
+    }
     let response = match request.body(body).send().await {
         Ok(r) => r,
         Err(e) => {

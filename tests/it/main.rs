@@ -14,5 +14,6 @@ mod ops;
 mod p2p_registration;
 mod peer_auth;
 mod roochip;
+mod rrr;
 mod storage_full;
 mod webhooks;

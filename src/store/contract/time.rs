@@ -370,7 +370,7 @@ pub fn idempotency_replays_refuses_and_sweeps(open: fn() -> Fixture) {
 /// records are swept; a run with nothing due does nothing; the spawned scheduler does
 /// the same on its own at its interval.
 pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
-    use crate::ledger::jobs::{run_once, JobReport, Scheduler};
+    use crate::ledger::jobs::{run_once, JobReport, Scheduler, SettleHooks};
     let f = open();
     let (pts, _) = tenants(&f.ledger);
     let t = pts.clone();
@@ -402,18 +402,27 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(run_once(&f.ledger, "2030-06-01T00:00:00Z"));
+    let report = rt.block_on(run_once(
+        &f.ledger,
+        &SettleHooks::new(),
+        "2030-06-01T00:00:00Z",
+    ));
     assert_eq!(
         report,
         JobReport {
             posted: 2,
             expired: 2,
             released: 1,
-            swept: 1
+            swept: 1,
+            dialect: 0,
         }
     );
     assert_eq!(
-        rt.block_on(run_once(&f.ledger, "2030-06-01T00:00:00Z")),
+        rt.block_on(run_once(
+            &f.ledger,
+            &SettleHooks::new(),
+            "2030-06-01T00:00:00Z"
+        )),
         JobReport::default()
     );
     let b = f
@@ -437,7 +446,11 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
         .unwrap();
     let ledger = f.ledger.clone();
     let posted = rt.block_on(async move {
-        let scheduler = Scheduler::spawn(ledger.clone(), std::time::Duration::from_millis(20));
+        let scheduler = Scheduler::spawn(
+            ledger.clone(),
+            std::time::Duration::from_millis(20),
+            SettleHooks::new(),
+        );
         let mut pending = 7;
         for _ in 0..250 {
             let pts = pts.clone();
@@ -462,7 +475,7 @@ pub fn the_scheduler_runs_every_job(open: fn() -> Fixture) {
 /// One item that cannot be settled (a pending credit that would pass the ceiling)
 /// does not hold back the others; it stays due.
 pub fn a_failing_item_does_not_hold_back_the_others(open: fn() -> Fixture) {
-    use crate::ledger::jobs::run_once;
+    use crate::ledger::jobs::{run_once, SettleHooks};
     let f = open();
     let (pts, _) = tenants(&f.ledger);
     let t = pts.clone();
@@ -487,7 +500,11 @@ pub fn a_failing_item_does_not_hold_back_the_others(open: fn() -> Fixture) {
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(run_once(&f.ledger, "2030-01-01T00:00:00Z"));
+    let report = rt.block_on(run_once(
+        &f.ledger,
+        &SettleHooks::new(),
+        "2030-01-01T00:00:00Z",
+    ));
     assert_eq!(report.posted, 1);
     let (full, other) = f
         .ledger

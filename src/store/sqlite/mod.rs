@@ -2,7 +2,7 @@
 //! ([`writer`]), reader threads with a read-only connection each, migrations
 //! ([`connect`]),
 //! the core's backend ([`tx`], [`read`]) and every module's repository (`goop2`,
-//! `roochip`, `webhooks`, `directory`), and online backup.
+//! `roochip`, `rrr`, `webhooks`, `directory`), and online backup.
 
 pub mod connect;
 mod directory;
@@ -10,6 +10,7 @@ mod error;
 mod goop2;
 pub mod read;
 mod roochip;
+mod rrr;
 pub mod tx;
 mod webhooks;
 pub mod writer;
@@ -26,6 +27,7 @@ use self::read::SqliteRead;
 use self::tx::SqliteTx;
 use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
+use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStats};
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
@@ -47,6 +49,8 @@ pub fn repositories() -> Repositories {
         .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
         .register::<dyn PromoCodes>(|a| tx(a).map(|t| t as &mut dyn PromoCodes))
         .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
+        .register::<dyn RrrStore>(|a| tx(a).map(|t| t as &mut dyn RrrStore))
+        .register::<dyn RrrReads>(|a| rd(a).map(|t| t as &mut dyn RrrReads))
         .register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
         .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
         .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))

@@ -4,7 +4,10 @@ use std::any::Any;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ledger::backend::{AccountTotals, EntryRecord, ReadBackend, ReadJob, VerifyVisitor};
+use super::tx::{lot_row, LOT_COLUMNS};
+use crate::ledger::backend::{
+    AccountTotals, EntryRecord, LotRow, ReadBackend, ReadJob, VerifyVisitor,
+};
 use crate::ledger::{AccountId, AccountView, Balances, Bucket, EntryView, LedgerError, TenantId};
 
 /// A read-only connection: a reader thread's, or one opened for one synchronous read.
@@ -161,6 +164,21 @@ impl ReadBackend for SqliteRead {
             )?
             .query_row(params![account.0, bucket.as_str()], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn lots_expiring(
+        &mut self,
+        account: AccountId,
+        until: &str,
+    ) -> Result<Vec<LotRow>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {LOT_COLUMNS} FROM lots
+             WHERE account_id = ?1 AND expires_at IS NOT NULL AND expires_at <= ?2
+               AND remaining > 0
+             ORDER BY expires_at, id"
+        ))?;
+        let rows = stmt.query_map(params![account.0, until], lot_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn scan(&mut self, visitor: &mut dyn VerifyVisitor) -> Result<(), LedgerError> {

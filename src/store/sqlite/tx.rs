@@ -64,7 +64,7 @@ impl SqliteTx {
     }
 }
 
-fn lot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LotRow> {
+pub(super) fn lot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LotRow> {
     Ok(LotRow {
         id: r.get(0)?,
         account: AccountId(r.get(1)?),
@@ -74,7 +74,7 @@ fn lot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LotRow> {
     })
 }
 
-const LOT_COLUMNS: &str = "id, account_id, amount, remaining, expires_at";
+pub(super) const LOT_COLUMNS: &str = "id, account_id, amount, remaining, expires_at";
 
 fn bucket_sql(bucket: Bucket) -> &'static str {
     match bucket {
@@ -418,6 +418,16 @@ impl LedgerBackend for SqliteTx {
             .optional()?)
     }
 
+    fn lot_of_entry_for_update(&mut self, entry_id: i64) -> Result<Option<LotRow>, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {LOT_COLUMNS} FROM lots WHERE entry_id = ?1"
+            ))?
+            .query_row([entry_id], lot_row)
+            .optional()?)
+    }
+
     fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached("UPDATE lots SET remaining = ?2 WHERE id = ?1")?
@@ -605,25 +615,38 @@ impl LedgerBackend for SqliteTx {
         .transpose()
     }
 
+    fn event_wanted(&mut self, tenant: &TenantId, event_type: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM webhook_endpoints
+                 WHERE tenant_id = ?1 AND active
+                   AND (events = '*' OR instr(',' || events || ',', ',' || ?2 || ',') > 0)",
+            )?
+            .exists(params![tenant.as_str(), event_type])?)
+    }
+
     fn insert_event(
         &mut self,
         tenant: &TenantId,
         account: Option<AccountId>,
         event_type: &str,
         payload: &str,
+        trace: Option<&str>,
         now: &str,
     ) -> Result<i64, LedgerError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO outbox (tenant_id, account_id, event_type, payload, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO outbox (tenant_id, account_id, event_type, payload, created_at, trace)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 tenant.as_str(),
                 account.map(|a| a.0),
                 event_type,
                 payload,
-                now
+                now,
+                trace
             ])?;
         let id = self.conn.last_insert_rowid();
         // One delivery per active endpoint of the tenant that wants the event; one

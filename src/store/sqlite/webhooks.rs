@@ -17,7 +17,8 @@ const ROW_COLUMNS: &str = "d.outbox_id, d.tenant_id, o.event_type, d.status, d.a
      d.endpoint_id";
 
 const DUE_COLUMNS: &str =
-    "d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload, d.endpoint_id";
+    "d.outbox_id, d.tenant_id, d.account_id, o.event_type, d.attempts, o.payload, d.endpoint_id,
+     o.trace";
 
 fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     let status_text: String = r.get(3)?;
@@ -53,6 +54,7 @@ fn due_row(r: &Row<'_>) -> rusqlite::Result<Due> {
         attempts: r.get(4)?,
         payload: r.get(5)?,
         endpoint: r.get(6)?,
+        trace: r.get(7)?,
     })
 }
 

@@ -1,0 +1,1153 @@
+//! The RRR units of work (each runs in one transaction of the ledger) and reads. Every
+//! movement of points goes through the core ([`LedgerTx`]); in the same unit, the
+//! member ledger row (§5.2), the daily aggregates and the webhook event are written.
+//!
+//! Retries are safe twice over (contract §4.3 and the issue's business keys): the
+//! `Idempotency-Key` (per endpoint and client) replays the stored answer, and a
+//! business key (the earn's source, the order, the quote, the intent) answers the
+//! original result to a retry with a *new* key, or 409 `CONFLICT` when the request
+//! differs. Business keys are kept for good (the ledger keeps 7 years).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::caller::Client;
+use super::error::RrrError;
+use super::repo::{
+    EarnRow, EarnStatus, EntryRow, LinkRow, MemberRow, OrderKind, OrderRow, QuoteRow, RrrStore,
+    SegmentTally, Tally,
+};
+use super::time;
+use super::webhook;
+use crate::ledger::idempotency::Answer;
+use crate::ledger::{
+    AccountId, Actor, Amount, EntryKind, Idempotency, LedgerError, LedgerTx, Posting,
+    StoredResponse,
+};
+
+type Result<T> = std::result::Result<T, RrrError>;
+
+/// A new random UUID (v4), lowercase.
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Checks that `id` is a UUID and returns it lowercase.
+///
+/// # Errors
+/// 422 naming `field`.
+pub fn uuid_field(field: &str, id: &str) -> Result<String> {
+    uuid::Uuid::try_parse(id.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| RrrError::field(field, "must be a UUID"))
+}
+
+/// The actor of a client's service call.
+pub fn service(c: &Client) -> Actor {
+    Actor::Client {
+        tenant: c.tenant.id.to_string(),
+        client: c.client_id.clone(),
+    }
+}
+
+/// The answer of a unit: status and body, stored with its keys.
+pub fn answer(status: u16, body: &impl Serialize) -> Result<StoredResponse> {
+    Ok(StoredResponse {
+        status,
+        body: serde_json::to_string(body).map_err(|e| RrrError::Internal(e.to_string()))?,
+    })
+}
+
+/// A business key: what makes a retry with a new `Idempotency-Key` safe.
+pub struct Business {
+    /// What kind of operation (`earn`, `redeem`, …).
+    pub kind: &'static str,
+    /// The key within the client (the source, the order id, …).
+    pub key: String,
+    /// The fingerprint of what the request asks (the same operation asked again
+    /// has the same one, whatever its `Idempotency-Key`).
+    pub fingerprint: String,
+}
+
+fn business_scope(c: &Client, kind: &str) -> String {
+    format!("{}:business:{kind}:{}", c.tenant.id, c.client_id)
+}
+
+/// The stored answer of `business` if this operation was done before with the same
+/// request (`fingerprint`); `Ok(None)` when it was not.
+///
+/// # Errors
+/// 409 `CONFLICT` when it was done with another request.
+pub fn business_replay(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    business: &Business,
+) -> Result<Option<StoredResponse>> {
+    let scope = business_scope(c, business.kind);
+    match tx.idempotency_lookup(&scope, &business.key, &business.fingerprint) {
+        Ok(found) => Ok(found),
+        Err(LedgerError::IdempotencyMismatch { .. }) => Err(RrrError::Conflict(format!(
+            "this {} was already done with a different request ({}): it is not applied twice",
+            business.kind, business.key
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Remembers the answer of `business` for good.
+///
+/// # Errors
+/// Storage errors.
+pub fn business_store(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    business: &Business,
+    response: &StoredResponse,
+) -> Result<()> {
+    let scope = business_scope(c, business.kind);
+    tx.idempotency_store(&scope, &business.key, &business.fingerprint, response, None)?;
+    Ok(())
+}
+
+/// Runs `effect` under the request's `Idempotency-Key` and, when `business` is given,
+/// under the business key too: a repeat of either answers the stored result.
+///
+/// # Errors
+/// 409 `IDEMPOTENCY_KEY_REUSE_MISMATCH`, 409 `CONFLICT`, and `effect`'s errors.
+pub fn once(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    idempotency: &Idempotency,
+    business: Option<Business>,
+    effect: impl FnOnce(&mut LedgerTx<'_>) -> Result<StoredResponse>,
+) -> Result<Answer> {
+    tx.once(
+        Some(idempotency),
+        move |tx| {
+            let Some(business) = business else {
+                return effect(tx);
+            };
+            if let Some(stored) = business_replay(tx, c, &business)? {
+                return Ok(stored);
+            }
+            let response = effect(tx)?;
+            business_store(tx, c, &business, &response)?;
+            Ok(response)
+        },
+        |r| Ok(r.clone()),
+    )
+}
+
+/// The member `member_id` of the caller's client.
+///
+/// # Errors
+/// 422 for an id that is not a UUID; 404 when the tenant has no such member or it
+/// belongs to another client.
+pub fn member_of(tx: &mut LedgerTx<'_>, c: &Client, member_id: &str) -> Result<MemberRow> {
+    let id = uuid_field("rrr_member_id", member_id)?;
+    match tx.repo::<dyn RrrStore>()?.member(&c.tenant.id, &id)? {
+        Some(m) if m.client_id == c.client_id => Ok(m),
+        _ => Err(RrrError::NotFound(format!("member {id} not found"))),
+    }
+}
+
+/// The member `member_id` of the caller's client, actively linked to its user
+/// `client_user_id`, and the link.
+///
+/// # Errors
+/// As [`member_of`]; 409 `CONFLICT` when the user is not linked to that member.
+pub fn linked(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    client_user_id: &str,
+    member_id: &str,
+) -> Result<(MemberRow, LinkRow)> {
+    let member = member_of(tx, c, member_id)?;
+    let link =
+        tx.repo::<dyn RrrStore>()?
+            .link_of_user(&c.tenant.id, &c.client_id, client_user_id)?;
+    match link {
+        Some(l) if l.member_id == member.member_id => Ok((member, l)),
+        _ => Err(RrrError::Conflict(format!(
+            "the client's user is not linked to member {}",
+            member.member_id
+        ))),
+    }
+}
+
+/// [`linked`] without the link.
+///
+/// # Errors
+/// As [`linked`].
+pub fn linked_member(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    client_user_id: &str,
+    member_id: &str,
+) -> Result<MemberRow> {
+    linked(tx, c, client_user_id, member_id).map(|(m, _)| m)
+}
+
+/// What a member ledger row says beside its amount.
+pub struct EntrySpec<'a> {
+    /// The row's UUID.
+    pub uuid: String,
+    /// `EARN`, `REDEEM`, ….
+    pub entry_type: &'a str,
+    /// Signed points.
+    pub points_delta: i64,
+    /// Why.
+    pub reason_code: &'a str,
+    /// The client's reference.
+    pub source_ref: Option<&'a str>,
+    /// (`actor_type`, `actor_id`).
+    pub actor: (&'a str, &'a str),
+    /// When accepted (RFC 3339 UTC); the batch time when `None`.
+    pub created_at: Option<&'a str>,
+    /// The core entry.
+    pub core_entry_id: Option<i64>,
+}
+
+/// Appends the member ledger row of a movement just made (its `balance_after` is
+/// the available balance now).
+///
+/// # Errors
+/// Storage errors.
+pub fn record(
+    tx: &mut LedgerTx<'_>,
+    member: &MemberRow,
+    tenant: &crate::ledger::TenantId,
+    e: EntrySpec<'_>,
+) -> Result<EntryRow> {
+    let now = tx.now().to_string();
+    let balance_after = tx.balances(member.account)?.available;
+    let row = EntryRow {
+        id: 0,
+        entry_uuid: e.uuid,
+        account: member.account,
+        member_id: member.member_id.clone(),
+        client_id: member.client_id.clone(),
+        entry_type: e.entry_type.to_string(),
+        points_delta: e.points_delta,
+        balance_after,
+        reason_code: e.reason_code.to_string(),
+        source_ref: e.source_ref.map(str::to_string),
+        actor_type: e.actor.0.to_string(),
+        actor_id: e.actor.1.to_string(),
+        created_at: e.created_at.unwrap_or(&now).to_string(),
+        posted_at: now,
+        core_entry_id: e.core_entry_id,
+    };
+    let id = tx.repo::<dyn RrrStore>()?.insert_entry(tenant, &row)?;
+    Ok(EntryRow { id, ..row })
+}
+
+/// Adds `tally` to the member's client's aggregates of today (Toronto).
+///
+/// # Errors
+/// Storage errors.
+pub fn count(
+    tx: &mut LedgerTx<'_>,
+    tenant: &crate::ledger::TenantId,
+    client_id: &str,
+    tally: Tally,
+) -> Result<()> {
+    let day = time::day(tx.now());
+    tx.repo::<dyn RrrStore>()?
+        .add_tally(tenant, client_id, &day, &tally)?;
+    Ok(())
+}
+
+fn points(n: i64) -> Result<Amount> {
+    Amount::new(n).ok_or_else(|| RrrError::field("points", "must be a positive whole number"))
+}
+
+/// The actor of the caller (`SERVICE`, its client id).
+fn service_actor(c: &Client) -> (&'static str, &str) {
+    ("SERVICE", c.client_id.as_str())
+}
+
+// ---------------------------------------------------------------------------------
+// Links (§3.3, §6)
+
+/// Lifetime of a link intent, seconds.
+pub const INTENT_TTL_SECS: u64 = 15 * 60;
+/// Wrong proofs that burn an intent.
+pub const MAX_PROOF_FAILURES: u32 = 5;
+
+/// A new link code: 8 characters of an alphabet without look-alikes.
+pub fn link_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..8)
+        .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The answer of a confirmed or revoked link.
+pub fn link_answer(
+    link: &LinkRow,
+    status: &'static str,
+    revoked_at: Option<&str>,
+) -> super::wire::LinkResponse {
+    super::wire::LinkResponse {
+        status,
+        rrr_member_id: link.member_id.clone(),
+        client_user_id: link.client_user_id.clone(),
+        link_type: link.link_type.clone(),
+        linked_at: time::wire(&link.linked_at),
+        revoked_at: revoked_at.map(time::wire),
+    }
+}
+
+/// `LINK_UPDATED`.
+pub fn link_event(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    account: Option<AccountId>,
+    link: &LinkRow,
+    status: &str,
+) -> Result<()> {
+    webhook::emit(
+        tx,
+        c,
+        account,
+        webhook::LINK_UPDATED,
+        json!({
+            "member_id": link.member_id,
+            "client_user_id": link.client_user_id,
+            "status": status,
+        }),
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Earn (§8)
+
+/// An earn checked by the route, ready for its unit.
+pub struct Earn {
+    /// The request.
+    pub request: super::wire::EarnRequest,
+    /// `source.line_id` (default `1`).
+    pub line_id: String,
+    /// PENDING rather than POSTED.
+    pub pending: bool,
+    /// `policy.expires_at` (RFC 3339 UTC).
+    pub expires_at: Option<String>,
+    /// `metadata` as compact JSON.
+    pub metadata: Option<String>,
+    /// `metadata.xcn_membership_tier`.
+    pub tier: Option<String>,
+    /// `metadata.promotion_id`.
+    pub promotion_id: Option<String>,
+}
+
+/// The business key of an earn: its source; `fingerprint` of the earn without its
+/// batch `source_ref`.
+pub fn earn_key(e: &Earn) -> Business {
+    let s = &e.request.source;
+    let mut request = e.request.clone();
+    request.source_ref = None;
+    request.source.line_id = Some(e.line_id.clone());
+    let body = serde_json::to_value(&request)
+        .map(|v| canonical(&v))
+        .unwrap_or_default();
+    Business {
+        kind: "earn",
+        key: format!("{}\u{1f}{}\u{1f}{}", s.event_type, s.order_id, e.line_id),
+        fingerprint: crate::ledger::idempotency::fingerprint(&[b"earn", body.as_bytes()]),
+    }
+}
+
+/// Credits an earn (POSTED: a lot now; PENDING: pending points that post by
+/// `pending_posting_secs`). Returns the answer (201).
+///
+/// # Errors
+/// 404 for an unknown member or promotion, 409 when the user is not linked to the
+/// member or a named promotion does not apply, 422 for points over the ceiling.
+pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredResponse> {
+    let r = &e.request;
+    let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
+    let now = tx.now().to_string();
+    let settings = &c.tenant.settings;
+    let promotion = super::promotions::applicable(tx, c, &member, e)?;
+    let bonus = promotion.as_ref().map_or(0, |p| p.bonus);
+    let total = r
+        .points
+        .checked_add(bonus)
+        .ok_or_else(|| RrrError::field("points", "too large"))?;
+    let expiry_days = promotion
+        .as_ref()
+        .and_then(|p| p.expiry_days)
+        .unwrap_or(settings.default_expiry_days);
+    let expires_at = match (&e.expires_at, expiry_days) {
+        (Some(t), _) => Some(t.clone()),
+        (None, 0) => None,
+        (None, days) => Some(time::end_of_day_after(&now, days)),
+    };
+    let uuid = new_uuid();
+    let posting = Posting::new(EntryKind::Reward, service(c)).reference("earn", uuid.clone());
+    let amount = points(total)?;
+    let (core_entry_id, pending_id, pending_until) = if e.pending {
+        let until = time::plus_secs(&now, settings.pending_posting_secs);
+        let (_, id) = tx.credit_pending(
+            member.account,
+            amount,
+            &until,
+            expires_at.as_deref(),
+            &posting,
+        )?;
+        (None, Some(id), Some(until))
+    } else {
+        let entry = tx.credit_expiring(member.account, amount, expires_at.as_deref(), &posting)?;
+        (Some(entry.id), None, None)
+    };
+    let row = EarnRow {
+        entry_uuid: uuid.clone(),
+        client_id: c.client_id.clone(),
+        member_id: member.member_id.clone(),
+        event_type: r.source.event_type.clone(),
+        order_id: r.source.order_id.clone(),
+        line_id: e.line_id.clone(),
+        points: total,
+        bonus_points: bonus,
+        amount_minor: r.amount_minor,
+        tier: e.tier.clone(),
+        promotion_id: promotion.as_ref().map(|p| p.id.clone()),
+        pending_id,
+        core_entry_id,
+        status: if e.pending {
+            EarnStatus::Pending
+        } else {
+            EarnStatus::Posted
+        },
+        metadata: e.metadata.clone(),
+        created_at: now.clone(),
+    };
+    let store = tx.repo::<dyn RrrStore>()?;
+    store.insert_earn(&c.tenant.id, &row)?;
+    store.add_spend(
+        &c.tenant.id,
+        &member.member_id,
+        r.amount_minor,
+        &time::month(&now),
+    )?;
+    if let Some(p) = &promotion {
+        super::promotions::record_use(tx, p, &member)?;
+    }
+    segments(tx, c, &member, &row, &now)?;
+    if e.pending {
+        count(
+            tx,
+            &c.tenant.id,
+            &c.client_id,
+            Tally {
+                d_pending: total,
+                ..Tally::default()
+            },
+        )?;
+    } else {
+        post_earn(tx, &webhook::Source::of(c), &member, &row, core_entry_id)?;
+    }
+    answer(
+        201,
+        &super::wire::EarnResponse {
+            status: "ACCEPTED".into(),
+            ledger_entry_id: uuid,
+            posted_at: (!e.pending).then(|| time::wire(&now)),
+            pending_until: pending_until.as_deref().map(time::wire),
+            points: total,
+            promotion_id: row.promotion_id.clone(),
+        },
+    )
+}
+
+/// Counts an accepted earn in its segments (tier, promotion, cohort) of today.
+fn segments(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    member: &MemberRow,
+    earn: &EarnRow,
+    now: &str,
+) -> Result<()> {
+    let day = time::day(now);
+    let (cohort, new_member) = match &member.cohort {
+        Some(c) => (c.clone(), 0),
+        None => (time::month(now), 1),
+    };
+    let tally = |new_members| SegmentTally {
+        earns: 1,
+        points: earn.points,
+        bonus_points: earn.bonus_points,
+        spend_minor: earn.amount_minor,
+        new_members,
+    };
+    let store = tx.repo::<dyn RrrStore>()?;
+    for (dimension, segment, new_members) in [
+        ("tier", earn.tier.as_deref().unwrap_or(NO_SEGMENT), 0),
+        (
+            "promotion",
+            earn.promotion_id.as_deref().unwrap_or(NO_SEGMENT),
+            0,
+        ),
+        ("cohort", cohort.as_str(), new_member),
+    ] {
+        store.add_segment(
+            &c.tenant.id,
+            &c.client_id,
+            (dimension, segment),
+            &day,
+            &tally(new_members),
+        )?;
+    }
+    Ok(())
+}
+
+/// The segment of earns without a tier or a promotion.
+pub const NO_SEGMENT: &str = "NONE";
+
+/// Records an earn's points as posted now: its EARN row, the aggregates (issued,
+/// and out of pending when it was pending) and `POINTS_POSTED`.
+///
+/// # Errors
+/// Storage errors.
+pub fn post_earn(
+    tx: &mut LedgerTx<'_>,
+    events: &webhook::Source,
+    member: &MemberRow,
+    earn: &EarnRow,
+    core_entry_id: Option<i64>,
+) -> Result<()> {
+    let entry = record(
+        tx,
+        member,
+        &events.tenant,
+        EntrySpec {
+            uuid: earn.entry_uuid.clone(),
+            entry_type: "EARN",
+            points_delta: earn.points,
+            reason_code: &earn.event_type,
+            source_ref: Some(&earn.order_id),
+            actor: ("SERVICE", &earn.client_id),
+            created_at: Some(&earn.created_at),
+            core_entry_id,
+        },
+    )?;
+    let was_pending = earn.status == EarnStatus::Pending;
+    count(
+        tx,
+        &events.tenant,
+        &earn.client_id,
+        Tally {
+            issued: earn.points,
+            d_available: earn.points,
+            d_pending: if was_pending { -earn.points } else { 0 },
+            ..Tally::default()
+        },
+    )?;
+    webhook::emit_from(
+        tx,
+        events,
+        Some(member.account),
+        webhook::POINTS_POSTED,
+        json!({
+            "member_id": member.member_id,
+            "points_delta": earn.points,
+            "ledger_entry_id": entry.entry_uuid,
+            "source_ref": earn.order_id,
+        }),
+    )
+}
+
+/// Reverses an earn (a chargeback): takes back what is left of its lot (never more;
+/// the rest is the shortfall), or cancels it while pending. `POINTS_REVERSED`.
+///
+/// # Errors
+/// 404 for an unknown earn (or another client's), 409 when it was already reversed.
+pub fn reverse_earn(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    earn: &EarnRow,
+    reason: &str,
+) -> Result<StoredResponse> {
+    if earn.status == EarnStatus::Reversed {
+        return Err(RrrError::Conflict(format!(
+            "earn {} was already reversed",
+            earn.entry_uuid
+        )));
+    }
+    let member = member_of(tx, c, &earn.member_id)?;
+    let posting = Posting::new(EntryKind::Reversal, service(c))
+        .reference("earn", earn.entry_uuid.clone())
+        .note(reason.to_string());
+    let (taken, shortfall, entry_uuid) = match (earn.status, earn.pending_id, earn.core_entry_id) {
+        (EarnStatus::Pending, Some(pending), _) => {
+            tx.cancel_pending(pending, &posting.with_kind(EntryKind::PendingCancel))?;
+            count(
+                tx,
+                &c.tenant.id,
+                &c.client_id,
+                Tally {
+                    d_pending: -earn.points,
+                    ..Tally::default()
+                },
+            )?;
+            (earn.points, 0, None)
+        }
+        (_, _, Some(credit)) => match tx.take_back_lot(credit, &posting)? {
+            Some(entry) => {
+                let taken = -entry.amount;
+                let row = record(
+                    tx,
+                    &member,
+                    &c.tenant.id,
+                    EntrySpec {
+                        uuid: new_uuid(),
+                        entry_type: "REVERSAL",
+                        points_delta: -taken,
+                        reason_code: reason,
+                        source_ref: Some(&earn.order_id),
+                        actor: service_actor(c),
+                        created_at: None,
+                        core_entry_id: Some(entry.id),
+                    },
+                )?;
+                count(
+                    tx,
+                    &c.tenant.id,
+                    &c.client_id,
+                    Tally {
+                        reversed: taken,
+                        d_available: -taken,
+                        ..Tally::default()
+                    },
+                )?;
+                (taken, earn.points - taken, Some(row.entry_uuid))
+            }
+            None => (0, earn.points, None),
+        },
+        _ => {
+            return Err(RrrError::Internal(format!(
+                "earn {} has neither a pending credit nor a lot",
+                earn.entry_uuid
+            )))
+        }
+    };
+    tx.repo::<dyn RrrStore>()?.set_earn(
+        &earn.entry_uuid,
+        EarnStatus::Reversed,
+        None,
+        (taken, shortfall),
+    )?;
+    webhook::emit(
+        tx,
+        c,
+        Some(member.account),
+        webhook::POINTS_REVERSED,
+        json!({
+            "member_id": member.member_id,
+            "points_delta": -taken,
+            "reason": reason,
+            "ledger_entry_id": entry_uuid.clone().unwrap_or_else(|| earn.entry_uuid.clone()),
+        }),
+    )?;
+    answer(
+        200,
+        &super::wire::EarnReverseResponse {
+            status: "REVERSED",
+            ledger_entry_id: earn.entry_uuid.clone(),
+            reversal_entry_id: entry_uuid,
+            points_reversed: taken,
+            shortfall_points: shortfall,
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Adjustments (field-notes §3)
+
+/// A signed adjustment (ADJUST entry); a negative one never overdraws.
+///
+/// # Errors
+/// 404, 409 (`INSUFFICIENT_POINTS`, not linked).
+pub fn adjust(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    r: &super::wire::AdjustmentRequest,
+) -> Result<StoredResponse> {
+    let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
+    let now = tx.now().to_string();
+    let posting = Posting::new(EntryKind::Adjustment, service(c))
+        .reference("adjustment", r.ticket_reference.clone().unwrap_or_default())
+        .note(r.reason_code.clone());
+    let entry = if r.points > 0 {
+        let days = c.tenant.settings.default_expiry_days;
+        let expiry = (days > 0).then(|| time::end_of_day_after(&now, days));
+        tx.credit_expiring(
+            member.account,
+            points(r.points)?,
+            expiry.as_deref(),
+            &posting,
+        )?
+    } else {
+        tx.debit(member.account, points(-r.points)?, &posting)?
+    };
+    let row = record(
+        tx,
+        &member,
+        &c.tenant.id,
+        EntrySpec {
+            uuid: new_uuid(),
+            entry_type: "ADJUST",
+            points_delta: r.points,
+            reason_code: &r.reason_code,
+            source_ref: r.ticket_reference.as_deref(),
+            actor: service_actor(c),
+            created_at: None,
+            core_entry_id: Some(entry.id),
+        },
+    )?;
+    count(
+        tx,
+        &c.tenant.id,
+        &c.client_id,
+        Tally {
+            adjusted: r.points,
+            d_available: r.points,
+            ..Tally::default()
+        },
+    )?;
+    webhook::emit(
+        tx,
+        c,
+        Some(member.account),
+        webhook::POINTS_POSTED,
+        json!({
+            "member_id": member.member_id,
+            "points_delta": r.points,
+            "ledger_entry_id": row.entry_uuid,
+            "source_ref": r.ticket_reference,
+        }),
+    )?;
+    answer(
+        201,
+        &super::wire::AdjustmentResponse {
+            ledger_entry_id: row.entry_uuid,
+            status: "POSTED",
+            balance_after: row.balance_after,
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Redemptions (§10) and top-ups (§11)
+
+/// Quotes a redemption: how many points may pay part of the cart.
+///
+/// # Errors
+/// 404, 409 (not linked).
+pub fn quote_redemption(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    r: &super::wire::RedemptionQuoteRequest,
+    exact: Option<i64>,
+) -> Result<StoredResponse> {
+    let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
+    let settings = &c.tenant.settings;
+    let available = tx.balances(member.account)?.available;
+    // ⌊total × fraction⌋ in money, then in whole points (each worth point_value_minor).
+    let cap_minor = i128::from(r.cart.total_minor) * i128::from(c.tenant.max_fraction_bp) / 10_000;
+    let cap_points =
+        i64::try_from(cap_minor / i128::from(settings.point_value_minor)).unwrap_or(i64::MAX);
+    let max_points = available.min(cap_points);
+    let min_points = settings.redemption.min_points;
+    let refuse = |reason: &str| {
+        answer(
+            200,
+            &super::wire::RedemptionQuoteResponse {
+                eligible: false,
+                reason: Some(reason.into()),
+                min_points,
+                max_points: max_points.max(0),
+                quote: None,
+                quote_id: None,
+                expires_at: None,
+            },
+        )
+    };
+    if available < min_points {
+        return refuse("INSUFFICIENT_POINTS");
+    }
+    if max_points < min_points {
+        return refuse("CART_TOO_SMALL");
+    }
+    let burn = match exact {
+        None => max_points,
+        Some(n) if (min_points..=max_points).contains(&n) => n,
+        Some(_) => return refuse("REQUESTED_POINTS_OUT_OF_RANGE"),
+    };
+    let discount_minor = burn * settings.point_value_minor;
+    let now = tx.now().to_string();
+    let quote = QuoteRow {
+        id: new_uuid(),
+        client_id: c.client_id.clone(),
+        kind: OrderKind::Redemption,
+        member_id: Some(member.member_id.clone()),
+        points: burn,
+        money_minor: discount_minor,
+        expires_at: time::plus_secs(&now, settings.redemption.quote_ttl_secs),
+        used_by: None,
+    };
+    tx.repo::<dyn RrrStore>()?
+        .insert_quote(&c.tenant.id, &quote, &now)?;
+    answer(
+        200,
+        &super::wire::RedemptionQuoteResponse {
+            eligible: true,
+            reason: None,
+            min_points,
+            max_points,
+            quote: Some(super::wire::QuoteFigures {
+                points_to_burn: burn,
+                discount_minor,
+            }),
+            quote_id: Some(quote.id),
+            expires_at: Some(time::wire(&quote.expires_at)),
+        },
+    )
+}
+
+/// A quote of the caller's client, of `kind`, not used, not expired, for `member`
+/// when it names one.
+fn usable_quote(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    kind: OrderKind,
+    quote_id: &str,
+    member: &MemberRow,
+) -> Result<QuoteRow> {
+    let field = match kind {
+        OrderKind::Redemption => "quote_id",
+        OrderKind::Topup => "topup_quote_id",
+    };
+    let id = uuid_field(field, quote_id)?;
+    let quote = tx
+        .repo::<dyn RrrStore>()?
+        .quote(&c.tenant.id, &id)?
+        .filter(|q| q.client_id == c.client_id && q.kind == kind)
+        .ok_or_else(|| RrrError::NotFound(format!("quote {id} not found")))?;
+    if quote
+        .member_id
+        .as_ref()
+        .is_some_and(|m| *m != member.member_id)
+    {
+        return Err(RrrError::Conflict(format!(
+            "quote {id} was made for another member"
+        )));
+    }
+    if let Some(order) = &quote.used_by {
+        return Err(RrrError::Conflict(format!(
+            "quote {id} was already committed by order {order:?}"
+        )));
+    }
+    if quote.expires_at.as_str() <= tx.now() {
+        return Err(RrrError::QuoteExpired(format!(
+            "quote {id} expired at {}: request a new quote",
+            time::wire(&quote.expires_at)
+        )));
+    }
+    Ok(quote)
+}
+
+/// Commits a redemption: burns the quote's points, earliest-expiring lots first.
+/// `REDEMPTION_COMMITTED`.
+///
+/// # Errors
+/// 404, 409 (`QUOTE_EXPIRED`, `INSUFFICIENT_POINTS`, a used quote, not linked).
+pub fn commit_redemption(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    r: &super::wire::RedemptionCommitRequest,
+) -> Result<StoredResponse> {
+    let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
+    let quote = usable_quote(tx, c, OrderKind::Redemption, &r.quote_id, &member)?;
+    let posting = Posting::new(EntryKind::Deduction, service(c))
+        .reference("redemption", r.client_order_id.clone());
+    let debit = tx.debit(member.account, points(quote.points)?, &posting)?;
+    let now = tx.now().to_string();
+    let order = OrderRow {
+        client_id: c.client_id.clone(),
+        kind: OrderKind::Redemption,
+        client_order_id: r.client_order_id.clone(),
+        quote_id: quote.id.clone(),
+        member_id: member.member_id.clone(),
+        points: quote.points,
+        money_minor: quote.money_minor,
+        core_entry_id: debit.id,
+        reversed: false,
+    };
+    tx.repo::<dyn RrrStore>()?
+        .insert_order(&c.tenant.id, &order, &now)?;
+    let row = record(
+        tx,
+        &member,
+        &c.tenant.id,
+        EntrySpec {
+            uuid: new_uuid(),
+            entry_type: "REDEEM",
+            points_delta: -quote.points,
+            reason_code: "REDEMPTION",
+            source_ref: Some(&r.client_order_id),
+            actor: service_actor(c),
+            created_at: None,
+            core_entry_id: Some(debit.id),
+        },
+    )?;
+    count(
+        tx,
+        &c.tenant.id,
+        &c.client_id,
+        Tally {
+            redeemed: quote.points,
+            d_available: -quote.points,
+            ..Tally::default()
+        },
+    )?;
+    webhook::emit(
+        tx,
+        c,
+        Some(member.account),
+        webhook::REDEMPTION_COMMITTED,
+        json!({
+            "member_id": member.member_id,
+            "points_burned": quote.points,
+            "discount_minor": quote.money_minor,
+            "order_id": r.client_order_id,
+        }),
+    )?;
+    answer(
+        200,
+        &super::wire::RedemptionCommitResponse {
+            status: "COMMITTED",
+            ledger_entry_id: row.entry_uuid,
+            quote_id: quote.id,
+            client_order_id: r.client_order_id.clone(),
+            points_burned: quote.points,
+            discount_minor: quote.money_minor,
+            balance_after: row.balance_after,
+        },
+    )
+}
+
+/// Reverses a committed redemption: gives back exactly the lots it burned (a
+/// REVERSAL entry). `REDEMPTION_REVERSED`.
+///
+/// # Errors
+/// 404 for an unknown order, 409 when it was already reversed (with another request).
+pub fn reverse_redemption(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    r: &super::wire::RedemptionReverseRequest,
+) -> Result<StoredResponse> {
+    let order = tx
+        .repo::<dyn RrrStore>()?
+        .order(
+            &c.tenant.id,
+            &c.client_id,
+            OrderKind::Redemption,
+            &r.client_order_id,
+        )?
+        .ok_or_else(|| {
+            RrrError::NotFound(format!("no redemption of order {:?}", r.client_order_id))
+        })?;
+    if order.reversed {
+        return Err(RrrError::Conflict(format!(
+            "the redemption of order {:?} was already reversed",
+            r.client_order_id
+        )));
+    }
+    let member = member_of(tx, c, &order.member_id)?;
+    let posting = Posting::new(EntryKind::Reversal, service(c))
+        .reference("redemption", r.client_order_id.clone())
+        .note(r.reason.clone());
+    let back = tx.reverse(order.core_entry_id, &posting)?;
+    let now = tx.now().to_string();
+    tx.repo::<dyn RrrStore>()?
+        .reverse_order(&c.tenant.id, &order, &r.reason, &now)?;
+    let row = record(
+        tx,
+        &member,
+        &c.tenant.id,
+        EntrySpec {
+            uuid: new_uuid(),
+            entry_type: "REVERSAL",
+            points_delta: order.points,
+            reason_code: &r.reason,
+            source_ref: Some(&r.client_order_id),
+            actor: service_actor(c),
+            created_at: None,
+            core_entry_id: Some(back.id),
+        },
+    )?;
+    count(
+        tx,
+        &c.tenant.id,
+        &c.client_id,
+        Tally {
+            redeemed: -order.points,
+            d_available: order.points,
+            ..Tally::default()
+        },
+    )?;
+    webhook::emit(
+        tx,
+        c,
+        Some(member.account),
+        webhook::REDEMPTION_REVERSED,
+        json!({
+            "member_id": member.member_id,
+            "points_restored": order.points,
+            "order_id": r.client_order_id,
+            "reason": r.reason,
+        }),
+    )?;
+    answer(
+        200,
+        &super::wire::RedemptionReverseResponse {
+            status: "REVERSED",
+            client_order_id: r.client_order_id.clone(),
+            ledger_entry_id: row.entry_uuid,
+            points_restored: order.points,
+            balance_after: row.balance_after,
+        },
+    )
+}
+
+/// Quotes a top-up of `bundle` points at the tenant's price.
+///
+/// # Errors
+/// 404 for a member that is not the client's.
+pub fn quote_topup(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    bundle: i64,
+    member_id: Option<&str>,
+) -> Result<StoredResponse> {
+    let member = member_id.map(|m| member_of(tx, c, m)).transpose()?;
+    let settings = &c.tenant.settings;
+    let now = tx.now().to_string();
+    let quote = QuoteRow {
+        id: new_uuid(),
+        client_id: c.client_id.clone(),
+        kind: OrderKind::Topup,
+        member_id: member.map(|m| m.member_id),
+        points: bundle,
+        money_minor: bundle * settings.topup.unit_price_minor,
+        expires_at: time::plus_secs(&now, settings.topup.quote_ttl_secs),
+        used_by: None,
+    };
+    tx.repo::<dyn RrrStore>()?
+        .insert_quote(&c.tenant.id, &quote, &now)?;
+    answer(
+        200,
+        &super::wire::TopupQuoteResponse {
+            topup_quote_id: quote.id,
+            points: quote.points,
+            total_cost_minor: quote.money_minor,
+            currency: settings.currency.clone(),
+            expires_at: time::wire(&quote.expires_at),
+        },
+    )
+}
+
+/// Commits a paid top-up: issues the quote's points once (a lot with the tenant's
+/// default expiry). `POINTS_POSTED`.
+///
+/// # Errors
+/// 404, 409 (`QUOTE_EXPIRED`, a used quote, not linked).
+pub fn commit_topup(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    r: &super::wire::TopupCommitRequest,
+) -> Result<StoredResponse> {
+    let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
+    let quote = usable_quote(tx, c, OrderKind::Topup, &r.topup_quote_id, &member)?;
+    let now = tx.now().to_string();
+    let days = c.tenant.settings.default_expiry_days;
+    let expiry = (days > 0).then(|| time::end_of_day_after(&now, days));
+    let posting =
+        Posting::new(EntryKind::Reward, service(c)).reference("topup", r.client_order_id.clone());
+    let credit = tx.credit_expiring(
+        member.account,
+        points(quote.points)?,
+        expiry.as_deref(),
+        &posting,
+    )?;
+    let order = OrderRow {
+        client_id: c.client_id.clone(),
+        kind: OrderKind::Topup,
+        client_order_id: r.client_order_id.clone(),
+        quote_id: quote.id.clone(),
+        member_id: member.member_id.clone(),
+        points: quote.points,
+        money_minor: quote.money_minor,
+        core_entry_id: credit.id,
+        reversed: false,
+    };
+    tx.repo::<dyn RrrStore>()?
+        .insert_order(&c.tenant.id, &order, &now)?;
+    let row = record(
+        tx,
+        &member,
+        &c.tenant.id,
+        EntrySpec {
+            uuid: new_uuid(),
+            entry_type: "EARN",
+            points_delta: quote.points,
+            reason_code: "TOPUP",
+            source_ref: Some(&r.client_order_id),
+            actor: service_actor(c),
+            created_at: None,
+            core_entry_id: Some(credit.id),
+        },
+    )?;
+    count(
+        tx,
+        &c.tenant.id,
+        &c.client_id,
+        Tally {
+            issued: quote.points,
+            d_available: quote.points,
+            ..Tally::default()
+        },
+    )?;
+    webhook::emit(
+        tx,
+        c,
+        Some(member.account),
+        webhook::POINTS_POSTED,
+        json!({
+            "member_id": member.member_id,
+            "points_delta": quote.points,
+            "ledger_entry_id": row.entry_uuid,
+            "source_ref": r.client_order_id,
+        }),
+    )?;
+    answer(
+        200,
+        &super::wire::TopupCommitResponse {
+            status: "POSTED",
+            ledger_entry_id: row.entry_uuid,
+            topup_quote_id: quote.id,
+            client_order_id: r.client_order_id.clone(),
+            points: quote.points,
+            balance_after: row.balance_after,
+        },
+    )
+}
+
+/// A canonical form of a JSON body for fingerprints: keys sorted, compact.
+pub fn canonical(v: &Value) -> String {
+    // serde_json's map keeps keys sorted (no `preserve_order`), so printing is
+    // canonical.
+    v.to_string()
+}
