@@ -347,6 +347,29 @@ impl RunningNode {
     }
 }
 
+/// `verify`: the core's checks (hash chains, running balances, lots, pending credits,
+/// holds), then each dialect's own (the RRR daily aggregates against the member
+/// ledger and the balances). `progress` is told the entries checked so far.
+///
+/// # Errors
+/// `Ok(Err(d))` names the first discrepancy; `Err` is a storage error.
+pub fn verify(
+    ledger: &Ledger,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Result<crate::ledger::VerifyReport, crate::ledger::Discrepancy>, LedgerError> {
+    let report = match ledger.verify_blocking(progress)? {
+        Ok(report) => report,
+        Err(d) => return Ok(Err(d)),
+    };
+    match ledger.read_blocking(rrr::reads::verify)? {
+        Some(detail) => Ok(Err(crate::ledger::Discrepancy::Dialect {
+            dialect: "rrr".into(),
+            detail,
+        })),
+        None => Ok(Ok(report)),
+    }
+}
+
 /// The OpenAPI document of every HTTP route: each dialect's, and the ops routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = goop2::ApiDoc::openapi();

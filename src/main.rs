@@ -7,9 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use rendezvous_credits::app::{self, StartOptions};
 use rendezvous_credits::auth::admin::new_token;
 use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
-use rendezvous_credits::config::{Config, RoochipTenant};
+use rendezvous_credits::config::{Config, RoochipTenant, TenantSettings};
 use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
 use rendezvous_credits::dialects::roochip::{self, RoochipError};
+use rendezvous_credits::dialects::rrr;
 use rendezvous_credits::ledger::{format_minor, Actor, Amount, Ledger, TenantId};
 use rendezvous_credits::p2p::RecordDomain;
 use rendezvous_credits::store;
@@ -186,6 +187,26 @@ enum AdminCommand {
     Webhooks {
         #[command(subcommand)]
         command: WebhooksCommand,
+    },
+    /// Prints a new RedRoomRewards client secret and the digest to put in a
+    /// `[[tenants.clients]]` entry's client_secret_sha256.
+    RrrClient,
+    /// RedRoomRewards tenants.
+    Rrr {
+        #[command(subcommand)]
+        command: RrrCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RrrCommand {
+    /// The RRR admin's approval of a promotion (the third of its three signatures).
+    Approve {
+        /// The promotion id.
+        promotion: String,
+        /// The approving RRR admin's id (recorded in the promotion's approvals).
+        #[arg(long)]
+        actor_id: String,
     },
 }
 
@@ -455,6 +476,19 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
         }
         AdminCommand::Codes { command } => codes(&node.load()?, command),
         AdminCommand::Webhooks { command } => webhooks(&node.load()?, command),
+        AdminCommand::RrrClient => {
+            let (secret, digest) = new_token();
+            println!("client_secret:        {secret}");
+            println!("client_secret_sha256: {digest}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Rrr {
+            command:
+                RrrCommand::Approve {
+                    promotion,
+                    actor_id,
+                },
+        } => rrr_approve(&node.load()?, &promotion, &actor_id),
         AdminCommand::TenantKey => {
             let (key, digest) = rendezvous_credits::auth::api_key::new_key();
             println!("key:    {key}");
@@ -550,6 +584,33 @@ fn roochip_grant(
         format_minor(amount.minor(), roochip::settings::SCALE),
         format_minor(balance, roochip::settings::SCALE)
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rrr_approve(config: &Config, promotion: &str, actor_id: &str) -> Result<ExitCode, String> {
+    let tenants: Vec<_> = config
+        .tenants
+        .iter()
+        .filter_map(TenantSettings::rrr)
+        .cloned()
+        .collect();
+    if tenants.is_empty() {
+        return Err("no [[tenants]] entry has mode = \"rrr\"".into());
+    }
+    let (ledger, _) = open_ledger(config)?;
+    let state = rrr::RrrState::new(
+        ledger.clone(),
+        &tenants,
+        b"",
+        rendezvous_credits::auth::AdminAuth::new("", None),
+        config.server.max_body_bytes,
+    )
+    .map_err(|e| e.to_string());
+    let result = state.and_then(|s| {
+        rrr::promotions::approve_from_cli(&s, promotion, actor_id).map_err(|e| e.to_string())
+    });
+    ledger.shutdown();
+    println!("{}", result?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -664,9 +725,11 @@ fn webhooks(config: &Config, command: WebhooksCommand) -> Result<ExitCode, Strin
 }
 
 fn verify(config: &Config) -> Result<ExitCode, String> {
-    let outcome = read_only(config)?
-        .verify_blocking(&mut |n| eprintln!("verify: {n} entries checked…"))
-        .map_err(|e| e.to_string())?;
+    let ledger = read_only(config)?;
+    let outcome = rendezvous_credits::app::verify(&ledger, &mut |n| {
+        eprintln!("verify: {n} entries checked…")
+    })
+    .map_err(|e| e.to_string())?;
     match outcome {
         Ok(report) => {
             println!(

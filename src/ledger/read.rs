@@ -159,6 +159,14 @@ impl<'a> LedgerRead<'a> {
 /// The first thing `verify` found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Discrepancy {
+    /// A dialect's own tables disagree with the entries (its aggregates, say).
+    #[error("{dialect}: {detail}")]
+    Dialect {
+        /// The dialect (`rrr`).
+        dialect: String,
+        /// What disagrees.
+        detail: String,
+    },
     /// An entry's hash does not match its fields and the previous hash.
     #[error("tenant {tenant}: entry id {entry_id} (seq {seq}) does not match its hash: the row was altered or the chain broken")]
     HashMismatch {

@@ -260,7 +260,7 @@ pub fn entry_total(path: &Path) -> i64 {
 /// Runs `verify` on a ledger file; fails the test on a discrepancy or storage error.
 pub fn verify_file(path: &Path) -> VerifyReport {
     let ledger = store::sqlite::open_read_only(path).expect("open the ledger");
-    match ledger.verify_blocking(&mut |_| {}) {
+    match server::verify(&ledger, &mut |_| {}) {
         Ok(Ok(report)) => report,
         other => panic!("verify of {} failed: {other:?}", path.display()),
     }
@@ -533,4 +533,48 @@ pub fn roochip_tenant(id: &str) -> RoochipTenant {
         packages: seed_packages(),
         idempotency_retention_days: 30,
     }
+}
+
+/// Starts the Node.js script `tests/it/<script>` on `port` (0: a free one) with `env`;
+/// the script prints its port on its first line. Returns the process and the port.
+pub fn spawn_script(script: &str, port: u16, env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it")
+        .join(script);
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
+    let mut child = Command::new(&node)
+        .arg(&path)
+        .arg(port.to_string())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the webhook tests need Node.js 18 or later: `{node}` could not be started ({e}); \
+                 install Node.js or set NODE to its path"
+            )
+        });
+    let stdout = child.stdout.take().expect("the script's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    let line = match rx.recv_timeout(WAIT) {
+        Ok(Ok(line)) if !line.trim().is_empty() => line,
+        other => {
+            let _ = child.kill();
+            panic!("{script} ({node}) did not print its port: {other:?}")
+        }
+    };
+    let Ok(port) = line.trim().parse::<u16>() else {
+        let _ = child.kill();
+        panic!("{script} printed {line:?} instead of its port");
+    };
+    (child, port)
 }

@@ -5,9 +5,7 @@
 //! request and answers as the test tells it. Events are written straight into the
 //! ledger with `enqueue_event`, as a dialect does inside its unit of work.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -20,7 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::common::{json, run_cli, within, TestNode, WAIT};
+use crate::common::{json, run_cli, spawn_script, within, TestNode};
 
 /// The shared webhook secret (non-ASCII on purpose: both sides key with UTF-8 bytes).
 const SECRET: &str = "roochip_provided_secret_ü";
@@ -42,40 +40,8 @@ impl Receiver {
     }
 
     fn launch(port: u16) -> Receiver {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/webhook_receiver.js");
-        let node = std::env::var("NODE").unwrap_or_else(|_| "node".into());
-        let mut child = Command::new(&node)
-            .arg(&script)
-            .arg(port.to_string())
-            .env("WEBHOOK_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the webhook tests need Node.js 18 or later: `{node}` could not be started ({e}); \
-                     install Node.js or set NODE to its path"
-                )
-            });
-        let stdout = child.stdout.take().expect("the receiver's stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = tx.send(read);
-        });
-        let line = match rx.recv_timeout(WAIT) {
-            Ok(Ok(line)) if !line.trim().is_empty() => line,
-            other => {
-                let _ = child.kill();
-                panic!("the webhook receiver ({node}) did not print its port: {other:?}")
-            }
-        };
-        let Ok(port) = line.trim().parse::<u16>() else {
-            let _ = child.kill();
-            panic!("the webhook receiver printed {line:?} instead of its port");
-        };
+        let (child, port) =
+            spawn_script("webhook_receiver.js", port, &[("WEBHOOK_SECRET", SECRET)]);
         Receiver {
             child: Some(child),
             port,
@@ -228,7 +194,7 @@ fn delivery(node: &TestNode, id: i64) -> DeliveryView {
         .expect("the delivery exists")
 }
 
-/// Polls the delivery of `id` until `done` holds (fails after [`WAIT`]).
+/// Polls the delivery of `id` until `done` holds (fails after [`crate::common::WAIT`]).
 async fn wait_delivery(
     node: &TestNode,
     id: i64,

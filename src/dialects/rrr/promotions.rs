@@ -513,6 +513,50 @@ pub fn approve(
     ops::answer(200, &view(&p, &approvals))
 }
 
+/// The RRR admin's approval from the command line (`admin rrr approve`): finds the
+/// promotion among `state`'s tenants, approves it as `RRR_ADMIN` `actor_id` with
+/// signature method `CLI`, and returns the promotion as JSON. For synchronous callers.
+///
+/// # Errors
+/// 404 when no tenant has the promotion; as [`approve`].
+pub fn approve_from_cli(
+    state: &super::RrrState,
+    promotion_id: &str,
+    actor_id: &str,
+) -> Result<String> {
+    let id = ops::uuid_field("promotion_id", promotion_id)?;
+    for tenant in state.tenants.values() {
+        let (t, pid) = (tenant.id.clone(), id.clone());
+        let found = state
+            .ledger
+            .read_blocking(move |r| r.repo::<dyn super::repo::RrrReads>()?.promotion(&t, &pid))?;
+        let Some((p, _)) = found else { continue };
+        let approver = Approver::RrrAdmin(Client {
+            tenant: tenant.clone(),
+            client_id: p.client_id,
+            trace: String::new(),
+        });
+        let request = ApproveRequest {
+            actor: ActorRef {
+                actor_type: "RRR_ADMIN".into(),
+                actor_id: actor_id.to_string(),
+            },
+            signature: Signature {
+                method: "CLI".into(),
+                attestation: format!("rendezvous-credits admin rrr approve {id}"),
+            },
+        };
+        let id = id.clone();
+        let answer = state
+            .ledger
+            .run_blocking(move |tx| approve(tx, &approver, &id, &request))?;
+        return Ok(answer.body);
+    }
+    Err(RrrError::NotFound(format!(
+        "promotion {id} not found in any rrr tenant"
+    )))
+}
+
 /// Ends the tenant's promotions past their `ends_at` (the scheduler). Returns how
 /// many.
 ///

@@ -336,3 +336,81 @@ pub fn segments(
             .collect(),
     })
 }
+
+/// Checks the daily aggregates against what they count: per tenant and client, the
+/// sum of the balance deltas equals the balances of its members, and per Toronto day
+/// `issued` equals the EARN rows, `adjusted` the ADJUST rows, `expired` the EXPIRE rows,
+/// `transferred` the TRANSFER_IN rows, and `redeemed + reversed` what REDEEM and
+/// REVERSAL rows took (award reversals move points between two members of one
+/// client: they sum to nothing). Returns the first disagreement.
+///
+/// # Errors
+/// Storage errors.
+pub fn verify(
+    r: &mut LedgerRead<'_>,
+) -> std::result::Result<Option<String>, crate::ledger::LedgerError> {
+    type Key = (String, String, String);
+    let mut counted: BTreeMap<Key, Tally> = BTreeMap::new();
+    let (daily, balances) =
+        r.repo::<dyn RrrReads>()?
+            .check_data(&mut |tenant, client, ty, delta, at| {
+                let t = counted
+                    .entry((tenant.to_string(), client.to_string(), time::day(at)))
+                    .or_default();
+                match ty {
+                    "EARN" => t.issued += delta,
+                    "ADJUST" => t.adjusted += delta,
+                    "EXPIRE" => t.expired -= delta,
+                    "TRANSFER_IN" => t.transferred += delta,
+                    // The held points leave escrow: counted by the balances below.
+                    "TRANSFER_OUT" => {}
+                    _ => t.redeemed -= delta,
+                }
+            })?;
+    let mut totals: BTreeMap<(String, String), [i64; 3]> = BTreeMap::new();
+    for (tenant, client, day, t) in daily {
+        let sum = totals.entry((tenant.clone(), client.clone())).or_default();
+        sum[0] += t.d_available;
+        sum[1] += t.d_escrow;
+        sum[2] += t.d_pending;
+        let c = counted
+            .remove(&(tenant.clone(), client.clone(), day.clone()))
+            .unwrap_or_default();
+        let stored = [
+            t.issued,
+            t.adjusted,
+            t.expired,
+            t.transferred,
+            t.redeemed + t.reversed,
+        ];
+        let recount = [c.issued, c.adjusted, c.expired, c.transferred, c.redeemed];
+        if stored != recount {
+            return Ok(Some(format!(
+                "tenant {tenant}, client {client}, day {day}: aggregates [issued, adjusted, expired, transferred, redeemed+reversed] = {stored:?}, the ledger rows give {recount:?}"
+            )));
+        }
+    }
+    if let Some(((tenant, client, day), c)) =
+        counted.into_iter().find(|(_, c)| *c != Tally::default())
+    {
+        return Ok(Some(format!(
+            "tenant {tenant}, client {client}, day {day}: ledger rows {c:?} with no aggregate"
+        )));
+    }
+    for (tenant, client, held) in balances {
+        let stored = totals
+            .remove(&(tenant.clone(), client.clone()))
+            .unwrap_or_default();
+        if stored != held {
+            return Ok(Some(format!(
+                "tenant {tenant}, client {client}: aggregates say [available, escrow, pending] = {stored:?}, the members hold {held:?}"
+            )));
+        }
+    }
+    if let Some(((tenant, client), t)) = totals.into_iter().find(|(_, t)| *t != [0; 3]) {
+        return Ok(Some(format!(
+            "tenant {tenant}, client {client}: aggregates say {t:?} but the client has no members"
+        )));
+    }
+    Ok(None)
+}

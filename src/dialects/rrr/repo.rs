@@ -805,4 +805,22 @@ pub trait RrrReads {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<(String, SegmentTally)>, LedgerError>;
+    /// What `verify` compares, read in one snapshot: every member ledger row (to
+    /// `entry`: tenant, client, type, points, posted_at), the daily aggregates
+    /// ((tenant, client, day) and its tally) and the balances of each client's members
+    /// ((tenant, client) → available, held, pending).
+    ///
+    /// # Errors
+    /// Storage errors.
+    #[allow(clippy::type_complexity)]
+    fn check_data(
+        &mut self,
+        entry: &mut dyn FnMut(&str, &str, &str, i64, &str),
+    ) -> Result<
+        (
+            Vec<(String, String, String, Tally)>,
+            Vec<(String, String, [i64; 3])>,
+        ),
+        LedgerError,
+    >;
 }

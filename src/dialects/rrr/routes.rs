@@ -1024,6 +1024,8 @@ pub async fn award_intent(
     let r = body.value;
     user_id("client_model_id", &r.client_model_id)?;
     user_id("client_viewer_user_id", &r.client_viewer_user_id)?;
+    ops::uuid_field("rrr_model_member_id", &r.rrr_model_member_id)?;
+    ops::uuid_field("rrr_viewer_member_id", &r.rrr_viewer_member_id)?;
     positive_points("points", r.points)?;
     if let Some(ctx) = &r.context {
         if !ctx.is_object() || ctx.to_string().len() > MAX_METADATA_BYTES {

@@ -1113,4 +1113,64 @@ impl RrrReads for SqliteRead {
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn check_data(
+        &mut self,
+        entry: &mut dyn FnMut(&str, &str, &str, i64, &str),
+    ) -> Result<
+        (
+            Vec<(String, String, String, Tally)>,
+            Vec<(String, String, [i64; 3])>,
+        ),
+        LedgerError,
+    > {
+        // One read transaction: the three reads see the same snapshot.
+        let snapshot = self.conn().unchecked_transaction()?;
+        let conn: &Connection = &snapshot;
+        let mut stmt = conn.prepare(
+            "SELECT tenant_id, client_id, type, points_delta, posted_at FROM rrr_entries",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (t, c, ty, d, at): (String, String, String, i64, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            entry(&t, &c, &ty, d, &at);
+        }
+        let mut stmt = conn.prepare(
+            "SELECT tenant_id, client_id, day, issued, redeemed, expired, reversed, adjusted,
+                    transferred, d_available, d_escrow, d_pending
+             FROM rrr_daily",
+        )?;
+        let daily = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    Tally {
+                        issued: r.get(3)?,
+                        redeemed: r.get(4)?,
+                        expired: r.get(5)?,
+                        reversed: r.get(6)?,
+                        adjusted: r.get(7)?,
+                        transferred: r.get(8)?,
+                        d_available: r.get(9)?,
+                        d_escrow: r.get(10)?,
+                        d_pending: r.get(11)?,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT m.tenant_id, m.client_id, sum(a.available), sum(a.held), sum(a.pending)
+             FROM rrr_members m JOIN credit_accounts a ON a.id = m.account_id
+             GROUP BY m.tenant_id, m.client_id",
+        )?;
+        let balances = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?]))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((daily, balances))
+    }
 }

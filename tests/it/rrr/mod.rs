@@ -4,7 +4,12 @@
 //! `Content-Type: application/json` on every call, a fresh `Idempotency-Key` on every
 //! POST.
 
+mod awards;
 mod flows;
+mod habits;
+mod promotions;
+mod reports;
+mod webhooks;
 
 use rendezvous_credits::config::{sha256_hex, RrrTenant, TenantSettings};
 use reqwest::header::HeaderMap;
@@ -174,6 +179,25 @@ impl Xcn {
             self.request(reqwest::Method::POST, path)
                 .header("Idempotency-Key", key)
                 .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// `PATCH path` with a fresh key.
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        send(
+            self.request(reqwest::Method::PATCH, path)
+                .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// `DELETE path` with a fresh key.
+    pub async fn delete(&self, path: &str) -> Reply {
+        send(
+            self.request(reqwest::Method::DELETE, path)
+                .header("Idempotency-Key", uuid::Uuid::new_v4().to_string()),
         )
         .await
     }
