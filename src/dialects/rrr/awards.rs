@@ -153,7 +153,7 @@ pub fn intent(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardIntentRequest) -> Resu
     let available = tx.balances(model.account)?.available;
     let given_today =
         tx.repo::<dyn RrrStore>()?
-            .awarded_on(&c.tenant.id, &model.member_id, &day)?;
+            .awarded_on(&c.tenant.id, &model.member_id, (&day, &now))?;
     let left_today = (settings.max_points_per_day_per_model - given_today).max(0);
     let max_points = available
         .min(settings.max_points_per_award)

@@ -276,9 +276,12 @@ fn apply_rules(p: &mut PromotionRow, r: &EarnRules) -> Result<()> {
     Ok(())
 }
 
-fn check_window(p: &PromotionRow) -> Result<()> {
+fn check_window(p: &PromotionRow, now: &str) -> Result<()> {
     if p.starts_at >= p.ends_at {
         return Err(RrrError::field("ends_at", "must be after starts_at"));
+    }
+    if p.ends_at.as_str() <= now {
+        return Err(RrrError::field("ends_at", "must be in the future"));
     }
     Ok(())
 }
@@ -314,7 +317,7 @@ pub fn new_promotion(client_id: &str, r: &PromotionRequest, now: &str) -> Result
     };
     apply_eligibility(&mut p, &r.eligibility.clone().unwrap_or_default())?;
     apply_rules(&mut p, &r.earn_rules)?;
-    check_window(&p)?;
+    check_window(&p, now)?;
     Ok(p)
 }
 
@@ -376,8 +379,9 @@ pub fn patch(
     if let Some(rules) = &r.earn_rules {
         apply_rules(&mut p, rules)?;
     }
-    check_window(&p)?;
-    p.updated_at = tx.now().to_string();
+    let now = tx.now().to_string();
+    check_window(&p, &now)?;
+    p.updated_at = now;
     tx.repo::<dyn RrrStore>()?.put_promotion(&c.tenant.id, &p)?;
     answer_with_approvals(tx, &p)
 }

@@ -703,7 +703,8 @@ pub trait RrrStore {
         status: &str,
         in_entry_id: Option<i64>,
     ) -> Result<(), LedgerError>;
-    /// Points of the model's open and committed awards of `day`.
+    /// Points of the model's committed awards of a day, and of its open intents of
+    /// that day not yet expired: (`day`, `now`).
     ///
     /// # Errors
     /// Storage errors.
@@ -711,7 +712,7 @@ pub trait RrrStore {
         &mut self,
         tenant: &TenantId,
         model_member_id: &str,
-        day: &str,
+        day_now: (&str, &str),
     ) -> Result<i64, LedgerError>;
     /// Adds `tally` to a segment (dimension, segment) of `day`.
     ///

@@ -54,15 +54,15 @@ pub struct TopupSettings {
     pub quote_ttl_secs: u64,
 }
 
-/// `awards = { … }`: points a viewer gives a model.
+/// `awards = { … }`: points a model gives a viewer (contract §12).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AwardSettings {
     /// Most points of one award.
     pub max_points_per_award: i64,
-    /// Most points one model receives per America/Toronto day.
+    /// Most points one model gives per America/Toronto day.
     pub max_points_per_day_per_model: i64,
-    /// How long an award intent holds the viewer's points, seconds.
+    /// How long an award intent holds the model's points, seconds.
     pub intent_ttl_secs: u64,
 }
 

@@ -885,16 +885,18 @@ impl RrrStore for SqliteTx {
         &mut self,
         tenant: &TenantId,
         model_member_id: &str,
-        day: &str,
+        (day, now): (&str, &str),
     ) -> Result<i64, LedgerError> {
         Ok(self
             .conn()
             .prepare_cached(
                 "SELECT coalesce(sum(points), 0) FROM rrr_awards
                  WHERE tenant_id = ?1 AND model_member_id = ?2 AND day = ?3
-                   AND status IN ('OPEN', 'COMMITTED')",
+                   AND (status = 'COMMITTED' OR (status = 'OPEN' AND expires_at > ?4))",
             )?
-            .query_row(params![tenant.as_str(), model_member_id, day], |r| r.get(0))?)
+            .query_row(params![tenant.as_str(), model_member_id, day, now], |r| {
+                r.get(0)
+            })?)
     }
 
     fn add_segment(

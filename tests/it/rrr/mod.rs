@@ -7,6 +7,7 @@
 mod awards;
 mod flows;
 mod habits;
+mod idempotency;
 mod promotions;
 mod reports;
 mod webhooks;
