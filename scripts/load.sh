@@ -6,6 +6,9 @@
 #   MAX_BATCH=1 scripts/load.sh     # the same with group commit off
 #   SCENARIO=roochip scripts/load.sh  # Roochip rewards and deducts with X-API-Key, and
 #                                     # webhook dispatch to a local receiver
+#   SCENARIO=rrr scripts/load.sh      # RedRoomRewards earns, redemption quotes and commits
+#                                     # (bearer, X-Client-Id, a fresh Idempotency-Key each),
+#                                     # wallet reads, ledger pages and the liability report
 #
 # It builds the release binary, starts a node on a fresh data folder with the rate
 # limits lifted, gets a libp2p-PeerID bearer with the `peer` command, runs wrk, stops the
@@ -22,7 +25,8 @@ PORT=${PORT:-18089}
 SCENARIO=${SCENARIO:-goop2}
 SINK_PORT=${SINK_PORT:-18090}
 WEBHOOKS=${WEBHOOKS:-1}   # 0: the Roochip tenant has no webhook_url (no events)
-USERS=${USERS:-1000}      # Roochip wallets the load is spread over
+USERS=${USERS:-1000}      # Roochip wallets (RRR members: MEMBERS) the load is spread over
+MEMBERS=${MEMBERS:-200}
 URL="http://127.0.0.1:${PORT}"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -65,7 +69,21 @@ id = "rooverse"
 mode = "roochip"
 api_keys = ["${SERVER_DIGEST}"]
 TOML
-if [ "$WEBHOOKS" = 1 ]; then
+RRR_SECRET=load-test-rrr-client-secret
+RRR_DIGEST=$(printf %s "$RRR_SECRET" | sha256sum | cut -d' ' -f1)
+if [ "$SCENARIO" = rrr ]; then
+    cat >> "$WORK/load.toml" <<TOML
+[[tenants]]
+id = "xcn"
+mode = "rrr"
+rate_limit_rps = 1000000000
+rate_limit_burst = 1000000000
+redemption = { min_points = 1, max_fraction = 1, quote_ttl_secs = 3600 }
+[[tenants.clients]]
+client_id = "xcn-backend"
+client_secret_sha256 = "${RRR_DIGEST}"
+TOML
+elif [ "$WEBHOOKS" = 1 ]; then
     cat >> "$WORK/load.toml" <<TOML
 webhook_url = "http://127.0.0.1:${SINK_PORT}/webhooks/roochip"
 webhook_secret = "${WEBHOOK_SECRET}"
@@ -81,7 +99,129 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$URL/healthz" >/dev/null || { cat "$WORK/node.log"; exit 1; }
 
-if [ "$SCENARIO" = roochip ]; then
+if [ "$SCENARIO" = rrr ]; then
+    TOKEN=$(curl -fsS -X POST "$URL/oauth/token" -H 'Content-Type: application/json' \
+        -d "{\"grant_type\":\"client_credentials\",\"client_id\":\"xcn-backend\",\"client_secret\":\"${RRR_SECRET}\"}" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    # MEMBERS linked members ("member user" per line), each with a large opening earn.
+    python3 - "$URL" "$TOKEN" "$MEMBERS" > "$WORK/members.txt" <<'PY'
+import http.client, json, sys, urllib.parse, uuid
+url, token, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+host = urllib.parse.urlparse(url)
+conn = http.client.HTTPConnection(host.hostname, host.port)
+def post(path, body):
+    conn.request("POST", path, json.dumps(body), {"Authorization": "Bearer " + token,
+        "X-Client-Id": "xcn-backend", "Content-Type": "application/json",
+        "Idempotency-Key": str(uuid.uuid4())})
+    r = conn.getresponse()
+    data = json.loads(r.read())
+    assert r.status < 300, (path, r.status, data)
+    return data
+for i in range(n):
+    user = "load-user-%d" % i
+    intent = post("/v1/links/intents", {"client_user_id": user, "link_type": "MEMBER"})
+    m = post("/v1/links/confirm", {"intent_id": intent["intent_id"], "client_user_id": user,
+        "proof": {"method": "EMAIL_OTP", "assertion": intent["rrr_link_code"]}})["rrr_member_id"]
+    post("/v1/points/earn", {"client_user_id": user, "rrr_member_id": m, "currency": "USD",
+        "amount_minor": 0, "points": 1000000000,
+        "source": {"event_type": "ADJUSTMENT", "order_id": "opening-" + user}})
+    print(m, user)
+PY
+    cat > "$WORK/rrr_common.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer ${TOKEN}"
+wrk.headers["X-Client-Id"] = "xcn-backend"
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+members = {}
+n = 0
+function load_members()
+  for line in io.lines("${WORK}/members.txt") do
+    local m, u = line:match("(%S+) (%S+)")
+    members[#members + 1] = {m, u}
+  end
+end
+LUA
+    cat > "$WORK/earn.lua" <<LUA
+dofile("${WORK}/rrr_common.lua")
+function init(args) load_members() end
+request = function()
+  n = n + 1
+  local who = members[(n + tid) % #members + 1]
+  local order = "o-" .. tid .. "-" .. n
+  wrk.headers["Idempotency-Key"] = "earn_token_" .. order
+  return wrk.format(nil, "/v1/points/earn", nil,
+    '{"client_user_id":"' .. who[2] .. '","rrr_member_id":"' .. who[1] ..
+    '","source":{"event_type":"TOKEN_PURCHASE","order_id":"' .. order ..
+    '","line_id":"1"},"currency":"USD","amount_minor":1999,"points":20,' ..
+    '"policy":{"posting_mode":"POSTED"},"metadata":{"xcn_membership_tier":"GOLD"}}')
+end
+LUA
+    cat > "$WORK/quote.lua" <<LUA
+dofile("${WORK}/rrr_common.lua")
+function init(args)
+  load_members()
+  out = io.open("${WORK}/quotes-" .. tid .. ".txt", "w")
+end
+request = function()
+  n = n + 1
+  local i = (n + tid) % #members + 1
+  local who = members[i]
+  wrk.headers["Idempotency-Key"] = "q-" .. tid .. "-" .. n
+  -- The trace comes back on the answer: it says whose quote it is.
+  wrk.headers["X-Request-Trace"] = "m" .. i
+  return wrk.format(nil, "/v1/redemptions/quote", nil,
+    '{"client_user_id":"' .. who[2] .. '","rrr_member_id":"' .. who[1] ..
+    '","cart":{"currency":"USD","total_minor":1},"requested":{"mode":"MAX"}}')
+end
+response = function(status, headers, body)
+  local q = body:match('"quote_id":"([%x-]+)"')
+  local i = (headers["x-request-trace"] or ""):match("m(%d+)")
+  if q and i then out:write(q, " ", i, "\n") out:flush() end
+end
+LUA
+    cat > "$WORK/commit.lua" <<LUA
+dofile("${WORK}/rrr_common.lua")
+function init(args)
+  load_members()
+  quotes = {}
+  for line in io.lines("${WORK}/quotes-" .. tid .. ".txt") do
+    local q, i = line:match("(%S+) (%d+)")
+    quotes[#quotes + 1] = {q, tonumber(i)}
+  end
+end
+request = function()
+  n = n + 1
+  local quote = quotes[n] or {"00000000-0000-4000-8000-000000000000", 1}
+  local q, who = quote[1], members[quote[2]]
+  wrk.headers["Idempotency-Key"] = "c-" .. tid .. "-" .. n
+  return wrk.format(nil, "/v1/redemptions/commit", nil,
+    '{"quote_id":"' .. q .. '","client_order_id":"r-' .. tid .. "-" .. n ..
+    '","client_user_id":"' .. who[2] .. '","rrr_member_id":"' .. who[1] .. '"}')
+end
+LUA
+    FIRST=$(head -1 "$WORK/members.txt" | cut -d' ' -f1)
+    echo "== RRR earns: POST /v1/points/earn (bearer, X-Client-Id, Idempotency-Key), ${CONNECTIONS} connections, ${DURATION}, max_batch=${MAX_BATCH}"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/earn.lua" "$URL"
+    echo "== RRR redemption quotes: POST /v1/redemptions/quote, ${CONNECTIONS} connections, ${DURATION}"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/quote.lua" "$URL"
+    echo "quotes made: $(cat "$WORK"/quotes-*.txt | wc -l)"
+    echo "== RRR redemption commits: POST /v1/redemptions/commit, ${CONNECTIONS} connections, ${DURATION} (Non-2xx: quotes ran out)"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/commit.lua" "$URL"
+    echo "== RRR wallet reads: GET /v1/members/{id}/wallet, ${CONNECTIONS} connections, ${DURATION}"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer ${TOKEN}" \
+        -H "X-Client-Id: xcn-backend" "$URL/v1/members/${FIRST}/wallet"
+    echo "== RRR ledger pages (50 rows): GET /v1/members/{id}/ledger, ${CONNECTIONS} connections, ${DURATION}"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer ${TOKEN}" \
+        -H "X-Client-Id: xcn-backend" "$URL/v1/members/${FIRST}/ledger"
+    echo "== RRR liability report: GET /v1/reports/liability, 4 connections, ${DURATION}"
+    wrk -t1 -c4 -d"$DURATION" --latency -H "Authorization: Bearer ${TOKEN}" \
+        -H "X-Client-Id: xcn-backend" "$URL/v1/reports/liability"
+elif [ "$SCENARIO" = roochip ]; then
     WEBHOOK_SECRET=$WEBHOOK_SECRET node scripts/webhook_sink.js "$SINK_PORT" > "$WORK/sink.log" 2>&1 &
     SINK_PID=$!
     sleep 0.5

@@ -414,12 +414,16 @@ pub trait LedgerBackend: Send {
         expires_at: Option<&str>,
         now: &str,
     ) -> Result<i64, LedgerError>;
-    /// The account's lots with something left, earliest expiry first, never-expiring
-    /// last, then oldest first; for update.
+    /// The first `limit` of the account's lots with something left, earliest expiry
+    /// first, never-expiring last, then oldest first; for update.
     ///
     /// # Errors
     /// Storage errors.
-    fn open_lots_for_update(&mut self, account: AccountId) -> Result<Vec<LotRow>, LedgerError>;
+    fn open_lots_for_update(
+        &mut self,
+        account: AccountId,
+        limit: u32,
+    ) -> Result<Vec<LotRow>, LedgerError>;
     /// One lot, for update.
     ///
     /// # Errors

@@ -857,16 +857,25 @@ impl<'a> LedgerTx<'a> {
         entry_id: i64,
         amount: i64,
     ) -> Result<(), LedgerError> {
+        // A page of lots at a time: a debit usually takes from one or two, whatever
+        // the number an account holds. Emptied lots leave the next page.
+        const PAGE: u32 = 16;
         let mut left = amount;
-        for lot in self.backend.open_lots_for_update(account)? {
-            if left == 0 {
+        while left > 0 {
+            let lots = self.backend.open_lots_for_update(account, PAGE)?;
+            if lots.is_empty() {
                 break;
             }
-            let take = lot.remaining.min(left);
-            self.backend
-                .set_lot_remaining(lot.id, lot.remaining - take)?;
-            self.backend.insert_lot_use(entry_id, lot.id, take)?;
-            left -= take;
+            for lot in lots {
+                if left == 0 {
+                    break;
+                }
+                let take = lot.remaining.min(left);
+                self.backend
+                    .set_lot_remaining(lot.id, lot.remaining - take)?;
+                self.backend.insert_lot_use(entry_id, lot.id, take)?;
+                left -= take;
+            }
         }
         if left > 0 {
             // The available balance covered the debit, so the lots must have: they

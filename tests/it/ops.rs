@@ -155,6 +155,44 @@ async fn health_metrics_openapi_and_node_identity() {
             "{path} missing from /openapi.json"
         );
     }
+    // Every RedRoomRewards route, with its method.
+    for (path, method) in [
+        ("/oauth/token", "post"),
+        ("/v1/links/intents", "post"),
+        ("/v1/links/confirm", "post"),
+        ("/v1/links/revoke", "post"),
+        ("/v1/links/status", "get"),
+        ("/v1/members/{rrr_member_id}/wallet", "get"),
+        ("/v1/members/{rrr_member_id}/ledger", "get"),
+        ("/v1/points/earn", "post"),
+        ("/v1/points/earn/batch", "post"),
+        ("/v1/points/reverse", "post"),
+        ("/v1/points/adjustments", "post"),
+        ("/v1/points/topup/quote", "post"),
+        ("/v1/points/topup/commit", "post"),
+        ("/v1/redemptions/quote", "post"),
+        ("/v1/redemptions/commit", "post"),
+        ("/v1/redemptions/reverse", "post"),
+        ("/v1/awards/intents", "post"),
+        ("/v1/awards/commit", "post"),
+        ("/v1/awards/{intent_id}/reverse", "post"),
+        ("/v1/promotions", "post"),
+        ("/v1/promotions", "get"),
+        ("/v1/promotions/{promotion_id}", "get"),
+        ("/v1/promotions/{promotion_id}", "patch"),
+        ("/v1/promotions/{promotion_id}/approve", "post"),
+        ("/v1/promotions/{promotion_id}/{action}", "post"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks/{webhook_id}", "delete"),
+        ("/v1/reports/liability", "get"),
+        ("/v1/reports/segments", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
     assert!(paths["/api/credits/purchase"]["post"].is_object());
     assert!(paths["/publish"]["post"].is_object());
     assert!(paths["/api/templates/{dir}/bundle"]["get"].is_object());

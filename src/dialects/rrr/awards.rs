@@ -315,6 +315,7 @@ pub fn commit(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardCommitRequest) -> Resu
             actor,
             created_at: None,
             core_entry_id: Some(out.id),
+            balance_after: None,
         },
     )?;
     let in_row = ops::record(
@@ -330,6 +331,7 @@ pub fn commit(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardCommitRequest) -> Resu
             actor,
             created_at: None,
             core_entry_id: Some(into.id),
+            balance_after: Some(into.balance_after),
         },
     )?;
     tx.repo::<dyn RrrStore>()?
@@ -404,7 +406,7 @@ pub fn reverse(
             let amount = Amount::new(taken)
                 .ok_or_else(|| RrrError::Internal("a lot gave back nothing".into()))?;
             let back = tx.credit(model.account, amount, &actor)?;
-            for (member, delta, core) in [(&viewer, -taken, entry.id), (&model, taken, back.id)] {
+            for (member, delta, core) in [(&viewer, -taken, &entry), (&model, taken, &back)] {
                 ops::record(
                     tx,
                     member,
@@ -417,7 +419,8 @@ pub fn reverse(
                         source_ref: Some(&award.intent_id),
                         actor: ("RRR_ADMIN", "admin"),
                         created_at: None,
-                        core_entry_id: Some(core),
+                        core_entry_id: Some(core.id),
+                        balance_after: Some(core.balance_after),
                     },
                 )?;
             }

@@ -27,9 +27,17 @@ use crate::ledger::{
 
 type Result<T> = std::result::Result<T, RrrError>;
 
-/// A new random UUID (v4), lowercase.
+/// A new UUID, lowercase, in the RFC 9562 version 4 layout, whose first 48 bits are
+/// the unix time in milliseconds and the other 74 random: ids made later sort later,
+/// so the tables keyed by them grow at their end (fewer pages written per commit)
+/// while the ids stay unguessable.
 pub fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// Checks that `id` is a UUID and returns it lowercase.
@@ -206,6 +214,9 @@ pub struct EntrySpec<'a> {
     pub created_at: Option<&'a str>,
     /// The core entry.
     pub core_entry_id: Option<i64>,
+    /// The available balance after it, when the caller knows it (the core entry's own
+    /// `balance_after` for a movement of available); read from the account otherwise.
+    pub balance_after: Option<i64>,
 }
 
 /// Appends the member ledger row of a movement just made (its `balance_after` is
@@ -220,7 +231,10 @@ pub fn record(
     e: EntrySpec<'_>,
 ) -> Result<EntryRow> {
     let now = tx.now().to_string();
-    let balance_after = tx.balances(member.account)?.available;
+    let balance_after = match e.balance_after {
+        Some(b) => b,
+        None => tx.balances(member.account)?.available,
+    };
     let row = EntryRow {
         id: 0,
         entry_uuid: e.uuid,
@@ -341,25 +355,63 @@ pub struct Earn {
     pub promotion_id: Option<String>,
 }
 
-/// The business key of an earn: its source; `fingerprint` of the earn without its
-/// batch `source_ref`.
-pub fn earn_key(e: &Earn) -> Business {
+impl Earn {
+    /// The fingerprint of what the earn asks, whatever its `Idempotency-Key` (and a
+    /// batch row's `source_ref`): the same source asked again with the same request
+    /// answers the original result.
+    pub fn fingerprint(&self) -> String {
+        let mut request = self.request.clone();
+        request.source_ref = None;
+        request.source.line_id = Some(self.line_id.clone());
+        let body = serde_json::to_value(&request)
+            .map(|v| canonical(&v))
+            .unwrap_or_default();
+        crate::ledger::idempotency::fingerprint(&[b"earn", body.as_bytes()])
+    }
+}
+
+/// Whether the earn's source (its business key) was earned before: the original
+/// answer when the request was the same.
+///
+/// # Errors
+/// 409 `CONFLICT` when the source was earned with another request.
+pub fn earn_replay(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<Option<StoredResponse>> {
     let s = &e.request.source;
-    let mut request = e.request.clone();
-    request.source_ref = None;
-    request.source.line_id = Some(e.line_id.clone());
-    let body = serde_json::to_value(&request)
-        .map(|v| canonical(&v))
-        .unwrap_or_default();
-    Business {
-        kind: "earn",
-        key: format!("{}\u{1f}{}\u{1f}{}", s.event_type, s.order_id, e.line_id),
-        fingerprint: crate::ledger::idempotency::fingerprint(&[b"earn", body.as_bytes()]),
+    let Some(earn) = tx.repo::<dyn RrrStore>()?.earn_by_source(
+        &c.tenant.id,
+        &c.client_id,
+        (&s.event_type, &s.order_id, &e.line_id),
+    )?
+    else {
+        return Ok(None);
+    };
+    if earn.fingerprint != e.fingerprint() {
+        return Err(RrrError::Conflict(format!(
+            "order {:?} line {:?} ({}) was already earned with a different request: it is not earned twice",
+            s.order_id, e.line_id, s.event_type
+        )));
+    }
+    Ok(Some(StoredResponse {
+        status: 201,
+        body: earn.response,
+    }))
+}
+
+/// [`earn`] unless the source was earned before ([`earn_replay`]). Returns the answer
+/// and whether it is the original one.
+///
+/// # Errors
+/// As [`earn_replay`] and [`earn`].
+pub fn earn_once(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<(StoredResponse, bool)> {
+    match earn_replay(tx, c, e)? {
+        Some(stored) => Ok((stored, true)),
+        None => earn(tx, c, e).map(|r| (r, false)),
     }
 }
 
 /// Credits an earn (POSTED: a lot now; PENDING: pending points that post by
-/// `pending_posting_secs`). Returns the answer (201).
+/// `pending_posting_secs`). Returns the answer (201). The caller has checked the
+/// source is new ([`earn_once`]).
 ///
 /// # Errors
 /// 404 for an unknown member or promotion, 409 when the user is not linked to the
@@ -387,7 +439,7 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
     let uuid = new_uuid();
     let posting = Posting::new(EntryKind::Reward, service(c)).reference("earn", uuid.clone());
     let amount = points(total)?;
-    let (core_entry_id, pending_id, pending_until) = if e.pending {
+    let (credit, pending_id, pending_until) = if e.pending {
         let until = time::plus_secs(&now, settings.pending_posting_secs);
         let (_, id) = tx.credit_pending(
             member.account,
@@ -399,8 +451,20 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
         (None, Some(id), Some(until))
     } else {
         let entry = tx.credit_expiring(member.account, amount, expires_at.as_deref(), &posting)?;
-        (Some(entry.id), None, None)
+        (Some((entry.id, entry.balance_after)), None, None)
     };
+    let promotion_id = promotion.as_ref().map(|p| p.id.clone());
+    let response = answer(
+        201,
+        &super::wire::EarnResponse {
+            status: "ACCEPTED".into(),
+            ledger_entry_id: uuid.clone(),
+            posted_at: (!e.pending).then(|| time::wire(&now)),
+            pending_until: pending_until.as_deref().map(time::wire),
+            points: total,
+            promotion_id: promotion_id.clone(),
+        },
+    )?;
     let row = EarnRow {
         entry_uuid: uuid.clone(),
         client_id: c.client_id.clone(),
@@ -412,15 +476,17 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
         bonus_points: bonus,
         amount_minor: r.amount_minor,
         tier: e.tier.clone(),
-        promotion_id: promotion.as_ref().map(|p| p.id.clone()),
+        promotion_id,
         pending_id,
-        core_entry_id,
+        core_entry_id: credit.map(|c| c.0),
         status: if e.pending {
             EarnStatus::Pending
         } else {
             EarnStatus::Posted
         },
         metadata: e.metadata.clone(),
+        fingerprint: e.fingerprint(),
+        response: response.body.clone(),
         created_at: now.clone(),
     };
     let store = tx.repo::<dyn RrrStore>()?;
@@ -446,22 +512,12 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
             },
         )?;
     } else {
-        post_earn(tx, &webhook::Source::of(c), &member, &row, core_entry_id)?;
+        post_earn(tx, &webhook::Source::of(c), &member, &row, credit)?;
     }
-    answer(
-        201,
-        &super::wire::EarnResponse {
-            status: "ACCEPTED".into(),
-            ledger_entry_id: uuid,
-            posted_at: (!e.pending).then(|| time::wire(&now)),
-            pending_until: pending_until.as_deref().map(time::wire),
-            points: total,
-            promotion_id: row.promotion_id.clone(),
-        },
-    )
+    Ok(response)
 }
 
-/// Counts an accepted earn in its segments (tier, promotion, cohort) of today.
+/// Counts an accepted earn in its segment (tier, promotion, cohort) of today.
 fn segments(
     tx: &mut LedgerTx<'_>,
     c: &Client,
@@ -469,44 +525,38 @@ fn segments(
     earn: &EarnRow,
     now: &str,
 ) -> Result<()> {
-    let day = time::day(now);
-    let (cohort, new_member) = match &member.cohort {
+    let (cohort, new_members) = match &member.cohort {
         Some(c) => (c.clone(), 0),
         None => (time::month(now), 1),
     };
-    let tally = |new_members| SegmentTally {
+    let tally = SegmentTally {
         earns: 1,
         points: earn.points,
         bonus_points: earn.bonus_points,
         spend_minor: earn.amount_minor,
         new_members,
     };
-    let store = tx.repo::<dyn RrrStore>()?;
-    for (dimension, segment, new_members) in [
-        ("tier", earn.tier.as_deref().unwrap_or(NO_SEGMENT), 0),
-        (
-            "promotion",
-            earn.promotion_id.as_deref().unwrap_or(NO_SEGMENT),
-            0,
-        ),
-        ("cohort", cohort.as_str(), new_member),
-    ] {
-        store.add_segment(
-            &c.tenant.id,
-            &c.client_id,
-            (dimension, segment),
-            &day,
-            &tally(new_members),
-        )?;
-    }
+    let segment = (
+        earn.tier.as_deref().unwrap_or_default(),
+        earn.promotion_id.as_deref().unwrap_or_default(),
+        cohort.as_str(),
+    );
+    tx.repo::<dyn RrrStore>()?.add_segment(
+        &c.tenant.id,
+        &c.client_id,
+        &time::day(now),
+        segment,
+        &tally,
+    )?;
     Ok(())
 }
 
-/// The segment of earns without a tier or a promotion.
+/// How the segment of earns without a tier or a promotion is named in reports.
 pub const NO_SEGMENT: &str = "NONE";
 
 /// Records an earn's points as posted now: its EARN row, the aggregates (issued,
-/// and out of pending when it was pending) and `POINTS_POSTED`.
+/// and out of pending when it was pending) and `POINTS_POSTED`. `credit` is the core
+/// credit of available that posted it: (entry id, available balance after).
 ///
 /// # Errors
 /// Storage errors.
@@ -515,7 +565,7 @@ pub fn post_earn(
     events: &webhook::Source,
     member: &MemberRow,
     earn: &EarnRow,
-    core_entry_id: Option<i64>,
+    credit: Option<(i64, i64)>,
 ) -> Result<()> {
     let entry = record(
         tx,
@@ -529,7 +579,8 @@ pub fn post_earn(
             source_ref: Some(&earn.order_id),
             actor: ("SERVICE", &earn.client_id),
             created_at: Some(&earn.created_at),
-            core_entry_id,
+            core_entry_id: credit.map(|c| c.0),
+            balance_after: credit.map(|c| c.1),
         },
     )?;
     let was_pending = earn.status == EarnStatus::Pending;
@@ -609,6 +660,7 @@ pub fn reverse_earn(
                         actor: service_actor(c),
                         created_at: None,
                         core_entry_id: Some(entry.id),
+                        balance_after: Some(entry.balance_after),
                     },
                 )?;
                 count(
@@ -704,6 +756,7 @@ pub fn adjust(
             actor: service_actor(c),
             created_at: None,
             core_entry_id: Some(entry.id),
+            balance_after: Some(entry.balance_after),
         },
     )?;
     count(
@@ -900,6 +953,7 @@ pub fn commit_redemption(
             actor: service_actor(c),
             created_at: None,
             core_entry_id: Some(debit.id),
+            balance_after: Some(debit.balance_after),
         },
     )?;
     count(
@@ -986,6 +1040,7 @@ pub fn reverse_redemption(
             actor: service_actor(c),
             created_at: None,
             core_entry_id: Some(back.id),
+            balance_after: Some(back.balance_after),
         },
     )?;
     count(
@@ -1108,6 +1163,7 @@ pub fn commit_topup(
             actor: service_actor(c),
             created_at: None,
             core_entry_id: Some(credit.id),
+            balance_after: Some(credit.balance_after),
         },
     )?;
     count(

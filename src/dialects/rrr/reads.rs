@@ -326,7 +326,11 @@ pub fn segments(
         segments: rows
             .into_iter()
             .map(|(segment, t)| Segment {
-                segment,
+                segment: if segment.is_empty() {
+                    super::ops::NO_SEGMENT.to_string()
+                } else {
+                    segment
+                },
                 earns: t.earns,
                 points: t.points,
                 bonus_points: t.bonus_points,

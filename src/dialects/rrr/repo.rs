@@ -212,6 +212,10 @@ pub struct EarnRow {
     pub status: EarnStatus,
     /// `metadata` as given (compact JSON).
     pub metadata: Option<String>,
+    /// The fingerprint of the request (its business key's).
+    pub fingerprint: String,
+    /// The answer given (replayed to a retry of the same request).
+    pub response: String,
     /// RFC 3339 UTC.
     pub created_at: String,
 }
@@ -714,7 +718,8 @@ pub trait RrrStore {
         model_member_id: &str,
         day_now: (&str, &str),
     ) -> Result<i64, LedgerError>;
-    /// Adds `tally` to a segment (dimension, segment) of `day`.
+    /// Adds `tally` to the segment (tier, promotion id, cohort; `""` for none) of
+    /// `day`.
     ///
     /// # Errors
     /// Storage errors.
@@ -722,8 +727,8 @@ pub trait RrrStore {
         &mut self,
         tenant: &TenantId,
         client_id: &str,
-        segment: (&str, &str),
         day: &str,
+        segment: (&str, &str, &str),
         tally: &SegmentTally,
     ) -> Result<(), LedgerError>;
 }

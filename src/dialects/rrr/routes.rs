@@ -610,10 +610,9 @@ pub async fn earn(
         ));
     }
     let e = check_earn(&c, body.value)?;
-    let business = ops::earn_key(&e);
     let answer = state
         .ledger
-        .run(move |tx| ops::once(tx, &c, &idem, Some(business), |tx| ops::earn(tx, &c, &e)))
+        .run(move |tx| ops::once(tx, &c, &idem, None, |tx| Ok(ops::earn_once(tx, &c, &e)?.0)))
         .await?;
     Ok(respond(answer))
 }
@@ -655,17 +654,12 @@ async fn batch_row(state: &RrrState, c: &Client, index: usize, item: Value) -> B
         Ok(v) => v,
         Err(err) => return reject(err),
     };
-    let business = ops::earn_key(&e);
     let client = c.clone();
     let done = state
         .ledger
         .run(move |tx| {
-            if let Some(stored) = ops::business_replay(tx, &client, &business)? {
-                return Ok(("DUPLICATE", stored));
-            }
-            let response = ops::earn(tx, &client, &e)?;
-            ops::business_store(tx, &client, &business, &response)?;
-            Ok::<_, RrrError>(("ACCEPTED", response))
+            let (response, replayed) = ops::earn_once(tx, &client, &e)?;
+            Ok::<_, RrrError>((if replayed { "DUPLICATE" } else { "ACCEPTED" }, response))
         })
         .await;
     match done {

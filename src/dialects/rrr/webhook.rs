@@ -192,7 +192,13 @@ fn settle(tx: &mut LedgerTx<'_>, settled: &Settled) -> Result<(), RrrError> {
                 client_id: earn.client_id.clone(),
                 trace: None,
             };
-            ops::post_earn(tx, &source, &member, &earn, Some(credit.id))?;
+            ops::post_earn(
+                tx,
+                &source,
+                &member,
+                &earn,
+                Some((credit.id, credit.balance_after)),
+            )?;
             tx.repo::<dyn RrrStore>()?.set_earn(
                 &earn.entry_uuid,
                 EarnStatus::Posted,
@@ -220,6 +226,7 @@ fn settle(tx: &mut LedgerTx<'_>, settled: &Settled) -> Result<(), RrrError> {
                     actor: ("SYSTEM", "scheduler"),
                     created_at: None,
                     core_entry_id: Some(entry.id),
+                    balance_after: Some(entry.balance_after),
                 },
             )?;
             ops::count(

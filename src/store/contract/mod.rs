@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             repos::peer_directory,
             repos::tenants_keep_their_scale_mode_and_lots,
             time::lots_are_consumed_earliest_expiry_first,
+            time::many_lots_chargebacks_and_expiring_reads,
             time::the_expiry_job_takes_back_what_is_left,
             time::a_reversal_restores_the_lots_a_debit_took,
             time::pending_credits_post_or_cancel_once,

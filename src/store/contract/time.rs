@@ -44,7 +44,7 @@ fn amt(n: i64) -> Amount {
 fn lots(tx: &mut LedgerTx<'_>, holder: &str, tenant: &TenantId) -> Vec<(i64, Option<String>)> {
     let a = tx.find_account(tenant, holder).unwrap().unwrap();
     tx.backend()
-        .open_lots_for_update(a)
+        .open_lots_for_update(a, u32::MAX)
         .unwrap()
         .into_iter()
         .map(|l| (l.remaining, l.expires_at))
@@ -99,6 +99,56 @@ pub fn lots_are_consumed_earliest_expiry_first(open: fn() -> Fixture) {
             Ok::<_, LedgerError>(())
         })
         .unwrap();
+    verify_ok(&f.ledger);
+    f.ledger.shutdown();
+}
+
+/// A debit that spans more lots than one page of them takes from each in order; a
+/// chargeback takes back what is left of one credit's lot, never more; readers see
+/// the lots that expire by a time.
+pub fn many_lots_chargebacks_and_expiring_reads(open: fn() -> Fixture) {
+    let f = open();
+    let (pts, _) = tenants(&f.ledger);
+    let t = pts.clone();
+    let (first, last) = f
+        .ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&t, "m")?;
+            let first = tx.credit_expiring(a, amt(1), Some(DAY1), &p(EntryKind::Grant))?;
+            for _ in 0..38 {
+                tx.credit_expiring(a, amt(1), Some(DAY2), &p(EntryKind::Grant))?;
+            }
+            let last = tx.credit(a, amt(5), &p(EntryKind::Grant))?;
+            // 37 of the 40 one-point lots (three pages of 16), then none of the rest.
+            tx.debit(a, amt(37), &p(EntryKind::Deduction))?;
+            assert_eq!(
+                lots(tx, "m", &t),
+                vec![(1, Some(DAY2.into())), (1, Some(DAY2.into())), (5, None)]
+            );
+            // The first lot is spent: nothing to take back; the last gives its 5.
+            assert_eq!(tx.take_back_lot(first.id, &p(EntryKind::Reversal))?, None);
+            let back = tx
+                .take_back_lot(last.id, &p(EntryKind::Reversal))?
+                .expect("a debit");
+            assert_eq!((back.amount, back.balance_after), (-5, 2));
+            assert_eq!(tx.take_back_lot(last.id, &p(EntryKind::Reversal))?, None);
+            assert!(matches!(
+                tx.take_back_lot(back.id, &p(EntryKind::Reversal)),
+                Err(LedgerError::Invalid(_))
+            ));
+            Ok::<_, LedgerError>((first.id, last.id))
+        })
+        .unwrap();
+    assert!(first < last);
+    let (soon, later) = f
+        .ledger
+        .read_blocking(|r| {
+            let a = r.account(&pts, "m")?.unwrap();
+            Ok::<_, LedgerError>((r.lots_expiring(a.id, DAY1)?, r.lots_expiring(a.id, DAY3)?))
+        })
+        .unwrap();
+    assert_eq!(soon, vec![]);
+    assert_eq!(later, vec![(DAY2.to_string(), 1), (DAY2.to_string(), 1)]);
     verify_ok(&f.ledger);
     f.ledger.shutdown();
 }
@@ -191,7 +241,7 @@ pub fn a_reversal_restores_the_lots_a_debit_took(open: fn() -> Fixture) {
             ));
             tx.credit(b, amt(9), &p(EntryKind::Grant))?;
             let spent = tx.debit(b, amt(4), &p(EntryKind::Deduction))?;
-            assert!(tx.backend().open_lots_for_update(b)?.is_empty());
+            assert!(tx.backend().open_lots_for_update(b, 16)?.is_empty());
             assert!(tx.backend().lot_uses_for_update(spent.id)?.is_empty());
             assert_eq!(
                 tx.reverse(spent.id, &p(EntryKind::Reversal))?.balance_after,

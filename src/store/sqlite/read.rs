@@ -219,7 +219,8 @@ impl ReadBackend for SqliteRead {
                     (SELECT coalesce(sum(h.amount), 0) FROM holds h
                       WHERE h.account_id = a.id AND h.status = 'open'),
                     CASE WHEN t.lots THEN
-                      (SELECT coalesce(sum(l.remaining), 0) FROM lots l WHERE l.account_id = a.id)
+                      (SELECT coalesce(sum(l.remaining), 0) FROM lots l
+                        WHERE l.account_id = a.id AND l.remaining > 0)
                     END,
                     (SELECT coalesce(sum(p.amount), 0) FROM pending_credits p
                       WHERE p.account_id = a.id AND p.status = 'pending')

@@ -149,7 +149,7 @@ fn link_of_user(
 
 const EARN_COLUMNS: &str = "entry_uuid, client_id, member_id, event_type, order_id, line_id,
     points, bonus_points, amount_minor, tier, promotion_id, pending_id, core_entry_id, status,
-    metadata, created_at";
+    metadata, created_at, fingerprint, response";
 
 fn earn_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EarnRow> {
     let status: String = r.get(13)?;
@@ -170,6 +170,8 @@ fn earn_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EarnRow> {
         status: EarnStatus::parse(&status).ok_or_else(|| bad_text(13, &status))?,
         metadata: r.get(14)?,
         created_at: r.get(15)?,
+        fingerprint: r.get(16)?,
+        response: r.get(17)?,
     })
 }
 
@@ -400,9 +402,9 @@ impl RrrStore for SqliteTx {
                 "INSERT INTO rrr_earns
                    (entry_uuid, tenant_id, client_id, member_id, event_type, order_id, line_id,
                     points, bonus_points, amount_minor, tier, promotion_id, pending_id,
-                    core_entry_id, status, metadata, created_at)
+                    core_entry_id, status, metadata, created_at, fingerprint, response)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17)",
+                         ?16, ?17, ?18, ?19)",
             )?
             .execute(params![
                 e.entry_uuid,
@@ -421,7 +423,9 @@ impl RrrStore for SqliteTx {
                 e.core_entry_id,
                 e.status.as_str(),
                 e.metadata,
-                e.created_at
+                e.created_at,
+                e.fingerprint,
+                e.response,
             ])?;
         Ok(())
     }
@@ -470,7 +474,7 @@ impl RrrStore for SqliteTx {
                 "SELECT {EARN_COLUMNS}, tenant_id FROM rrr_earns WHERE pending_id = ?1"
             ))?
             .query_row([pending_id], |r| {
-                Ok((earn_row(r)?, r.get::<_, String>(16)?))
+                Ok((earn_row(r)?, r.get::<_, String>(18)?))
             })
             .optional()?;
         row.map(|(e, t)| Ok((TenantId::new(t)?, e))).transpose()
@@ -903,17 +907,18 @@ impl RrrStore for SqliteTx {
         &mut self,
         tenant: &TenantId,
         client_id: &str,
-        (dimension, segment): (&str, &str),
         day: &str,
+        (tier, promotion, cohort): (&str, &str, &str),
         t: &SegmentTally,
     ) -> Result<(), LedgerError> {
         self.conn()
             .prepare_cached(
                 "INSERT INTO rrr_segments
-                   (tenant_id, client_id, dimension, segment, day, earns, points, bonus_points,
-                    spend_minor, new_members)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (tenant_id, client_id, dimension, segment, day) DO UPDATE SET
+                   (tenant_id, client_id, day, tier, promotion_id, cohort, earns, points,
+                    bonus_points, spend_minor, new_members)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (tenant_id, client_id, day, tier, promotion_id, cohort)
+                 DO UPDATE SET
                    earns = earns + excluded.earns, points = points + excluded.points,
                    bonus_points = bonus_points + excluded.bonus_points,
                    spend_minor = spend_minor + excluded.spend_minor,
@@ -922,9 +927,10 @@ impl RrrStore for SqliteTx {
             .execute(params![
                 tenant.as_str(),
                 client_id,
-                dimension,
-                segment,
                 day,
+                tier,
+                promotion,
+                cohort,
                 t.earns,
                 t.points,
                 t.bonus_points,
@@ -1090,29 +1096,32 @@ impl RrrReads for SqliteRead {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<(String, SegmentTally)>, LedgerError> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT segment, sum(earns), sum(points), sum(bonus_points), sum(spend_minor),
+        // The column is one of three names, never the caller's text.
+        let column = match dimension {
+            "tier" => "tier",
+            "promotion" => "promotion_id",
+            _ => "cohort",
+        };
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {column}, sum(earns), sum(points), sum(bonus_points), sum(spend_minor),
                     sum(new_members)
              FROM rrr_segments
-             WHERE tenant_id = ?1 AND client_id = ?2 AND dimension = ?3
-               AND (?4 IS NULL OR day >= ?4) AND (?5 IS NULL OR day <= ?5)
-             GROUP BY segment ORDER BY segment",
-        )?;
-        let rows = stmt.query_map(
-            params![tenant.as_str(), client_id, dimension, from, to],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    SegmentTally {
-                        earns: r.get(1)?,
-                        points: r.get(2)?,
-                        bonus_points: r.get(3)?,
-                        spend_minor: r.get(4)?,
-                        new_members: r.get(5)?,
-                    },
-                ))
-            },
-        )?;
+             WHERE tenant_id = ?1 AND client_id = ?2
+               AND (?3 IS NULL OR day >= ?3) AND (?4 IS NULL OR day <= ?4)
+             GROUP BY {column} ORDER BY {column}"
+        ))?;
+        let rows = stmt.query_map(params![tenant.as_str(), client_id, from, to], |r| {
+            Ok((
+                r.get(0)?,
+                SegmentTally {
+                    earns: r.get(1)?,
+                    points: r.get(2)?,
+                    bonus_points: r.get(3)?,
+                    spend_minor: r.get(4)?,
+                    new_members: r.get(5)?,
+                },
+            ))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

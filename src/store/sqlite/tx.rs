@@ -401,12 +401,16 @@ impl LedgerBackend for SqliteTx {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn open_lots_for_update(&mut self, account: AccountId) -> Result<Vec<LotRow>, LedgerError> {
+    fn open_lots_for_update(
+        &mut self,
+        account: AccountId,
+        limit: u32,
+    ) -> Result<Vec<LotRow>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {LOT_COLUMNS} FROM lots WHERE account_id = ?1 AND remaining > 0
-             ORDER BY expires_at IS NULL, expires_at, id"
+             ORDER BY expires_at IS NULL, expires_at, id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map([account.0], lot_row)?;
+        let rows = stmt.query_map(params![account.0, limit], lot_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
