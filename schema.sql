@@ -486,8 +486,9 @@ CREATE TABLE rrr_orders (
 
 -- Daily aggregates of each client's points, by America/Toronto day, written in the
 -- same unit as the entries they count: the liability report reads days, not entries.
--- The window counters are non-negative except `adjusted` (net); `d_*` are the net
--- changes of the three balances.
+-- `issued`, `expired`, `reversed` and `transferred` only grow; `redeemed` is net of
+-- redemption reversals (a day of reversals alone is negative) and `adjusted` is net;
+-- `d_*` are the net changes of the three balances.
 CREATE TABLE rrr_daily (
     tenant_id    TEXT NOT NULL REFERENCES tenants(id),
     client_id    TEXT NOT NULL,

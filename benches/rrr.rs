@@ -61,6 +61,7 @@ fn earn(ledger: &Ledger, client: &Client, member: &str, from: usize, count: usiz
                         "currency": "USD", "amount_minor": 1999, "points": 20}))
                     .map_err(|e| RrrError::Internal(e.to_string()))?;
                     let e = Earn {
+                        fingerprint: Earn::fingerprint_of(&request, "1"),
                         request,
                         line_id: "1".into(),
                         pending: false,

@@ -234,10 +234,13 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             Arc::new(rrr::webhook::RrrJobs),
         );
     }
+    let node_secret = keypair
+        .to_protobuf_encoding()
+        .map_err(|e| StartError::Config(format!("the node key cannot be encoded: {e}")))?;
     let rrr_state = web::Data::new(RrrState::new(
         ledger.clone(),
         &rrr_tenants,
-        &keypair.to_protobuf_encoding().unwrap_or_default(),
+        &node_secret,
         AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
         config.server.max_body_bytes,
     )?);

@@ -434,6 +434,11 @@ pub trait LedgerBackend: Send {
     /// # Errors
     /// Storage errors.
     fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<(), LedgerError>;
+    /// Sets when a lot expires (`None`: never).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn set_lot_expiry(&mut self, lot: i64, expires_at: Option<&str>) -> Result<(), LedgerError>;
     /// Records that `entry_id` took `amount` from `lot`.
     ///
     /// # Errors

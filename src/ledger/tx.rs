@@ -771,8 +771,10 @@ impl<'a> LedgerTx<'a> {
 
     /// Takes back what is left of the lot that credit `entry_id` opened (points
     /// clawed back after a chargeback, say): one debit of available for the lot's
-    /// remainder, never more, so it cannot overdraw. Returns the debit, or `None` when
-    /// nothing is left of the lot.
+    /// remainder, never more, so it cannot overdraw. The lot then expires now: what a
+    /// later reversal gives back into it (a redemption that spent part of it, say) is
+    /// taken back by the next expiry run instead of living on. Returns the debit, or
+    /// `None` when nothing is left of the lot.
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] when the entry opened no lot; storage errors.
@@ -785,6 +787,9 @@ impl<'a> LedgerTx<'a> {
             .backend
             .lot_of_entry_for_update(entry_id)?
             .ok_or_else(|| LedgerError::Invalid(format!("entry {entry_id} opened no lot")))?;
+        if lot.expires_at.as_deref().is_none_or(|t| t > self.now) {
+            self.backend.set_lot_expiry(lot.id, Some(self.now))?;
+        }
         if lot.remaining == 0 {
             return Ok(None);
         }
@@ -805,6 +810,7 @@ impl<'a> LedgerTx<'a> {
     /// Settles up to `limit` due items of `kind` in this unit; the first failure undoes
     /// the unit. Returns how many were due. (The scheduler settles each item in its own
     /// unit instead, so that one failing item does not hold back the others.)
+    #[cfg(test)]
     fn settle_all(&mut self, kind: DueKind, now: &str, limit: u32) -> Result<u32, LedgerError> {
         let items = self.due_items(kind, now, limit, 0)?;
         for item in &items {
@@ -818,7 +824,8 @@ impl<'a> LedgerTx<'a> {
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `now`; storage errors.
-    pub fn expire_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+    #[cfg(test)]
+    pub(crate) fn expire_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
         self.settle_all(DueKind::Lots, now, limit)
     }
 
@@ -826,7 +833,8 @@ impl<'a> LedgerTx<'a> {
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
-    pub fn post_pending_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+    #[cfg(test)]
+    pub(crate) fn post_pending_due(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
         self.settle_all(DueKind::Pending, now, limit)
     }
 
@@ -835,7 +843,8 @@ impl<'a> LedgerTx<'a> {
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `now`; ceiling and storage errors.
-    pub fn release_expired(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
+    #[cfg(test)]
+    pub(crate) fn release_expired(&mut self, now: &str, limit: u32) -> Result<u32, LedgerError> {
         self.settle_all(DueKind::Holds, now, limit)
     }
 
@@ -1035,9 +1044,9 @@ impl<'a> LedgerTx<'a> {
     }
 
     /// Writes an outbox event as [`LedgerTx::enqueue_event`] does, only if an active
-    /// endpoint of the tenant wants `event_type`, with the `trace` of the request that
-    /// caused it (each attempt sends it as `X-Request-Trace`). Returns the event id,
-    /// or `None` when no endpoint wants it.
+    /// endpoint of the tenant wants `event_type` (`payload` is made only then), with
+    /// the `trace` of the request that caused it (each attempt sends it as
+    /// `X-Request-Trace`). Returns the event id, or `None` when no endpoint wants it.
     ///
     /// # Errors
     /// Storage errors.
@@ -1046,14 +1055,14 @@ impl<'a> LedgerTx<'a> {
         tenant: &TenantId,
         account: Option<AccountId>,
         event_type: &str,
-        payload: &str,
+        payload: impl FnOnce() -> String,
         trace: Option<&str>,
     ) -> Result<Option<i64>, LedgerError> {
         if !self.backend.event_wanted(tenant, event_type)? {
             return Ok(None);
         }
         self.backend
-            .insert_event(tenant, account, event_type, payload, trace, self.now)
+            .insert_event(tenant, account, event_type, &payload(), trace, self.now)
             .map(Some)
     }
 

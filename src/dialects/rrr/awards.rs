@@ -291,8 +291,7 @@ pub fn commit(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardCommitRequest) -> Resu
         .reference("award", award.intent_id.clone());
     let out = tx.capture(model.account, &award.intent_id, &posting)?;
     let now = tx.now().to_string();
-    let days = c.tenant.settings.default_expiry_days;
-    let expiry = (days > 0).then(|| time::end_of_day_after(&now, days));
+    let expiry = ops::default_expiry(c.tenant.settings.default_expiry_days, &now);
     let amount = Amount::new(award.points)
         .ok_or_else(|| RrrError::Internal(format!("award {} has no points", award.intent_id)))?;
     let into = tx.credit_expiring(
@@ -405,7 +404,9 @@ pub fn reverse(
             let taken = -entry.amount;
             let amount = Amount::new(taken)
                 .ok_or_else(|| RrrError::Internal("a lot gave back nothing".into()))?;
-            let back = tx.credit(model.account, amount, &actor)?;
+            let now = tx.now().to_string();
+            let expiry = ops::default_expiry(c.tenant.settings.default_expiry_days, &now);
+            let back = tx.credit_expiring(model.account, amount, expiry.as_deref(), &actor)?;
             for (member, delta, core) in [(&viewer, -taken, &entry), (&model, taken, &back)] {
                 ops::record(
                     tx,

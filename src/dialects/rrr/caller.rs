@@ -203,7 +203,8 @@ fn state(req: &HttpRequest) -> Result<&web::Data<RrrState>, RrrError> {
         .ok_or_else(|| RrrError::Internal("the rrr state is not registered".into()))
 }
 
-fn unix_now() -> u64 {
+/// The current unix time, seconds.
+pub fn unix_now() -> u64 {
     u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0)
 }
 
@@ -329,6 +330,9 @@ impl Approver {
                         "{CLIENT_ID_HEADER} must name the promotion's client"
                     ))
                 })?;
+                if !tenant.settings.active {
+                    return Err(RrrError::Unauthorized("this tenant is inactive".into()));
+                }
                 return Ok(Approver::RrrAdmin(Client {
                     tenant,
                     client_id: client_id.to_string(),

@@ -130,7 +130,7 @@ pub fn create(
         },
         &now,
     )?;
-    tracing::info!(client = %c.client_id, webhook = %id, "webhook registered");
+    tracing::info!(client = %c.client_id, trace = %c.trace, webhook = %id, "webhook registered");
     ops::answer(
         201,
         &WebhookCreated {

@@ -131,10 +131,17 @@ pub fn confirm(
     r: &LinkConfirmRequest,
 ) -> Result<std::result::Result<Answer, RrrError>> {
     let intent_id = ops::uuid_field("intent_id", &r.intent_id)?;
+    // What the confirmation asks, without the proof itself: a retry with a freshly
+    // signed proof of the same pair answers the original result.
     let business = Business {
         kind: "link-confirm",
         key: intent_id.clone(),
-        fingerprint: idempotency.fingerprint.clone(),
+        fingerprint: crate::ledger::idempotency::fingerprint(&[
+            intent_id.as_bytes(),
+            r.client_user_id.as_bytes(),
+            r.rrr_member_id.as_deref().unwrap_or_default().as_bytes(),
+            r.proof.method.trim().as_bytes(),
+        ]),
     };
     if let Some(response) = tx.idempotency_lookup(
         &idempotency.scope,
@@ -284,7 +291,7 @@ fn link(
         linked_at: now,
     };
     ops::link_event(tx, c, Some(member.account), &link, "ACTIVE")?;
-    tracing::info!(client = %c.client_id, user = %crate::redact::tag(&r.client_user_id), "link confirmed");
+    tracing::info!(client = %c.client_id, trace = %c.trace, user = %crate::redact::tag(&r.client_user_id), "link confirmed");
     ops::answer(200, &ops::link_answer(&link, "ACTIVE", None))
 }
 
@@ -306,6 +313,6 @@ pub fn revoke(
     store.revoke_link(link.id, reason, &now)?;
     let member = store.member(&c.tenant.id, &link.member_id)?;
     ops::link_event(tx, c, member.map(|m| m.account), &link, "REVOKED")?;
-    tracing::info!(client = %c.client_id, user = %crate::redact::tag(&client_user_id), "link revoked");
+    tracing::info!(client = %c.client_id, trace = %c.trace, user = %crate::redact::tag(&client_user_id), "link revoked");
     ops::answer(200, &ops::link_answer(&link, "REVOKED", Some(&now)))
 }

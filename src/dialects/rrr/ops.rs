@@ -276,6 +276,27 @@ fn points(n: i64) -> Result<Amount> {
     Amount::new(n).ok_or_else(|| RrrError::field("points", "must be a positive whole number"))
 }
 
+/// When a lot credited at `now` expires with `days` of life: the end of that Toronto
+/// day; never for 0.
+pub fn default_expiry(days: u32, now: &str) -> Option<String> {
+    (days > 0).then(|| time::end_of_day_after(now, days))
+}
+
+/// A text field: trimmed, 1 to `max` characters, no control characters.
+///
+/// # Errors
+/// 422 naming `field`.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(RrrError::field(
+            field,
+            format!("must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
 /// The actor of the caller (`SERVICE`, its client id).
 fn service_actor(c: &Client) -> (&'static str, &str) {
     ("SERVICE", c.client_id.as_str())
@@ -353,16 +374,18 @@ pub struct Earn {
     pub tier: Option<String>,
     /// `metadata.promotion_id`.
     pub promotion_id: Option<String>,
+    /// The fingerprint of what the earn asks ([`Earn::fingerprint_of`]).
+    pub fingerprint: String,
 }
 
 impl Earn {
-    /// The fingerprint of what the earn asks, whatever its `Idempotency-Key` (and a
-    /// batch row's `source_ref`): the same source asked again with the same request
-    /// answers the original result.
-    pub fn fingerprint(&self) -> String {
-        let mut request = self.request.clone();
+    /// The fingerprint of what `request` asks (with `line_id` filled in), whatever its
+    /// `Idempotency-Key` and a batch row's `source_ref`: the same source asked again
+    /// with the same request answers the original result.
+    pub fn fingerprint_of(request: &super::wire::EarnRequest, line_id: &str) -> String {
+        let mut request = request.clone();
         request.source_ref = None;
-        request.source.line_id = Some(self.line_id.clone());
+        request.source.line_id = Some(line_id.to_string());
         let body = serde_json::to_value(&request)
             .map(|v| canonical(&v))
             .unwrap_or_default();
@@ -385,7 +408,7 @@ pub fn earn_replay(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<Option
     else {
         return Ok(None);
     };
-    if earn.fingerprint != e.fingerprint() {
+    if earn.fingerprint != e.fingerprint {
         return Err(RrrError::Conflict(format!(
             "order {:?} line {:?} ({}) was already earned with a different request: it is not earned twice",
             s.order_id, e.line_id, s.event_type
@@ -431,10 +454,15 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
         .as_ref()
         .and_then(|p| p.expiry_days)
         .unwrap_or(settings.default_expiry_days);
-    let expires_at = match (&e.expires_at, expiry_days) {
-        (Some(t), _) => Some(t.clone()),
-        (None, 0) => None,
-        (None, days) => Some(time::end_of_day_after(&now, days)),
+    let expires_at = match &e.expires_at {
+        Some(t) if t.as_str() <= now.as_str() => {
+            return Err(RrrError::field(
+                "policy.expires_at",
+                "must be in the future",
+            ))
+        }
+        Some(t) => Some(t.clone()),
+        None => default_expiry(expiry_days, &now),
     };
     let uuid = new_uuid();
     let posting = Posting::new(EntryKind::Reward, service(c)).reference("earn", uuid.clone());
@@ -485,7 +513,7 @@ pub fn earn(tx: &mut LedgerTx<'_>, c: &Client, e: &Earn) -> Result<StoredRespons
             EarnStatus::Posted
         },
         metadata: e.metadata.clone(),
-        fingerprint: e.fingerprint(),
+        fingerprint: e.fingerprint.clone(),
         response: response.body.clone(),
         created_at: now.clone(),
     };
@@ -732,8 +760,7 @@ pub fn adjust(
         .reference("adjustment", r.ticket_reference.clone().unwrap_or_default())
         .note(r.reason_code.clone());
     let entry = if r.points > 0 {
-        let days = c.tenant.settings.default_expiry_days;
-        let expiry = (days > 0).then(|| time::end_of_day_after(&now, days));
+        let expiry = default_expiry(c.tenant.settings.default_expiry_days, &now);
         tx.credit_expiring(
             member.account,
             points(r.points)?,
@@ -1127,8 +1154,7 @@ pub fn commit_topup(
     let member = linked_member(tx, c, &r.client_user_id, &r.rrr_member_id)?;
     let quote = usable_quote(tx, c, OrderKind::Topup, &r.topup_quote_id, &member)?;
     let now = tx.now().to_string();
-    let days = c.tenant.settings.default_expiry_days;
-    let expiry = (days > 0).then(|| time::end_of_day_after(&now, days));
+    let expiry = default_expiry(c.tenant.settings.default_expiry_days, &now);
     let posting =
         Posting::new(EntryKind::Reward, service(c)).reference("topup", r.client_order_id.clone());
     let credit = tx.credit_expiring(

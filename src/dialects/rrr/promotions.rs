@@ -7,8 +7,8 @@
 //! every change.
 //!
 //! On an earn, the promotion named in `metadata.promotion_id` applies (409 when it
-//! does not); when none is named, the best eligible live one (highest multiplier, then
-//! earliest start). Eligibility: the earn's `metadata.xcn_membership_tier` is one of
+//! does not); when none is named, the best eligible live one whose cap the member has
+//! not used up (highest multiplier, then earliest start). Eligibility: the earn's `metadata.xcn_membership_tier` is one of
 //! the promotion's tiers (any when it lists none), and the member's lifetime spend of
 //! earlier earns reaches `min_lifetime_spend_minor`. The bonus is
 //! ⌊points × multiplier⌋ − points, capped by `cap_points` per member over the
@@ -218,14 +218,7 @@ pub fn view(p: &PromotionRow, approvals: &[ApprovalRow]) -> PromotionView {
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(RrrError::field(
-            field,
-            format!("must be 1 to {max} characters without control characters"),
-        ));
-    }
-    Ok(v.to_string())
+    ops::text(field, value, max)
 }
 
 fn multiplier(n: &Number) -> Result<i64> {
@@ -644,7 +637,15 @@ pub fn applicable(
             let live =
                 tx.repo::<dyn RrrStore>()?
                     .live_promotions(&c.tenant.id, &c.client_id, &now)?;
-            match live.into_iter().find(|p| eligible(p, member, tier)) {
+            // The best eligible one whose cap the member has not used up.
+            let mut best = None;
+            for p in live.into_iter().filter(|p| eligible(p, member, tier)) {
+                if bonus_room(tx, &p, member)? != Some(0) {
+                    best = Some(p);
+                    break;
+                }
+            }
+            match best {
                 Some(p) => p,
                 None => return Ok(None),
             }
@@ -654,17 +655,27 @@ pub fn applicable(
     let boosted = i64::try_from(i128::from(base) * i128::from(chosen.multiplier_bp) / 10_000)
         .unwrap_or(i64::MAX);
     let mut bonus = (boosted - base).max(0);
-    if let Some(cap) = chosen.cap_points {
-        let given = tx
-            .repo::<dyn RrrStore>()?
-            .bonus_given(&chosen.id, &member.member_id)?;
-        bonus = bonus.min((cap - given).max(0));
+    if let Some(room) = bonus_room(tx, &chosen, member)? {
+        bonus = bonus.min(room);
     }
     Ok(Some(Applied {
         id: chosen.id,
         bonus,
         expiry_days: chosen.expiry_days,
     }))
+}
+
+/// What is left of the member's bonus under the promotion's cap (`None`: no cap).
+fn bonus_room(tx: &mut LedgerTx<'_>, p: &PromotionRow, member: &MemberRow) -> Result<Option<i64>> {
+    match p.cap_points {
+        None => Ok(None),
+        Some(cap) => {
+            let given = tx
+                .repo::<dyn RrrStore>()?
+                .bonus_given(&p.id, &member.member_id)?;
+            Ok(Some((cap - given).max(0)))
+        }
+    }
 }
 
 /// Counts an applied promotion's bonus against its cap.

@@ -68,7 +68,12 @@ pub fn wallet(r: &mut LedgerRead<'_>, c: &Client, member_id: &str) -> Result<Wal
         u64::from(c.tenant.settings.expiring_soon_days) * 86_400,
     );
     let mut days: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    for (expires_at, points) in r.lots_expiring(m.account, &until)? {
+    // Lots past their expiry that the job has not taken back yet are not "soon".
+    for (expires_at, points) in r
+        .lots_expiring(m.account, &until)?
+        .into_iter()
+        .filter(|(t, _)| t.as_str() > now.as_str())
+    {
         let slot = days
             .entry(time::day(&expires_at))
             .or_insert_with(|| (expires_at.clone(), 0));

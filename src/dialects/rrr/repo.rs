@@ -288,7 +288,7 @@ pub struct OrderRow {
 /// changes of the balances (their sum over all days is what is outstanding).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Points credited by earns (when posted), top-ups and adjustments up.
+    /// Points credited by earns (when posted) and top-ups.
     pub issued: i64,
     /// Points burned by redemptions, net of their reversals.
     pub redeemed: i64,

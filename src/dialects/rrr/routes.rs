@@ -1,7 +1,9 @@
 //! RRR HTTP handlers: authenticate ([`Client`]), validate, run one unit of work (or
 //! one read), render. Every POST/PATCH/DELETE needs an `Idempotency-Key` (scope:
-//! endpoint + client); a replay answers the stored status and body with
-//! `Idempotent-Replayed: true`.
+//! endpoint + client, over the path and the body); a replay answers the stored status
+//! and body with `Idempotent-Replayed: true`. A batch of earns is one row per unit of
+//! work, each with its source as business key, and its answer is stored once the rows
+//! are done: a batch retried after a crash answers its rows as `DUPLICATE`.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
@@ -28,6 +30,8 @@ type Result<T> = std::result::Result<T, RrrError>;
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// Largest `metadata`, bytes of compact JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
+/// Largest money amount of a request, currency minor units (10 billion units).
+pub const MAX_MINOR: i64 = 1_000_000_000_000;
 /// Most items of a batch.
 pub const MAX_BATCH: usize = 1000;
 /// Default and largest ledger page.
@@ -44,7 +48,8 @@ fn respond(answer: Answer) -> HttpResponse {
     r.body(answer.response.body)
 }
 
-/// The request's `Idempotency-Key` for `route`, with the fingerprint of the body.
+/// The request's `Idempotency-Key` for `route`, with the fingerprint of the path and
+/// the body.
 ///
 /// # Errors
 /// 422 naming the header when it is missing or malformed.
@@ -61,7 +66,9 @@ fn idempotency(req: &HttpRequest, c: &Client, route: &str, raw: &[u8]) -> Result
         .to_str()
         .map_err(|_| RrrError::field(IDEMPOTENCY_HEADER, "must be visible ASCII"))?;
     let body = canonical_body(raw);
-    let fp = fingerprint(&[route.as_bytes(), body.as_bytes()]);
+    // The path too: the same key on another promotion, award or webhook is another
+    // request.
+    let fp = fingerprint(&[route.as_bytes(), req.path().as_bytes(), body.as_bytes()]);
     let retention = u64::from(c.tenant.settings.idempotency_retention_days) * 86_400;
     Idempotency::new(&c.tenant.id, route, &c.client_id, key, fp, retention)
         .map_err(|e| RrrError::field(IDEMPOTENCY_HEADER, e.to_string()))
@@ -94,26 +101,12 @@ where
 
 /// A client's id of a user (or model): 1 to 128 characters, no control characters.
 fn user_id(field: &str, s: &str) -> Result<String> {
-    let v = s.trim();
-    if v.is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control) {
-        return Err(RrrError::field(
-            field,
-            "must be 1 to 128 characters without control characters",
-        ));
-    }
-    Ok(v.to_string())
+    ops::text(field, s, 128)
 }
 
 /// A reference (order id, reason, …): 1 to `max` characters, no control characters.
 fn reference(field: &str, s: &str, max: usize) -> Result<String> {
-    let v = s.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(RrrError::field(
-            field,
-            format!("must be 1 to {max} characters without control characters"),
-        ));
-    }
-    Ok(v.to_string())
+    ops::text(field, s, max)
 }
 
 fn positive_points(field: &str, n: i64) -> Result<i64> {
@@ -181,8 +174,11 @@ fn check_earn(c: &Client, r: EarnRequest) -> Result<Earn> {
         None => "1".into(),
     };
     currency(c, "currency", &r.currency)?;
-    if r.amount_minor < 0 {
-        return Err(RrrError::field("amount_minor", "must be 0 or more"));
+    if !(0..=MAX_MINOR).contains(&r.amount_minor) {
+        return Err(RrrError::field(
+            "amount_minor",
+            format!("must be a whole number from 0 to {MAX_MINOR}"),
+        ));
     }
     positive_points("points", r.points)?;
     let policy = r.policy.clone().unwrap_or_default();
@@ -201,15 +197,6 @@ fn check_earn(c: &Client, r: EarnRequest) -> Result<Earn> {
         .as_deref()
         .map(|t| time::stored(t).map_err(|m| RrrError::field("policy.expires_at", m)))
         .transpose()?;
-    if expires_at
-        .as_deref()
-        .is_some_and(|t| t <= crate::ledger::timestamp_now().as_str())
-    {
-        return Err(RrrError::field(
-            "policy.expires_at",
-            "must be in the future",
-        ));
-    }
     let meta = metadata(r.metadata.as_ref())?;
     let text_of = |key: &str| -> Result<Option<String>> {
         match r.metadata.as_ref().and_then(|m| m.get(key)) {
@@ -224,6 +211,7 @@ fn check_earn(c: &Client, r: EarnRequest) -> Result<Earn> {
     let tier = text_of("xcn_membership_tier")?;
     let promotion_id = text_of("promotion_id")?;
     Ok(Earn {
+        fingerprint: Earn::fingerprint_of(&r, &line_id),
         request: r,
         line_id,
         pending,
@@ -332,7 +320,14 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<RrrState
     }
     let (client_id, secret) =
         match (basic(&req), request.client_id, request.client_secret) {
-            (Some(creds), _, _) => creds,
+            (Some(_), _, Some(_)) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "send the client credentials once: in Authorization: Basic or in the body",
+                )
+            }
+            (Some(creds), _, None) => creds,
             (None, Some(id), Some(secret)) => (id, secret),
             _ => return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -356,8 +351,12 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<RrrState
         );
     }
     let ttl = tenant.settings.token_ttl_secs;
-    let now = u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
-    let token = state.issuer.issue(tenant.id.as_str(), &client_id, ttl, now);
+    let token = state.issuer.issue(
+        tenant.id.as_str(),
+        &client_id,
+        ttl,
+        super::caller::unix_now(),
+    );
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TokenResponse {
@@ -381,7 +380,9 @@ pub async fn link_intent(
     state: web::Data<RrrState>,
     body: JsonBody<LinkIntentRequest>,
 ) -> Result<HttpResponse> {
-    let idem = idempotency(&req, &c, "links.intents", &body.raw)?;
+    let mut idem = idempotency(&req, &c, "links.intents", &body.raw)?;
+    // The answer holds the link code: kept no longer than the intent lives.
+    idem.retention_secs = ops::INTENT_TTL_SECS;
     let user = user_id("client_user_id", &body.value.client_user_id)?;
     let link_type = match body.value.link_type.as_str() {
         t @ ("MEMBER" | "MODEL") => t.to_string(),
@@ -724,16 +725,12 @@ pub async fn earn_batch(
         rejected: count("REJECTED"),
         results: rows,
     };
-    let response = ops::answer(201, &body)?;
-    let stored = response.clone();
+    let stored = ops::answer(201, &body)?;
     let answer = state
         .ledger
         .run(move |tx| ops::once(tx, &c, &idem, None, move |_| Ok(stored)))
         .await?;
-    Ok(respond(Answer {
-        response,
-        replayed: answer.replayed,
-    }))
+    Ok(respond(answer))
 }
 
 /// Reverses an earn by its source or its `ledger_entry_id` (chargebacks).
@@ -853,8 +850,11 @@ pub async fn redemption_quote(
     let r = body.value;
     user_id("client_user_id", &r.client_user_id)?;
     currency(&c, "cart.currency", &r.cart.currency)?;
-    if r.cart.total_minor < 0 {
-        return Err(RrrError::field("cart.total_minor", "must be 0 or more"));
+    if !(0..=MAX_MINOR).contains(&r.cart.total_minor) {
+        return Err(RrrError::field(
+            "cart.total_minor",
+            format!("must be a whole number from 0 to {MAX_MINOR}"),
+        ));
     }
     let exact = match r.requested.mode.as_str() {
         "MAX" => None,

@@ -140,12 +140,13 @@ pub fn emit_from(
     event_type: &str,
     data: Value,
 ) -> Result<(), RrrError> {
-    let payload = RrrWebhooks.envelope(&ops::new_uuid(), event_type, tx.now(), &data.to_string());
+    let now = tx.now().to_string();
+    let payload = || RrrWebhooks.envelope(&ops::new_uuid(), event_type, &now, &data.to_string());
     tx.enqueue_wanted_event(
         &source.tenant,
         account,
         &routing_type(&source.client_id, event_type),
-        &payload,
+        payload,
         source.trace.as_deref(),
     )?;
     Ok(())

@@ -439,6 +439,13 @@ impl LedgerBackend for SqliteTx {
         Ok(())
     }
 
+    fn set_lot_expiry(&mut self, lot: i64, expires_at: Option<&str>) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("UPDATE lots SET expires_at = ?2 WHERE id = ?1")?
+            .execute(params![lot, expires_at])?;
+        Ok(())
+    }
+
     fn insert_lot_use(&mut self, entry_id: i64, lot: i64, amount: i64) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached("INSERT INTO lot_uses (entry_id, lot_id, amount) VALUES (?1, ?2, ?3)")?

@@ -41,6 +41,20 @@ async fn tokens_headers_and_their_refusals() {
         basic["access_token"], form["access_token"],
         "several live tokens"
     );
+    // Credentials twice (Basic and body) are refused.
+    let twice = send(
+        http.post(&token_url)
+            .basic_auth(CLIENT, Some(client_secret(CLIENT)))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_secret", &client_secret(CLIENT)),
+            ]),
+    )
+    .await;
+    assert_eq!(
+        (twice.status.as_u16(), twice.body["error"].clone()),
+        (400, json!("invalid_request"))
+    );
     for (body, status, error) in [
         (
             json!({"grant_type": "client_credentials", "client_id": CLIENT, "client_secret": "wrong"}),
@@ -189,8 +203,16 @@ async fn links_are_one_to_one_and_proven() {
     let linked = xcn.post("/v1/links/confirm", &body).await.ok(200);
     assert_eq!(linked["rrr_member_id"], proposed.as_str());
     assert_eq!(linked["link_type"], "MEMBER");
-    // Confirming the same pair again (new key) answers the original result.
+    // Confirming the same pair again (new key) answers the original result, with a
+    // freshly signed proof too.
     assert_eq!(xcn.post("/v1/links/confirm", &body).await.ok(200), linked);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let resigned = confirm(jwt(CLIENT, "alice", id, 300));
+    assert_ne!(resigned, body, "another JWT");
+    assert_eq!(
+        xcn.post("/v1/links/confirm", &resigned).await.ok(200),
+        linked
+    );
     let status = xcn
         .get("/v1/links/status?client_user_id=alice")
         .await
@@ -873,6 +895,37 @@ async fn an_earn_reversal_takes_back_what_is_left() {
         ),
         (json!(0), json!(100))
     );
+    // Reversing the redemption gives the 120 back into the two charged-back lots: they
+    // expired when charged back, so the scheduler takes the points back at once.
+    xcn.post(
+        "/v1/redemptions/reverse",
+        &json!({"client_order_id": "R1", "reason": "CANCELLED"}),
+    )
+    .await
+    .ok(200);
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if xcn.available(&m).await == 0 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "charged-back points do not come back through a redemption reversal"
+    );
+    let expired = xcn
+        .get(&format!("/v1/members/{m}/ledger?type=EXPIRE"))
+        .await
+        .ok(200);
+    let sum: i64 = expired
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["points_delta"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, -120);
     xcn.post("/v1/points/reverse", &json!({"reason": "X"}))
         .await
         .error(422, "VALIDATION_FAILED");

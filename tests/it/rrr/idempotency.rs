@@ -320,6 +320,36 @@ async fn every_mutating_route_honours_the_key() {
         201,
     )
     .await;
+    // The same key on another webhook is another request.
+    let second = xcn
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/g", "events": ["POINTS_POSTED"]}),
+        )
+        .await
+        .ok(201);
+    let delete = |id: &Value| {
+        xcn.http
+            .delete(format!("{}/v1/webhooks/{}", xcn.base, id.as_str().unwrap()))
+            .bearer_auth(&xcn.token)
+            .header("X-Client-Id", &xcn.client_id)
+            .header("Idempotency-Key", "delete-key")
+    };
+    send(delete(&hook["webhook_id"])).await.ok(200);
+    send(delete(&second["webhook_id"]))
+        .await
+        .error(409, "IDEMPOTENCY_KEY_REUSE_MISMATCH");
+    assert_eq!(
+        xcn.get("/v1/webhooks")
+            .await
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the second stays"
+    );
+    let hook = second;
     check(
         &xcn,
         None,
