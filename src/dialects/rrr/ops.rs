@@ -938,6 +938,49 @@ fn usable_quote(
     Ok(quote)
 }
 
+/// Records a committed order of `quote` by the core entry `moved` that burned or
+/// issued its points, and its member ledger row (`entry`: type, points, reason).
+fn record_order(
+    tx: &mut LedgerTx<'_>,
+    c: &Client,
+    member: &MemberRow,
+    quote: &QuoteRow,
+    (kind, client_order_id): (OrderKind, &str),
+    moved: &crate::ledger::PostedEntry,
+    (entry_type, points_delta, reason_code): (&str, i64, &str),
+) -> Result<EntryRow> {
+    let now = tx.now().to_string();
+    let order = OrderRow {
+        client_id: c.client_id.clone(),
+        kind,
+        client_order_id: client_order_id.to_string(),
+        quote_id: quote.id.clone(),
+        member_id: member.member_id.clone(),
+        points: quote.points,
+        money_minor: quote.money_minor,
+        core_entry_id: moved.id,
+        reversed: false,
+    };
+    tx.repo::<dyn RrrStore>()?
+        .insert_order(&c.tenant.id, &order, &now)?;
+    record(
+        tx,
+        member,
+        &c.tenant.id,
+        EntrySpec {
+            uuid: new_uuid(),
+            entry_type,
+            points_delta,
+            reason_code,
+            source_ref: Some(client_order_id),
+            actor: service_actor(c),
+            created_at: None,
+            core_entry_id: Some(moved.id),
+            balance_after: Some(moved.balance_after),
+        },
+    )
+}
+
 /// Commits a redemption: burns the quote's points, earliest-expiring lots first.
 /// `REDEMPTION_COMMITTED`.
 ///
@@ -953,35 +996,14 @@ pub fn commit_redemption(
     let posting = Posting::new(EntryKind::Deduction, service(c))
         .reference("redemption", r.client_order_id.clone());
     let debit = tx.debit(member.account, points(quote.points)?, &posting)?;
-    let now = tx.now().to_string();
-    let order = OrderRow {
-        client_id: c.client_id.clone(),
-        kind: OrderKind::Redemption,
-        client_order_id: r.client_order_id.clone(),
-        quote_id: quote.id.clone(),
-        member_id: member.member_id.clone(),
-        points: quote.points,
-        money_minor: quote.money_minor,
-        core_entry_id: debit.id,
-        reversed: false,
-    };
-    tx.repo::<dyn RrrStore>()?
-        .insert_order(&c.tenant.id, &order, &now)?;
-    let row = record(
+    let row = record_order(
         tx,
+        c,
         &member,
-        &c.tenant.id,
-        EntrySpec {
-            uuid: new_uuid(),
-            entry_type: "REDEEM",
-            points_delta: -quote.points,
-            reason_code: "REDEMPTION",
-            source_ref: Some(&r.client_order_id),
-            actor: service_actor(c),
-            created_at: None,
-            core_entry_id: Some(debit.id),
-            balance_after: Some(debit.balance_after),
-        },
+        &quote,
+        (OrderKind::Redemption, &r.client_order_id),
+        &debit,
+        ("REDEEM", -quote.points, "REDEMPTION"),
     )?;
     count(
         tx,
@@ -1163,34 +1185,14 @@ pub fn commit_topup(
         expiry.as_deref(),
         &posting,
     )?;
-    let order = OrderRow {
-        client_id: c.client_id.clone(),
-        kind: OrderKind::Topup,
-        client_order_id: r.client_order_id.clone(),
-        quote_id: quote.id.clone(),
-        member_id: member.member_id.clone(),
-        points: quote.points,
-        money_minor: quote.money_minor,
-        core_entry_id: credit.id,
-        reversed: false,
-    };
-    tx.repo::<dyn RrrStore>()?
-        .insert_order(&c.tenant.id, &order, &now)?;
-    let row = record(
+    let row = record_order(
         tx,
+        c,
         &member,
-        &c.tenant.id,
-        EntrySpec {
-            uuid: new_uuid(),
-            entry_type: "EARN",
-            points_delta: quote.points,
-            reason_code: "TOPUP",
-            source_ref: Some(&r.client_order_id),
-            actor: service_actor(c),
-            created_at: None,
-            core_entry_id: Some(credit.id),
-            balance_after: Some(credit.balance_after),
-        },
+        &quote,
+        (OrderKind::Topup, &r.client_order_id),
+        &credit,
+        ("EARN", quote.points, "TOPUP"),
     )?;
     count(
         tx,
