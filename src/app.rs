@@ -153,6 +153,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         ledger.ensure_tenant(spec).await?;
     }
     let keypair = p2p::load_or_create_key(&config.node_key_path())?;
+    let node_secret = keypair
+        .to_protobuf_encoding()
+        .map_err(|e| StartError::Config(format!("the node key cannot be encoded: {e}")))?;
+    crate::redact::set_key(&node_secret);
     let peer_id = keypair.public().to_peer_id();
     let catalog = Arc::new(Catalog::load(&config.server.catalog_dir)?);
 
@@ -234,9 +238,6 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             Arc::new(rrr::webhook::RrrJobs),
         );
     }
-    let node_secret = keypair
-        .to_protobuf_encoding()
-        .map_err(|e| StartError::Config(format!("the node key cannot be encoded: {e}")))?;
     let rrr_state = web::Data::new(RrrState::new(
         ledger.clone(),
         &rrr_tenants,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::caller::Client;
 use super::error::RrrError;
 use super::promotions::{self, PromotionView};
-use super::repo::{EntryRow, MemberRow, RrrReads, Tally};
+use super::repo::{CheckData, EntryRow, MemberRow, RrrReads, SegmentTally, Tally};
 use super::time;
 use super::wire::{ActorView, ExpiringPoints, LedgerEntry, LinkStatusResponse, WalletResponse};
 use crate::ledger::LedgerRead;
@@ -346,7 +346,9 @@ pub fn segments(
     })
 }
 
-/// Checks the daily aggregates against what they count: per tenant and client, the
+/// Checks the daily aggregates against what they count: per tenant, client and
+/// Toronto day the segments sum what the earns accepted that day give (and their new
+/// members, what the members who have earned number); per tenant and client, the
 /// sum of the balance deltas equals the balances of its members, and per Toronto day
 /// `issued` equals the EARN rows, `adjusted` the ADJUST rows, `expired` the EXPIRE rows,
 /// `transferred` the TRANSFER_IN rows, and `redeemed + reversed` what REDEEM and
@@ -360,22 +362,69 @@ pub fn verify(
 ) -> std::result::Result<Option<String>, crate::ledger::LedgerError> {
     type Key = (String, String, String);
     let mut counted: BTreeMap<Key, Tally> = BTreeMap::new();
-    let (daily, balances) =
-        r.repo::<dyn RrrReads>()?
-            .check_data(&mut |tenant, client, ty, delta, at| {
-                let t = counted
-                    .entry((tenant.to_string(), client.to_string(), time::day(at)))
-                    .or_default();
-                match ty {
-                    "EARN" => t.issued += delta,
-                    "ADJUST" => t.adjusted += delta,
-                    "EXPIRE" => t.expired -= delta,
-                    "TRANSFER_IN" => t.transferred += delta,
-                    // The held points leave escrow: counted by the balances below.
-                    "TRANSFER_OUT" => {}
-                    _ => t.redeemed -= delta,
-                }
-            })?;
+    let mut earned: BTreeMap<Key, SegmentTally> = BTreeMap::new();
+    let data = r.repo::<dyn RrrReads>()?.check_data(
+        &mut |tenant, client, ty, delta, at| {
+            let t = counted
+                .entry((tenant.to_string(), client.to_string(), time::day(at)))
+                .or_default();
+            match ty {
+                "EARN" => t.issued += delta,
+                "ADJUST" => t.adjusted += delta,
+                "EXPIRE" => t.expired -= delta,
+                "TRANSFER_IN" => t.transferred += delta,
+                // The held points leave escrow: counted by the balances below.
+                "TRANSFER_OUT" => {}
+                _ => t.redeemed -= delta,
+            }
+        },
+        &mut |tenant, client, at, e| {
+            let s = earned
+                .entry((tenant.to_string(), client.to_string(), time::day(at)))
+                .or_default();
+            s.earns += e.earns;
+            s.points += e.points;
+            s.bonus_points += e.bonus_points;
+            s.spend_minor += e.spend_minor;
+        },
+    )?;
+    let CheckData {
+        daily,
+        balances,
+        segments,
+        cohorts,
+    } = data;
+    let mut new_members: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (tenant, client, day, s) in segments {
+        *new_members
+            .entry((tenant.clone(), client.clone()))
+            .or_default() += s.new_members;
+        let e = earned
+            .remove(&(tenant.clone(), client.clone(), day.clone()))
+            .unwrap_or_default();
+        let stored = [s.earns, s.points, s.bonus_points, s.spend_minor];
+        let recount = [e.earns, e.points, e.bonus_points, e.spend_minor];
+        if stored != recount {
+            return Ok(Some(format!(
+                "tenant {tenant}, client {client}, day {day}: segments [earns, points, bonus, spend] = {stored:?}, the earns give {recount:?}"
+            )));
+        }
+    }
+    if let Some(((tenant, client, day), _)) = earned.into_iter().next() {
+        return Ok(Some(format!(
+            "tenant {tenant}, client {client}, day {day}: earns with no segment"
+        )));
+    }
+    for (tenant, client, n) in cohorts {
+        let stored = new_members
+            .remove(&(tenant.clone(), client.clone()))
+            .unwrap_or_default();
+        if stored != n {
+            return Ok(Some(format!(
+                "tenant {tenant}, client {client}: segments count {stored} new members, {n} members have earned"
+            )));
+        }
+    }
     let mut totals: BTreeMap<(String, String), [i64; 3]> = BTreeMap::new();
     for (tenant, client, day, t) in daily {
         let sum = totals.entry((tenant.clone(), client.clone())).or_default();

@@ -417,6 +417,20 @@ pub struct SegmentTally {
     pub new_members: i64,
 }
 
+/// The stored aggregates `verify` checks (see [`RrrReads::check_data`]); every key is
+/// (tenant, client, …).
+#[derive(Debug, Default)]
+pub struct CheckData {
+    /// The daily aggregates: (tenant, client, day) and their tally.
+    pub daily: Vec<(String, String, String, Tally)>,
+    /// The balances of each client's members: available, held, pending.
+    pub balances: Vec<(String, String, [i64; 3])>,
+    /// The segments summed per (tenant, client, day).
+    pub segments: Vec<(String, String, String, SegmentTally)>,
+    /// How many members of each client have a cohort (have earned).
+    pub cohorts: Vec<(String, String, i64)>,
+}
+
 /// The dialect's tables inside a unit of work.
 pub trait RrrStore {
     /// The member `member_id` of `tenant`.
@@ -812,21 +826,14 @@ pub trait RrrReads {
         to: Option<&str>,
     ) -> Result<Vec<(String, SegmentTally)>, LedgerError>;
     /// What `verify` compares, read in one snapshot: every member ledger row (to
-    /// `entry`: tenant, client, type, points, posted_at), the daily aggregates
-    /// ((tenant, client, day) and its tally) and the balances of each client's members
-    /// ((tenant, client) → available, held, pending).
+    /// `entry`: tenant, client, type, points, posted_at), every earn (to `earn`:
+    /// tenant, client, created_at, its segment tally), and the stored aggregates.
     ///
     /// # Errors
     /// Storage errors.
-    #[allow(clippy::type_complexity)]
     fn check_data(
         &mut self,
         entry: &mut dyn FnMut(&str, &str, &str, i64, &str),
-    ) -> Result<
-        (
-            Vec<(String, String, String, Tally)>,
-            Vec<(String, String, [i64; 3])>,
-        ),
-        LedgerError,
-    >;
+        earn: &mut dyn FnMut(&str, &str, &str, SegmentTally),
+    ) -> Result<CheckData, LedgerError>;
 }

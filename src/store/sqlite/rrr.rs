@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::read::SqliteRead;
 use super::tx::SqliteTx;
 use crate::dialects::rrr::repo::{
-    ApprovalRow, AwardRow, EarnRow, EarnStatus, EntryRow, IntentRow, IntentStatus, LinkRow,
-    MemberRow, NewLink, OrderKind, OrderRow, PromotionRow, QuoteRow, RrrReads, RrrStore,
+    ApprovalRow, AwardRow, CheckData, EarnRow, EarnStatus, EntryRow, IntentRow, IntentStatus,
+    LinkRow, MemberRow, NewLink, OrderKind, OrderRow, PromotionRow, QuoteRow, RrrReads, RrrStore,
     SegmentTally, Tally,
 };
 use crate::ledger::{AccountId, LedgerError, TenantId};
@@ -1128,13 +1128,8 @@ impl RrrReads for SqliteRead {
     fn check_data(
         &mut self,
         entry: &mut dyn FnMut(&str, &str, &str, i64, &str),
-    ) -> Result<
-        (
-            Vec<(String, String, String, Tally)>,
-            Vec<(String, String, [i64; 3])>,
-        ),
-        LedgerError,
-    > {
+        earn: &mut dyn FnMut(&str, &str, &str, SegmentTally),
+    ) -> Result<CheckData, LedgerError> {
         // One read transaction: the three reads see the same snapshot.
         let snapshot = self.conn().unchecked_transaction()?;
         let conn: &Connection = &snapshot;
@@ -1147,6 +1142,7 @@ impl RrrReads for SqliteRead {
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
             entry(&t, &c, &ty, d, &at);
         }
+        drop(rows);
         let mut stmt = conn.prepare(
             "SELECT tenant_id, client_id, day, issued, redeemed, expired, reversed, adjusted,
                     transferred, d_available, d_escrow, d_pending
@@ -1182,6 +1178,56 @@ impl RrrReads for SqliteRead {
                 Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?]))
             })?
             .collect::<Result<_, _>>()?;
-        Ok((daily, balances))
+        let mut stmt = conn.prepare(
+            "SELECT tenant_id, client_id, created_at, points, bonus_points, amount_minor
+             FROM rrr_earns",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (t, c, at): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let tally = SegmentTally {
+                earns: 1,
+                points: r.get(3)?,
+                bonus_points: r.get(4)?,
+                spend_minor: r.get(5)?,
+                new_members: 0,
+            };
+            earn(&t, &c, &at, tally);
+        }
+        drop(rows);
+        let mut stmt = conn.prepare(
+            "SELECT tenant_id, client_id, day, sum(earns), sum(points), sum(bonus_points),
+                    sum(spend_minor), sum(new_members)
+             FROM rrr_segments GROUP BY tenant_id, client_id, day",
+        )?;
+        let segments = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    SegmentTally {
+                        earns: r.get(3)?,
+                        points: r.get(4)?,
+                        bonus_points: r.get(5)?,
+                        spend_minor: r.get(6)?,
+                        new_members: r.get(7)?,
+                    },
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT tenant_id, client_id, count(*) FROM rrr_members
+             WHERE cohort IS NOT NULL GROUP BY tenant_id, client_id",
+        )?;
+        let cohorts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(CheckData {
+            daily,
+            balances,
+            segments,
+            cohorts,
+        })
     }
 }

@@ -146,21 +146,48 @@ async fn reports_equal_the_sums_of_the_ledger() {
         .error(422, "VALIDATION_FAILED");
     node.verify();
 
-    // verify notices aggregates that no longer match the rows.
+    // verify notices aggregates that no longer match the rows: the daily ones, the
+    // segments, and the balance deltas.
     let data = node.shutdown().await;
     let path = data.path().join("ledger.db");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE rrr_daily SET issued = issued + 1", [])
-        .unwrap();
-    drop(conn);
-    let ledger = rendezvous_credits::store::sqlite::open_read_only(&path).unwrap();
-    match rendezvous_credits::app::verify(&ledger, &mut |_| {}) {
-        Ok(Err(rendezvous_credits::ledger::Discrepancy::Dialect { dialect, detail })) => {
-            assert_eq!(dialect, "rrr");
-            assert!(detail.contains("issued"), "{detail}");
+    for (change, undo, mentions) in [
+        (
+            "UPDATE rrr_daily SET issued = issued + 1",
+            "UPDATE rrr_daily SET issued = issued - 1",
+            "issued",
+        ),
+        (
+            "UPDATE rrr_segments SET points = points + 1",
+            "UPDATE rrr_segments SET points = points - 1",
+            "segments",
+        ),
+        (
+            "UPDATE rrr_segments SET new_members = new_members + 1",
+            "UPDATE rrr_segments SET new_members = new_members - 1",
+            "new members",
+        ),
+        (
+            "UPDATE rrr_daily SET d_available = d_available + 1",
+            "UPDATE rrr_daily SET d_available = d_available - 1",
+            "members hold",
+        ),
+    ] {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(change, []).unwrap();
+        drop(conn);
+        let ledger = rendezvous_credits::store::sqlite::open_read_only(&path).unwrap();
+        match rendezvous_credits::app::verify(&ledger, &mut |_| {}) {
+            Ok(Err(rendezvous_credits::ledger::Discrepancy::Dialect { dialect, detail })) => {
+                assert_eq!(dialect, "rrr");
+                assert!(detail.contains(mentions), "{change}: {detail}");
+            }
+            other => panic!("verify should find {change}: {other:?}"),
         }
-        other => panic!("verify should find the altered aggregate: {other:?}"),
+        ledger.shutdown();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(undo, []).unwrap();
     }
+    crate::common::verify_file(&path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
