@@ -132,20 +132,17 @@ fn currency(c: &Client, field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-/// `metadata`: an object of at most 4 KB, as compact JSON.
-fn metadata(v: Option<&Value>) -> Result<Option<String>> {
+/// `metadata`: an object of at most 4 KB of compact JSON.
+fn metadata(v: Option<&Value>) -> Result<()> {
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => {
-            let text = v.to_string();
-            if text.len() > MAX_METADATA_BYTES {
-                return Err(RrrError::field(
-                    "metadata",
-                    format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
-                ));
-            }
-            Ok(Some(text))
+        None | Some(Value::Null) => Ok(()),
+        Some(v @ Value::Object(_)) if v.to_string().len() > MAX_METADATA_BYTES => {
+            Err(RrrError::field(
+                "metadata",
+                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+            ))
         }
+        Some(Value::Object(_)) => Ok(()),
         Some(_) => Err(RrrError::field("metadata", "must be a JSON object")),
     }
 }
@@ -197,9 +194,21 @@ fn check_earn(c: &Client, r: EarnRequest) -> Result<Earn> {
         .as_deref()
         .map(|t| time::stored(t).map_err(|m| RrrError::field("policy.expires_at", m)))
         .transpose()?;
-    let meta = metadata(r.metadata.as_ref())?;
+    // Read as a value to check it and take the two keys; kept as the client sent it.
+    let parsed: Option<Value> = r
+        .metadata
+        .as_ref()
+        .map(|raw| serde_json::from_str(raw.get()))
+        .transpose()
+        .map_err(|e| RrrError::field("metadata", e.to_string()))?;
+    metadata(parsed.as_ref())?;
+    let meta = parsed
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .and(r.metadata.as_ref())
+        .map(|raw| raw.get().to_string());
     let text_of = |key: &str| -> Result<Option<String>> {
-        match r.metadata.as_ref().and_then(|m| m.get(key)) {
+        match parsed.as_ref().and_then(|m| m.get(key)) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             Some(_) => Err(RrrError::field(
@@ -619,11 +628,19 @@ pub async fn earn(
 }
 
 /// One batch row: checked, then earned in its own unit.
-async fn batch_row(state: &RrrState, c: &Client, index: usize, item: Value) -> BatchRow {
-    let source_ref = item
-        .get("source_ref")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+async fn batch_row(
+    state: &RrrState,
+    c: &Client,
+    index: usize,
+    item: Box<serde_json::value::RawValue>,
+) -> BatchRow {
+    let source_ref = serde_json::from_str::<Value>(item.get())
+        .ok()
+        .and_then(|v| {
+            v.get("source_ref")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
     let reject = |e: RrrError| BatchRow {
         index,
         source_ref: source_ref.clone(),
@@ -633,16 +650,14 @@ async fn batch_row(state: &RrrState, c: &Client, index: usize, item: Value) -> B
             .ok()
             .and_then(|v| v.get("error").cloned()),
     };
-    let parsed = match item {
-        Value::Object(_) => {
-            let raw = item.to_string();
-            crate::http::parse_object::<EarnRequest>(raw.as_bytes()).map_err(RrrError::from_body)
+    let parsed = crate::http::parse_object::<EarnRequest>(item.get().as_bytes()).map_err(|e| {
+        match RrrError::from_body(e) {
+            RrrError::Validation { field, message } if field == "body" => {
+                RrrError::field(format!("items[{index}]"), message)
+            }
+            other => other,
         }
-        _ => Err(RrrError::field(
-            format!("items[{index}]"),
-            "must be an object",
-        )),
-    };
+    });
     let checked = parsed.and_then(|r| {
         let source_ref = r
             .source_ref

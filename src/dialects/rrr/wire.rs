@@ -5,6 +5,7 @@
 //! are ISO-8601 with the America/Toronto offset.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
@@ -262,10 +263,11 @@ pub struct EarnRequest {
     /// Expiry and posting.
     #[serde(default)]
     pub policy: Option<EarnPolicy>,
-    /// Open object (≤ 4 KB); `xcn_membership_tier` and `promotion_id` are read.
+    /// Open object (≤ 4 KB), kept as given; `xcn_membership_tier` and `promotion_id`
+    /// are read.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<Box<RawValue>>,
     /// A batch row's own reference (batch items only).
     #[serde(default)]
     pub source_ref: Option<String>,
@@ -294,7 +296,7 @@ pub struct EarnResponse {
 pub struct EarnBatchRequest {
     /// Up to 1,000 earns, each with its `source_ref`.
     #[schema(value_type = Vec<Object>)]
-    pub items: Vec<Value>,
+    pub items: Vec<Box<RawValue>>,
 }
 
 /// One row of a batch's answer.

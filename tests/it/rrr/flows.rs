@@ -937,3 +937,29 @@ async fn an_earn_reversal_takes_back_what_is_left() {
     .error(404, "NOT_FOUND");
     node.verify();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earn_metadata_is_kept_as_given() {
+    let node = node().await;
+    let xcn = Xcn::connect(&node, CLIENT).await;
+    let m = xcn.link("u1", "MEMBER", None).await;
+    // Keys out of order and spaces, as a client may send them; only the tier is read.
+    let metadata =
+        r#"{"zeta": 1, "xcn_membership_tier": "GOLD", "alpha": {"b": [2, 1], "a": null}}"#;
+    let body = format!(
+        r#"{{"client_user_id":"u1","rrr_member_id":"{m}","source":{{"event_type":"TOKEN_PURCHASE","order_id":"RAW-1"}},"currency":"USD","amount_minor":100,"points":10,"metadata":{metadata}}}"#
+    );
+    xcn.post_raw("/v1/points/earn", &body).await.ok(201);
+    let segments = xcn.get("/v1/reports/segments?group_by=tier").await.ok(200);
+    assert_eq!(segments["segments"][0]["segment"], "GOLD");
+    let data = node.shutdown().await;
+    let conn = rusqlite::Connection::open(data.path().join("ledger.db")).unwrap();
+    let stored: String = conn
+        .query_row(
+            "SELECT metadata FROM rrr_earns WHERE order_id = 'RAW-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, metadata);
+}

@@ -174,6 +174,16 @@ impl Xcn {
             .await
     }
 
+    /// `POST path` with `body` as it is, and a fresh key.
+    pub async fn post_raw(&self, path: &str, body: &str) -> Reply {
+        send(
+            self.request(reqwest::Method::POST, path)
+                .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                .body(body.to_string()),
+        )
+        .await
+    }
+
     /// `POST path` with `key`.
     pub async fn post_key(&self, path: &str, key: &str, body: &Value) -> Reply {
         send(
