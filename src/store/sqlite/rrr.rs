@@ -175,6 +175,32 @@ fn earn_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EarnRow> {
     })
 }
 
+/// The nine counters of a `rrr_daily` row (or of its sums) from column `i` on.
+fn tally_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Tally> {
+    Ok(Tally {
+        issued: r.get(i)?,
+        redeemed: r.get(i + 1)?,
+        expired: r.get(i + 2)?,
+        reversed: r.get(i + 3)?,
+        adjusted: r.get(i + 4)?,
+        transferred: r.get(i + 5)?,
+        d_available: r.get(i + 6)?,
+        d_escrow: r.get(i + 7)?,
+        d_pending: r.get(i + 8)?,
+    })
+}
+
+/// The five counters of a `rrr_segments` row (or of its sums) from column `i` on.
+fn segment_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<SegmentTally> {
+    Ok(SegmentTally {
+        earns: r.get(i)?,
+        points: r.get(i + 1)?,
+        bonus_points: r.get(i + 2)?,
+        spend_minor: r.get(i + 3)?,
+        new_members: r.get(i + 4)?,
+    })
+}
+
 fn bad_text(column: usize, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         column,
@@ -1035,19 +1061,10 @@ impl RrrReads for SqliteRead {
                    AND (?3 IS NULL OR day >= ?3) AND (?4 IS NULL OR day <= ?4)",
             )?
             .query_row(params![tenant.as_str(), client_id, from, to], |r| {
-                Ok(Tally {
-                    issued: r.get(0)?,
-                    redeemed: r.get(1)?,
-                    expired: r.get(2)?,
-                    reversed: r.get(3)?,
-                    adjusted: r.get(4)?,
-                    transferred: r.get(5)?,
-                    d_available: r.get(6)?,
-                    d_escrow: r.get(7)?,
-                    d_pending: r.get(8)?,
-                })
+                tally_at(r, 0)
             })?)
     }
+
     fn promotion(
         &mut self,
         tenant: &TenantId,
@@ -1111,16 +1128,7 @@ impl RrrReads for SqliteRead {
              GROUP BY {column} ORDER BY {column}"
         ))?;
         let rows = stmt.query_map(params![tenant.as_str(), client_id, from, to], |r| {
-            Ok((
-                r.get(0)?,
-                SegmentTally {
-                    earns: r.get(1)?,
-                    points: r.get(2)?,
-                    bonus_points: r.get(3)?,
-                    spend_minor: r.get(4)?,
-                    new_members: r.get(5)?,
-                },
-            ))
+            Ok((r.get(0)?, segment_at(r, 1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -1150,22 +1158,7 @@ impl RrrReads for SqliteRead {
         )?;
         let daily = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    Tally {
-                        issued: r.get(3)?,
-                        redeemed: r.get(4)?,
-                        expired: r.get(5)?,
-                        reversed: r.get(6)?,
-                        adjusted: r.get(7)?,
-                        transferred: r.get(8)?,
-                        d_available: r.get(9)?,
-                        d_escrow: r.get(10)?,
-                        d_pending: r.get(11)?,
-                    },
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, tally_at(r, 3)?))
             })?
             .collect::<Result<_, _>>()?;
         let mut stmt = conn.prepare(
@@ -1202,18 +1195,7 @@ impl RrrReads for SqliteRead {
         )?;
         let segments = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    SegmentTally {
-                        earns: r.get(3)?,
-                        points: r.get(4)?,
-                        bonus_points: r.get(5)?,
-                        spend_minor: r.get(6)?,
-                        new_members: r.get(7)?,
-                    },
-                ))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, segment_at(r, 3)?))
             })?
             .collect::<Result<_, _>>()?;
         let mut stmt = conn.prepare(
