@@ -407,7 +407,8 @@ CREATE TABLE rrr_entries (
     actor_id       TEXT NOT NULL,
     created_at     TEXT NOT NULL,
     posted_at      TEXT NOT NULL,
-    core_entry_id  INTEGER REFERENCES credit_transactions(id)
+    core_entry_id  INTEGER REFERENCES credit_transactions(id),
+    metadata       TEXT
 );
 CREATE INDEX idx_rrr_entries_member ON rrr_entries (account_id, id);
 CREATE TRIGGER rrr_entries_no_update BEFORE UPDATE ON rrr_entries

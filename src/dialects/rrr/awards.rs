@@ -315,6 +315,7 @@ pub fn commit(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardCommitRequest) -> Resu
             created_at: None,
             core_entry_id: Some(out.id),
             balance_after: None,
+            metadata: None,
         },
     )?;
     let in_row = ops::record(
@@ -331,6 +332,7 @@ pub fn commit(tx: &mut LedgerTx<'_>, c: &Client, r: &AwardCommitRequest) -> Resu
             created_at: None,
             core_entry_id: Some(into.id),
             balance_after: Some(into.balance_after),
+            metadata: None,
         },
     )?;
     tx.repo::<dyn RrrStore>()?
@@ -422,6 +424,7 @@ pub fn reverse(
                         created_at: None,
                         core_entry_id: Some(core.id),
                         balance_after: Some(core.balance_after),
+                        metadata: None,
                     },
                 )?;
             }

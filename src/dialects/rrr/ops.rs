@@ -9,6 +9,7 @@
 //! differs. Business keys are kept for good (the ledger keeps 7 years).
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::caller::Client;
@@ -217,6 +218,8 @@ pub struct EntrySpec<'a> {
     /// The available balance after it, when the caller knows it (the core entry's own
     /// `balance_after` for a movement of available); read from the account otherwise.
     pub balance_after: Option<i64>,
+    /// The request's `metadata`, as given (adjustments).
+    pub metadata: Option<&'a str>,
 }
 
 /// Appends the member ledger row of a movement just made (its `balance_after` is
@@ -251,6 +254,7 @@ pub fn record(
         created_at: e.created_at.unwrap_or(&now).to_string(),
         posted_at: now,
         core_entry_id: e.core_entry_id,
+        metadata: e.metadata.map(str::to_string),
     };
     let id = tx.repo::<dyn RrrStore>()?.insert_entry(tenant, &row)?;
     Ok(EntryRow { id, ..row })
@@ -609,6 +613,7 @@ pub fn post_earn(
             created_at: Some(&earn.created_at),
             core_entry_id: credit.map(|c| c.0),
             balance_after: credit.map(|c| c.1),
+            metadata: None,
         },
     )?;
     let was_pending = earn.status == EarnStatus::Pending;
@@ -689,6 +694,7 @@ pub fn reverse_earn(
                         created_at: None,
                         core_entry_id: Some(entry.id),
                         balance_after: Some(entry.balance_after),
+                        metadata: None,
                     },
                 )?;
                 count(
@@ -784,6 +790,7 @@ pub fn adjust(
             created_at: None,
             core_entry_id: Some(entry.id),
             balance_after: Some(entry.balance_after),
+            metadata: r.metadata.as_deref().map(RawValue::get),
         },
     )?;
     count(
@@ -977,6 +984,7 @@ fn record_order(
             created_at: None,
             core_entry_id: Some(moved.id),
             balance_after: Some(moved.balance_after),
+            metadata: None,
         },
     )
 }
@@ -1090,6 +1098,7 @@ pub fn reverse_redemption(
             created_at: None,
             core_entry_id: Some(back.id),
             balance_after: Some(back.balance_after),
+            metadata: None,
         },
     )?;
     count(

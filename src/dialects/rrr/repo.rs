@@ -145,6 +145,8 @@ pub struct EntryRow {
     pub posted_at: String,
     /// The core entry that moved the points.
     pub core_entry_id: Option<i64>,
+    /// The request's `metadata` as given (adjustments), not shown in the ledger.
+    pub metadata: Option<String>,
 }
 
 /// Status of an earn.

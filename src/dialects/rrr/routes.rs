@@ -8,6 +8,7 @@
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::awards::{self, AwardCommitRequest, AwardIntentRequest, AwardReverseRequest};
@@ -132,18 +133,20 @@ fn currency(c: &Client, field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-/// `metadata`: an object of at most 4 KB of compact JSON.
-fn metadata(v: Option<&Value>) -> Result<()> {
+/// `metadata` as sent: an object of at most 4 KB of compact JSON; its value (`None`
+/// when absent or `null`).
+fn metadata(raw: Option<&RawValue>) -> Result<Option<Value>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let v: Value =
+        serde_json::from_str(raw.get()).map_err(|e| RrrError::field("metadata", e.to_string()))?;
     match v {
-        None | Some(Value::Null) => Ok(()),
-        Some(v @ Value::Object(_)) if v.to_string().len() > MAX_METADATA_BYTES => {
-            Err(RrrError::field(
-                "metadata",
-                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
-            ))
-        }
-        Some(Value::Object(_)) => Ok(()),
-        Some(_) => Err(RrrError::field("metadata", "must be a JSON object")),
+        Value::Null => Ok(None),
+        Value::Object(_) if v.to_string().len() > MAX_METADATA_BYTES => Err(RrrError::field(
+            "metadata",
+            format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+        )),
+        Value::Object(_) => Ok(Some(v)),
+        _ => Err(RrrError::field("metadata", "must be a JSON object")),
     }
 }
 
@@ -195,16 +198,9 @@ fn check_earn(c: &Client, r: EarnRequest) -> Result<Earn> {
         .map(|t| time::stored(t).map_err(|m| RrrError::field("policy.expires_at", m)))
         .transpose()?;
     // Read as a value to check it and take the two keys; kept as the client sent it.
-    let parsed: Option<Value> = r
-        .metadata
-        .as_ref()
-        .map(|raw| serde_json::from_str(raw.get()))
-        .transpose()
-        .map_err(|e| RrrError::field("metadata", e.to_string()))?;
-    metadata(parsed.as_ref())?;
+    let parsed = metadata(r.metadata.as_deref())?;
     let meta = parsed
         .as_ref()
-        .filter(|v| !v.is_null())
         .and(r.metadata.as_ref())
         .map(|raw| raw.get().to_string());
     let text_of = |key: &str| -> Result<Option<String>> {
@@ -834,7 +830,9 @@ pub async fn adjustment(
         .as_deref()
         .map(|t| reference("ticket_reference", t, 128))
         .transpose()?;
-    metadata(r.metadata.as_ref())?;
+    if metadata(r.metadata.as_deref())?.is_none() {
+        r.metadata = None;
+    }
     let business = r.ticket_reference.clone().map(|t| Business {
         kind: "adjustment",
         key: t,

@@ -228,6 +228,7 @@ fn settle(tx: &mut LedgerTx<'_>, settled: &Settled) -> Result<(), RrrError> {
                     created_at: None,
                     core_entry_id: Some(entry.id),
                     balance_after: Some(entry.balance_after),
+                    metadata: None,
                 },
             )?;
             ops::count(

@@ -374,10 +374,10 @@ pub struct AdjustmentRequest {
     /// The client's ticket (one adjustment per ticket).
     #[serde(default)]
     pub ticket_reference: Option<String>,
-    /// Open object (≤ 4 KB).
+    /// Open object (≤ 4 KB), kept as given with the ADJUST entry.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub metadata: Option<Value>,
+    pub metadata: Option<Box<RawValue>>,
 }
 
 /// An adjustment.

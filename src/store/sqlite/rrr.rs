@@ -399,8 +399,8 @@ impl RrrStore for SqliteTx {
             "INSERT INTO rrr_entries
                (entry_uuid, tenant_id, account_id, member_id, client_id, type, points_delta,
                 balance_after, reason_code, source_ref, actor_type, actor_id, created_at,
-                posted_at, core_entry_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                posted_at, core_entry_id, metadata)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?
         .execute(params![
             e.entry_uuid,
@@ -417,7 +417,8 @@ impl RrrStore for SqliteTx {
             e.actor_id,
             e.created_at,
             e.posted_at,
-            e.core_entry_id
+            e.core_entry_id,
+            e.metadata
         ])?;
         Ok(conn.last_insert_rowid())
     }
@@ -1035,6 +1036,7 @@ impl RrrReads for SqliteRead {
                     created_at: r.get(12)?,
                     posted_at: r.get(13)?,
                     core_entry_id: r.get(14)?,
+                    metadata: None,
                 })
             },
         )?;

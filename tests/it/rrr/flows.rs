@@ -950,6 +950,25 @@ async fn earn_metadata_is_kept_as_given() {
         r#"{{"client_user_id":"u1","rrr_member_id":"{m}","source":{{"event_type":"TOKEN_PURCHASE","order_id":"RAW-1"}},"currency":"USD","amount_minor":100,"points":10,"metadata":{metadata}}}"#
     );
     xcn.post_raw("/v1/points/earn", &body).await.ok(201);
+    let adjustment = format!(
+        r#"{{"client_user_id":"u1","rrr_member_id":"{m}","points":-3,"reason_code":"GOODWILL","metadata":{metadata}}}"#
+    );
+    xcn.post_raw("/v1/points/adjustments", &adjustment)
+        .await
+        .ok(201);
+    // Not an object, or over 4 KB: 422, nothing kept.
+    for bad in [
+        "[1]".to_string(),
+        format!(r#"{{"x": "{}"}}"#, "y".repeat(4200)),
+    ] {
+        let b = format!(
+            r#"{{"client_user_id":"u1","rrr_member_id":"{m}","points":-3,"reason_code":"GOODWILL","metadata":{bad}}}"#
+        );
+        let r = xcn.post_raw("/v1/points/adjustments", &b).await;
+        r.error(422, "VALIDATION_FAILED");
+        assert_eq!(r.body["error"]["details"]["field"], "metadata");
+    }
+    assert_eq!(xcn.available(&m).await, 7);
     let segments = xcn.get("/v1/reports/segments?group_by=tier").await.ok(200);
     assert_eq!(segments["segments"][0]["segment"], "GOLD");
     let data = node.shutdown().await;
@@ -962,4 +981,12 @@ async fn earn_metadata_is_kept_as_given() {
         )
         .unwrap();
     assert_eq!(stored, metadata);
+    let adjusted: String = conn
+        .query_row(
+            "SELECT metadata FROM rrr_entries WHERE type = 'ADJUST'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(adjusted, metadata);
 }
