@@ -208,6 +208,14 @@ pub fn unix_now() -> u64 {
     u64::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0)
 }
 
+/// `X-Client-Id` as sent, trimmed.
+fn client_id_header(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
 fn trace_of(req: &HttpRequest) -> String {
     req.extensions()
         .get::<Trace>()
@@ -256,12 +264,7 @@ impl Client {
             .ok_or_else(|| {
                 RrrError::Unauthenticated("the token's client is no longer registered".into())
             })?;
-        let header = req
-            .headers()
-            .get(CLIENT_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
-        match header {
+        match client_id_header(req) {
             None | Some("") => {
                 return Err(RrrError::Unauthorized(format!(
                     "{CLIENT_ID_HEADER} is required and must name the token's client"
@@ -319,12 +322,7 @@ impl Approver {
         if let Some(token) = bearer(req) {
             if state.admin.enabled() && state.admin.check(Some(&format!("Bearer {token}"))).is_ok()
             {
-                let client_id = req
-                    .headers()
-                    .get(CLIENT_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-                    .unwrap_or_default();
+                let client_id = client_id_header(req).unwrap_or_default();
                 let tenant = state.tenant_of_client(client_id).ok_or_else(|| {
                     RrrError::Unauthorized(format!(
                         "{CLIENT_ID_HEADER} must name the promotion's client"

@@ -154,7 +154,16 @@ pub fn once(
 /// belongs to another client.
 pub fn member_of(tx: &mut LedgerTx<'_>, c: &Client, member_id: &str) -> Result<MemberRow> {
     let id = uuid_field("rrr_member_id", member_id)?;
-    match tx.repo::<dyn RrrStore>()?.member(&c.tenant.id, &id)? {
+    let found = tx.repo::<dyn RrrStore>()?.member(&c.tenant.id, &id)?;
+    owned_member(c, &id, found)
+}
+
+/// `found` (the tenant's member `id`, if any) when it belongs to the caller's client.
+///
+/// # Errors
+/// 404 otherwise: another client's member is not found either.
+pub fn owned_member(c: &Client, id: &str, found: Option<MemberRow>) -> Result<MemberRow> {
+    match found {
         Some(m) if m.client_id == c.client_id => Ok(m),
         _ => Err(RrrError::NotFound(format!("member {id} not found"))),
     }

@@ -22,10 +22,8 @@ type Result<T> = std::result::Result<T, RrrError>;
 /// 422 for a malformed id, 404 when it is not the client's.
 pub fn member(r: &mut LedgerRead<'_>, c: &Client, member_id: &str) -> Result<MemberRow> {
     let id = super::ops::uuid_field("rrr_member_id", member_id)?;
-    match r.repo::<dyn RrrReads>()?.member(&c.tenant.id, &id)? {
-        Some(m) if m.client_id == c.client_id => Ok(m),
-        _ => Err(RrrError::NotFound(format!("member {id} not found"))),
-    }
+    let found = r.repo::<dyn RrrReads>()?.member(&c.tenant.id, &id)?;
+    super::ops::owned_member(c, &id, found)
 }
 
 /// `GET /v1/links/status`.
