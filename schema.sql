@@ -600,3 +600,40 @@ CREATE TABLE rrr_segments (
     new_members   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, client_id, day, tier, promotion_id, cohort)
 ) WITHOUT ROWID;
+
+-- version 5
+-- Real-money payments (Stripe Checkout sessions, Apple and Google in-app purchases):
+-- one row per payment at its provider, written in the same transaction as the credit
+-- or claw-back it records. `credits` and the claw-back counters are the tenant's
+-- minor units; `amount` is the price in the currency's minor units.
+CREATE TABLE payments (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider         TEXT NOT NULL CHECK (provider IN ('stripe', 'apple_iap', 'google_iap')),
+    external_id      TEXT NOT NULL,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    account          TEXT NOT NULL,
+    package_id       TEXT NOT NULL,
+    credits          INTEGER NOT NULL CHECK (credits > 0),
+    amount           INTEGER NOT NULL CHECK (amount >= 0),
+    currency         TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('open', 'credited', 'refunded', 'disputed')),
+    order_ref        TEXT,
+    entry_id         INTEGER REFERENCES credit_transactions(id),
+    refund_claimed   INTEGER NOT NULL DEFAULT 0 CHECK (refund_claimed >= 0),
+    refund_taken     INTEGER NOT NULL DEFAULT 0
+                     CHECK (refund_taken >= 0 AND refund_taken <= refund_claimed),
+    dispute_claimed  INTEGER NOT NULL DEFAULT 0 CHECK (dispute_claimed >= 0),
+    dispute_taken    INTEGER NOT NULL DEFAULT 0
+                     CHECK (dispute_taken >= 0 AND dispute_taken <= dispute_claimed),
+    receipt_url      TEXT,
+    answer           TEXT,
+    acknowledged     INTEGER CHECK (acknowledged IN (0, 1)),
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    CHECK (refund_claimed + dispute_claimed <= credits),
+    CHECK (status = 'open' OR entry_id IS NOT NULL),
+    UNIQUE (provider, external_id)
+);
+CREATE INDEX idx_payments_order ON payments (provider, order_ref) WHERE order_ref IS NOT NULL;
+CREATE INDEX idx_payments_unrecovered ON payments (id)
+    WHERE refund_claimed > refund_taken OR dispute_claimed > dispute_taken;

@@ -2,6 +2,7 @@
 //! every one), the HTTP server, the libp2p node, the webhook dispatcher and the
 //! scheduled jobs, and stops them in order.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,8 +14,10 @@ use utoipa::OpenApi;
 use crate::auth::{AdminAuth, PeerAuthenticator};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, TenantSettings};
-use crate::dialects::goop2::{self, limits::Limiters, ops, presence::Presence, Goop2State};
-use crate::dialects::roochip::{self, RoochipState};
+use crate::dialects::goop2::{
+    self, limits::Limiters, merchant::Goop2Merchant, ops, presence::Presence, Goop2State,
+};
+use crate::dialects::roochip::{self, merchant::RoochipMerchant, RoochipState};
 use crate::dialects::rrr::{self, RrrState};
 use crate::http;
 use crate::ledger::jobs::{Scheduler, SettleHooks};
@@ -22,6 +25,11 @@ use crate::ledger::{Ledger, LedgerError, TenantId};
 use crate::p2p::{
     self, directory, KeyError, NodeInfo, P2pHandle, RegistrationEvent, RegistrationHook,
     RegistryLimits,
+};
+use crate::payments::{
+    self,
+    admin::PaymentsAdmin,
+    stripe::{StripeCheckout, StripeTenant, StripeWebhooks},
 };
 use crate::store;
 use crate::webhooks::{Dispatcher, DispatcherHandle};
@@ -131,6 +139,37 @@ fn registration_hook(
     })
 }
 
+/// The Stripe webhook's tenants: Goop2 with `[goop2.stripe]`, each Roochip tenant
+/// with `[tenants.stripe]`, each with its merchant.
+fn stripe_webhooks(config: &Config, ledger: Ledger) -> Result<StripeWebhooks, StartError> {
+    let mut tenants = HashMap::new();
+    if let Some(stripe) = &config.goop2.stripe {
+        let merchant = Goop2Merchant {
+            tenant: TenantId::new(config.goop2.tenant.clone())?,
+            bundles: config.goop2.bundles.clone(),
+        };
+        tenants.insert(
+            config.goop2.tenant.clone(),
+            StripeTenant {
+                signing_secret: stripe.webhook_signing_secret.clone(),
+                merchant: Arc::new(merchant),
+            },
+        );
+    }
+    for t in config.tenants.iter().filter_map(TenantSettings::roochip) {
+        if let Some(stripe) = &t.stripe {
+            tenants.insert(
+                t.id.clone(),
+                StripeTenant {
+                    signing_secret: stripe.webhook_signing_secret.clone(),
+                    merchant: Arc::new(RoochipMerchant::new(t.clone())?),
+                },
+            );
+        }
+    }
+    Ok(StripeWebhooks::new(ledger, tenants))
+}
+
 /// Starts everything (ledger, libp2p node, HTTP server, webhook dispatcher) and
 /// returns once HTTP and libp2p listen.
 ///
@@ -209,6 +248,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         limits: limits.clone(),
         presence: presence.clone(),
         node: node.clone(),
+        checkout: config.goop2.stripe.as_ref().map(StripeCheckout::new),
     });
     let roochip_tenants: Vec<_> = config
         .tenants
@@ -245,6 +285,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
         config.server.max_body_bytes,
     )?);
+    let stripe_state = web::Data::new(stripe_webhooks(&config, ledger.clone())?);
+    let payments_admin = web::Data::new(PaymentsAdmin {
+        ledger: ledger.clone(),
+        admin: AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
+    });
     let upkeep_rrr = rrr_state.clone();
     let max_body = config.server.max_body_bytes;
     let _ = http::prometheus();
@@ -254,12 +299,15 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             roochip_state.clone(),
             rrr_state.clone(),
         );
+        let (stripe_state, payments_admin) = (stripe_state.clone(), payments_admin.clone());
         App::new()
             .wrap(middleware::from_fn(http::observe))
             .configure(move |cfg| {
                 goop2::mount(cfg, goop2_state, max_body);
                 roochip::mount(cfg, roochip_state);
                 rrr::mount(cfg, rrr_state);
+                payments::stripe::mount(cfg, stripe_state, max_body);
+                payments::admin::mount(cfg, payments_admin);
                 cfg.route("/metrics", web::get().to(http::metrics_text))
                     .route("/openapi.json", web::get().to(openapi_json))
                     .default_service(web::to(not_found));
@@ -380,6 +428,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(roochip::ApiDoc::openapi());
     doc.merge(roochip::deliveries::ApiDoc::openapi());
     doc.merge(rrr::ApiDoc::openapi());
+    doc.merge(payments::ApiDoc::openapi());
     doc.merge(OpsDoc::openapi());
     doc
 }

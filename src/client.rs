@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use crate::auth::peer_id_auth::{Bearer, ClientAuth, PeerAuthError};
 use crate::catalog::MAX_FILE_BYTES;
 use crate::dialects::goop2::wire::{
-    BalanceResponse, NodeResponse, PurchaseResponse, TemplateListing, TransactionsResponse,
+    BalanceResponse, BundleCheckoutResponse, NodeResponse, PurchaseResponse, TemplateListing,
+    TransactionsResponse,
 };
 use crate::p2p::{self, RecordDomain};
 
@@ -269,6 +270,28 @@ impl PeerClient {
             .post(&url)
             .header("Authorization", auth)
             .json(&serde_json::json!({ "template": template }))
+            .send()
+            .await
+            .map_err(|e| self.http_error(&url, e))?;
+        self.json(&url, res).await
+    }
+
+    /// `POST /api/credits/checkout`: opens a Stripe Checkout for a credit bundle.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] 404 for an unknown bundle, 503 when the node sells no
+    /// credits, 502 when Stripe could not open the checkout.
+    pub async fn buy_credits(
+        &mut self,
+        bundle: &str,
+    ) -> Result<BundleCheckoutResponse, ClientError> {
+        let auth = self.authorization().await?;
+        let url = self.url("/api/credits/checkout");
+        let res = self
+            .http
+            .post(&url)
+            .header("Authorization", auth)
+            .json(&serde_json::json!({ "bundle": bundle }))
             .send()
             .await
             .map_err(|e| self.http_error(&url, e))?;

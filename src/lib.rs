@@ -17,6 +17,7 @@ pub mod dialects;
 pub mod http;
 pub mod ledger;
 pub mod p2p;
+pub mod payments;
 pub mod redact;
 pub mod secret;
 pub mod store;

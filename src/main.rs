@@ -13,6 +13,7 @@ use rendezvous_credits::dialects::roochip::{self, RoochipError};
 use rendezvous_credits::dialects::rrr;
 use rendezvous_credits::ledger::{format_minor, Actor, Amount, Ledger, TenantId};
 use rendezvous_credits::p2p::RecordDomain;
+use rendezvous_credits::payments::admin::ListQuery;
 use rendezvous_credits::store;
 use rendezvous_credits::webhooks::deliveries;
 
@@ -119,6 +120,12 @@ enum PeerCommand {
         /// Template name.
         name: String,
     },
+    /// Buys a credit bundle with real money: prints the Stripe Checkout URL to open in
+    /// a browser; the credits arrive once Stripe confirms the payment.
+    BuyCredits {
+        /// Bundle id (`credits-500`, `credits-1200`, `credits-3000` by default).
+        bundle: String,
+    },
     /// Downloads a free or owned template and extracts it into DIR.
     Install {
         /// Template name.
@@ -195,6 +202,31 @@ enum AdminCommand {
     Rrr {
         #[command(subcommand)]
         command: RrrCommand,
+    },
+    /// Real-money payments (Stripe, Apple and Google in-app purchases).
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Lists payments, newest first: provider, external id, account, credits, status,
+    /// and what refunds and disputes could not take back.
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this provider's: stripe, apple_iap or google_iap.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Only payments whose claw-back left a shortfall.
+        #[arg(long)]
+        unrecovered: bool,
+        /// How many (at most 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 
@@ -400,6 +432,14 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
                 _ => println!("{} is free: install it", r.template),
             }
         }
+        PeerCommand::BuyCredits { bundle } => {
+            let r = client.buy_credits(&bundle).await.map_err(err)?;
+            println!("open this page to pay for {bundle}:\n{}", r.checkout_url);
+            println!(
+                "(checkout session {}; the credits arrive once the payment is confirmed)",
+                r.session_id
+            );
+        }
         PeerCommand::Install { name, dir } => {
             let files = client.install(&name, &dir).await.map_err(err)?;
             println!(
@@ -476,6 +516,7 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
         }
         AdminCommand::Codes { command } => codes(&node.load()?, command),
         AdminCommand::Webhooks { command } => webhooks(&node.load()?, command),
+        AdminCommand::Payments { command } => payments(&node.load()?, command),
         AdminCommand::RrrClient => {
             let (secret, digest) = new_token();
             println!("client_secret:        {secret}");
@@ -721,6 +762,47 @@ fn webhooks(config: &Config, command: WebhooksCommand) -> Result<ExitCode, Strin
             println!("event {} is {} again (attempts reset)", d.id, d.status);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn payments(config: &Config, command: PaymentsCommand) -> Result<ExitCode, String> {
+    let PaymentsCommand::List {
+        tenant,
+        provider,
+        unrecovered,
+        limit,
+    } = command;
+    let filter = rendezvous_credits::payments::admin::filter(ListQuery {
+        tenant,
+        provider,
+        unrecovered,
+        before: None,
+        limit: Some(limit),
+    })?;
+    let list = read_only(config)?
+        .read_blocking(move |r| rendezvous_credits::payments::admin::list(r, filter))
+        .map_err(|e| e.to_string())?;
+    for p in &list {
+        let shortfall = if p.shortfall > 0 {
+            format!("  shortfall {}", p.shortfall)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:>6}  {:<10} {:<10} {:<9} {:>8} credits  {} {} {}  {}  {}{shortfall}",
+            p.id,
+            p.provider,
+            p.tenant,
+            p.status,
+            p.credits,
+            p.amount,
+            p.currency,
+            p.package,
+            p.external_id,
+            p.account,
+        );
+    }
+    println!("{} payments shown", list.len());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -46,8 +46,12 @@ impl Bucket {
 pub enum EntryKind {
     /// Goop2 starter credits, once per peer (goop2-credit-system.md, "Registration").
     Starter,
-    /// A template bought with credits.
+    /// Something bought: in Goop2 a template bought with credits (a debit); in
+    /// Roochip a package of credits bought with money (a credit).
     Purchase,
+    /// Goop2: credits bought with real money (goop2-credit-system.md, "Transaction
+    /// types": `buy`).
+    Buy,
     /// Credits given back for a purchase.
     Refund,
     /// An operator's grant.
@@ -82,6 +86,7 @@ impl EntryKind {
         match self {
             EntryKind::Starter => "starter",
             EntryKind::Purchase => "purchase",
+            EntryKind::Buy => "buy",
             EntryKind::Refund => "refund",
             EntryKind::Grant => "grant",
             EntryKind::Reward => "reward",
@@ -128,6 +133,10 @@ pub enum Actor {
         /// The client id.
         client: String,
     },
+    /// A payment provider's verified message (a Stripe event, an Apple signed
+    /// transaction, a Google purchase): `payment:<provider>` (`stripe`, `apple_iap`,
+    /// `google_iap`).
+    Payment(&'static str),
 }
 
 impl Actor {
@@ -146,6 +155,7 @@ impl Actor {
                 admin: true,
             } => format!("tenant:{tenant}:admin"),
             Actor::Client { tenant, client } => format!("client:{tenant}:{client}"),
+            Actor::Payment(provider) => format!("payment:{provider}"),
         }
     }
 }

@@ -532,6 +532,7 @@ pub fn roochip_tenant(id: &str) -> RoochipTenant {
         promo_code_credits: DecimalSetting::Text("5.00".into()),
         packages: seed_packages(),
         idempotency_retention_days: 30,
+        stripe: None,
     }
 }
 

@@ -12,6 +12,7 @@ mod durability;
 mod goop2_flows;
 mod ops;
 mod p2p_registration;
+mod payments;
 mod peer_auth;
 mod roochip;
 mod rrr;

@@ -132,6 +132,7 @@ fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]
         promo_code_credits: DecimalSetting::Text("5.00".into()),
         packages: seed_packages(),
         idempotency_retention_days: 30,
+        stripe: None,
     }
 }
 

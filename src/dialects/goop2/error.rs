@@ -59,6 +59,9 @@ pub enum Goop2Error {
     /// 503: a bounded resource is full.
     #[error("{0}")]
     Unavailable(String),
+    /// 502: the payment provider refused or could not be reached; nothing was taken.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503 with `Retry-After`: the node's storage is full; nothing was written.
     #[error("{}", StorageFull::MESSAGE)]
     StorageFull(StorageFull),
@@ -138,6 +141,7 @@ impl Goop2Error {
             Goop2Error::RateLimited { .. } => "rate_limited",
             Goop2Error::Unavailable(_) => "unavailable",
             Goop2Error::StorageFull(_) => "storage_full",
+            Goop2Error::BadGateway(_) => "payment_provider_unavailable",
             Goop2Error::Internal(_) => "internal_error",
         }
     }
@@ -158,6 +162,7 @@ impl ResponseError for Goop2Error {
             Goop2Error::Unavailable(_) | Goop2Error::StorageFull(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Goop2Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Goop2Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod merchant;
 pub mod ops;
 pub mod presence;
 pub mod repo;
@@ -19,6 +20,7 @@ use crate::catalog::Catalog;
 use crate::http::BodyConfig;
 use crate::ledger::{Ledger, TenantId};
 use crate::p2p::NodeInfo;
+use crate::payments::stripe::StripeCheckout;
 
 pub use error::Goop2Error;
 use limits::Limiters;
@@ -37,6 +39,8 @@ pub use settings::Goop2Settings;
         routes::transactions,
         routes::purchase,
         routes::purchases,
+        routes::bundles,
+        routes::checkout,
         routes::grant,
         routes::refund,
         routes::list,
@@ -75,6 +79,8 @@ pub struct Goop2State {
     pub presence: Arc<Presence>,
     /// The libp2p node's identity and addresses.
     pub node: NodeInfo,
+    /// The Stripe client, when `[goop2.stripe]` is set.
+    pub checkout: Option<StripeCheckout>,
 }
 
 fn bad_request(message: String) -> actix_web::Error {
@@ -114,6 +120,8 @@ pub fn mount(cfg: &mut web::ServiceConfig, state: web::Data<Goop2State>, max_bod
             .route("/credits/transactions", web::get().to(routes::transactions))
             .route("/credits/purchase", web::post().to(routes::purchase))
             .route("/credits/purchases", web::get().to(routes::purchases))
+            .route("/credits/bundles", web::get().to(routes::bundles))
+            .route("/credits/checkout", web::post().to(routes::checkout))
             .route("/credits/grant", web::post().to(routes::grant))
             .route("/credits/refund", web::post().to(routes::refund))
             .route("/credits/store-data", web::get().to(routes::store_data))

@@ -15,6 +15,7 @@ use crate::auth::PeerIdentity;
 use crate::catalog::Template;
 use crate::http::{AuthenticationInfo, JsonBody};
 use crate::ledger::{Amount, Bucket, LedgerError};
+use crate::payments::stripe::CheckoutError;
 
 type Result<T> = std::result::Result<T, Goop2Error>;
 
@@ -219,6 +220,66 @@ pub async fn purchase(
             price: None,
             new_balance: None,
         },
+    }))
+}
+
+/// The credit bundles on sale (no authentication), and whether checkout is open.
+#[utoipa::path(get, path = "/api/credits/bundles", tag = "goop2",
+    responses((status = 200, body = BundlesResponse)))]
+pub async fn bundles(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(BundlesResponse {
+        bundles: state.settings.bundles.clone(),
+        checkout_available: state.checkout.is_some(),
+    })
+}
+
+/// Opens a Stripe Checkout for a credit bundle, for the authenticated peer. The
+/// credits arrive with Stripe's webhook as a `buy` entry. 503 when the node has no
+/// `[goop2.stripe]`; 404 for an unknown bundle; 502 when Stripe cannot open it.
+#[utoipa::path(post, path = "/api/credits/checkout", tag = "goop2",
+    request_body = BundleCheckoutRequest,
+    responses((status = 200, body = BundleCheckoutResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn checkout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<BundleCheckoutRequest>,
+) -> Result<HttpResponse> {
+    let id = limited_peer(&state, &req, Limit::Purchase)?;
+    let stripe = state.checkout.as_ref().ok_or_else(|| {
+        Goop2Error::Unavailable(
+            "checkout is not available on this node: contact the server admin for more credits"
+                .into(),
+        )
+    })?;
+    let bundle = state
+        .settings
+        .bundles
+        .iter()
+        .find(|b| b.id == body.value.bundle)
+        .ok_or_else(|| Goop2Error::NotFound(format!("unknown bundle {:?}", body.value.bundle)))?;
+    let started = stripe
+        .start(
+            &state.ledger,
+            &state.tenant,
+            &id,
+            &super::merchant::offer(bundle),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .await
+        .map_err(|e| match e {
+            CheckoutError::Provider(detail) => {
+                tracing::warn!(%detail, "Stripe checkout failed");
+                Goop2Error::BadGateway(
+                    "the payment provider could not open a checkout; no payment was taken".into(),
+                )
+            }
+            CheckoutError::Ledger(e) => Goop2Error::from(e),
+        })?;
+    Ok(HttpResponse::Ok().json(BundleCheckoutResponse {
+        checkout_url: started.checkout_url,
+        session_id: started.session_id,
     }))
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{LedgerError, TenantId, TenantSpec};
+use crate::payments::stripe::StripeSettings;
 
 /// Largest Goop2 balance, in credits.
 pub const CEILING: i64 = 1_000_000_000_000;
@@ -26,6 +27,44 @@ pub struct Goop2Settings {
     pub credits_enabled: bool,
     /// Requests per minute.
     pub rate_limits: RateLimits,
+    /// `[goop2.stripe]`: Stripe Checkout for the credit bundles; absent = checkout
+    /// answers 503.
+    pub stripe: Option<StripeSettings>,
+    /// `[[goop2.bundles]]`: credit bundles sold for money (default: the design's
+    /// three, goop2-credit-system.md "Phase 2: Credit Bundles").
+    pub bundles: Vec<Bundle>,
+}
+
+/// A credit bundle: `credits` whole credits for `price_amount` in the currency's
+/// minor units.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Bundle id (`credits-500`).
+    pub id: String,
+    /// Credits issued.
+    pub credits: i64,
+    /// Price in cents (`499` = $4.99).
+    pub price_amount: i64,
+    /// ISO 4217, lowercase (`usd`).
+    pub currency: String,
+}
+
+/// The design's bundles: 500 credits for $4.99, 1,200 for $9.99, 3,000 for $19.99.
+pub fn default_bundles() -> Vec<Bundle> {
+    [
+        ("credits-500", 500, 499),
+        ("credits-1200", 1200, 999),
+        ("credits-3000", 3000, 1999),
+    ]
+    .into_iter()
+    .map(|(id, credits, price_amount)| Bundle {
+        id: id.into(),
+        credits,
+        price_amount,
+        currency: "usd".into(),
+    })
+    .collect()
 }
 
 /// `[goop2.rate_limits]`: requests per minute (goop2-credit-system.md, "Rate Limiting").
@@ -52,6 +91,8 @@ impl Default for Goop2Settings {
             trust_peer_id_header: false,
             credits_enabled: true,
             rate_limits: RateLimits::default(),
+            stripe: None,
+            bundles: default_bundles(),
         }
     }
 }
@@ -103,6 +144,25 @@ impl Goop2Settings {
         .contains(&0)
         {
             return Err("goop2.rate_limits values must be at least 1".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for b in &self.bundles {
+            let at = format!("goop2.bundles[id = {:?}]", b.id);
+            if b.id.is_empty() || b.id.len() > 64 || !ids.insert(b.id.as_str()) {
+                return Err(format!("{at}: ids must be 1 to 64 bytes and unique"));
+            }
+            if b.credits <= 0 || b.credits > CEILING {
+                return Err(format!("{at}.credits: must be 1 to {CEILING}"));
+            }
+            if b.price_amount < 0 {
+                return Err(format!("{at}.price_amount: must not be negative"));
+            }
+            if b.currency.parse::<stripe::Currency>().is_err() {
+                return Err(format!("{at}.currency: unknown currency {:?}", b.currency));
+            }
+        }
+        if let Some(stripe) = &self.stripe {
+            stripe.validate("goop2.stripe")?;
         }
         Ok(())
     }

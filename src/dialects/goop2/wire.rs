@@ -61,6 +61,33 @@ pub struct TransactionsResponse {
     pub total: u64,
 }
 
+/// `GET /api/credits/bundles`: the credit bundles on sale.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BundlesResponse {
+    /// Every bundle: `{id, credits, price_amount, currency}`.
+    pub bundles: Vec<super::settings::Bundle>,
+    /// Whether `POST /api/credits/checkout` can open a payment (`[goop2.stripe]` is set).
+    pub checkout_available: bool,
+}
+
+/// `POST /api/credits/checkout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BundleCheckoutRequest {
+    /// A bundle id from `GET /api/credits/bundles`.
+    pub bundle: String,
+}
+
+/// `POST /api/credits/checkout` answer: open `checkout_url` in a browser; the credits
+/// arrive with Stripe's webhook (a `buy` entry), never with the redirect.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BundleCheckoutResponse {
+    /// Stripe's payment page.
+    pub checkout_url: String,
+    /// The Checkout Session id (`cs_…`).
+    pub session_id: String,
+}
+
 /// `POST /api/credits/purchase` and `POST /api/credits/spend`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -64,6 +64,11 @@ impl Caller {
         })
     }
 
+    /// The position of the caller's tenant in [`RoochipState::tenants`].
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// The tenant's settings.
     pub fn settings(&self) -> &RoochipTenant {
         &self.state.tenants[self.index]

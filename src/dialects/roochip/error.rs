@@ -43,6 +43,10 @@ pub enum RoochipError {
     /// 413: a body over `server.max_body_bytes`.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 502: the payment provider refused or could not be reached; nothing was taken
+    /// or recorded.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: a payment method that is not live on this node.
     #[error("{0}")]
     Unavailable(String),
@@ -84,6 +88,7 @@ impl ResponseError for RoochipError {
             RoochipError::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
             RoochipError::Forbidden(_) => StatusCode::FORBIDDEN,
             RoochipError::NotFound(_) => StatusCode::NOT_FOUND,
+            RoochipError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             RoochipError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             RoochipError::Conflict(_) => StatusCode::CONFLICT,
             RoochipError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -19,6 +19,7 @@ pub mod body;
 pub mod caller;
 pub mod deliveries;
 pub mod error;
+pub mod merchant;
 pub mod ops;
 pub mod repo;
 pub mod routes;
@@ -33,6 +34,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{ApiKeys, KeyRole};
 use crate::http::BodyConfig;
 use crate::ledger::{Ledger, LedgerError, TenantId};
+use crate::payments::stripe::StripeCheckout;
 
 pub use error::RoochipError;
 pub use settings::RoochipTenant;
@@ -47,6 +49,9 @@ pub struct RoochipState {
     pub api_keys: ApiKeys,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// Each tenant's Stripe client (same order as `tenants`), where it has
+    /// `[tenants.stripe]`.
+    checkouts: Vec<Option<StripeCheckout>>,
 }
 
 impl RoochipState {
@@ -70,12 +75,22 @@ impl RoochipState {
             }
         }
         let api_keys = ApiKeys::new(keys);
+        let checkouts = tenants
+            .iter()
+            .map(|t| t.stripe.as_ref().map(StripeCheckout::new))
+            .collect();
         Ok(RoochipState {
             ledger,
             tenants,
             api_keys,
             max_body_bytes,
+            checkouts,
         })
+    }
+
+    /// The Stripe client of the caller's tenant, if it sells through Stripe.
+    pub fn checkout(&self, caller: &caller::Caller) -> Option<&StripeCheckout> {
+        self.checkouts.get(caller.index()).and_then(Option::as_ref)
     }
 }
 
@@ -98,7 +113,7 @@ impl RoochipState {
         routes::reject_request,
         routes::grant,
     ),
-    components(schemas(wire::CreditsIssuedEvent)),
+    components(schemas(wire::CreditsIssuedEvent, wire::CheckoutRequest, wire::CheckoutResponse)),
     modifiers(&ApiKeyScheme),
     tags(
         (name = "roochip", description = "Roochip Lite: ROO wallets of an app's users (X-API-Key)"),

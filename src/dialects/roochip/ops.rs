@@ -29,6 +29,8 @@ pub const CREDITS_ISSUED: &str = "credits.issued";
 
 /// Entry kind of a reward.
 pub const KIND_REWARD: EntryKind = EntryKind::Reward;
+/// Entry kind of a package bought with money ("Transaction type label": `purchase`).
+pub const KIND_PURCHASE: EntryKind = EntryKind::Purchase;
 /// Entry kind of a deduct.
 pub const KIND_DEDUCTION: EntryKind = EntryKind::Deduction;
 /// Entry kind of a redeemed promo code.
@@ -493,7 +495,7 @@ pub fn credits_issued_payload(
 
 /// Writes the `credits.issued` outbox event of an issuance, in the same unit, when
 /// the tenant has a webhook URL.
-fn issued(
+pub(super) fn issued(
     tx: &mut LedgerTx<'_>,
     w: &WalletContext,
     account: AccountId,

@@ -20,6 +20,7 @@ use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use super::RoochipState as AppState;
 use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
+use crate::payments::stripe::CheckoutError;
 use crate::redact;
 
 type Result<T> = std::result::Result<T, RoochipError>;
@@ -357,21 +358,65 @@ pub async fn packages(caller: Caller) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(PackagesResponse { packages }))
 }
 
-/// Checkout: 503 `coming_soon` while no payment provider is configured ("Phase 1 —
-/// Coming soon response"). The body is not read: whatever the app sends, it gets the
-/// Phase 1 answer.
+/// Checkout ("Buying ROO — Purchase Flow"): with `[tenants.stripe]`, opens a Stripe
+/// Checkout Session for the package and answers `{checkout_url, session_id}`; the
+/// credits come with Stripe's webhook. Without it, the guide's 503 `coming_soon` ("Phase
+/// 1 — Coming soon response"), whatever the body.
+///
+/// Errors: 400 for a bad body, 404 for an unknown package, 502 when Stripe cannot open
+/// the session (nothing is recorded).
 #[utoipa::path(post, path = "/v1/checkout", tag = "roochip",
+    params(("Idempotency-Key" = Option<String>, Header, description = "sent on to Stripe, so that a retry opens no second session")),
+    request_body = CheckoutRequest,
     security(("api_key" = [])),
-    responses((status = 503, body = ComingSoonResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn checkout(caller: Caller) -> Result<HttpResponse> {
-    let promo = caller.promo_code_credits()?;
-    Ok(HttpResponse::ServiceUnavailable().json(ComingSoonResponse {
-        status: "coming_soon".into(),
-        message: format!(
-            "Payment system coming soon! In the meantime, request a free {}-credit code.",
-            format_minor(promo.minor(), SCALE)
-        ),
-        request_code_endpoint: "POST /v1/codes/request".into(),
+    responses((status = 200, body = CheckoutResponse), (status = 503, body = ComingSoonResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn checkout(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    raw: web::Bytes,
+) -> Result<HttpResponse> {
+    let Some(stripe) = state.checkout(&caller) else {
+        let promo = caller.promo_code_credits()?;
+        return Ok(HttpResponse::ServiceUnavailable().json(ComingSoonResponse {
+            status: "coming_soon".into(),
+            message: format!(
+                "Payment system coming soon! In the meantime, request a free {}-credit code.",
+                format_minor(promo.minor(), SCALE)
+            ),
+            request_code_endpoint: "POST /v1/codes/request".into(),
+        }));
+    };
+    let body: CheckoutRequest = super::body::parse(&raw)?;
+    let user = external_user_id(&body.external_user_id)?;
+    let offer = super::merchant::offer(caller.settings(), &body.package_id)
+        .ok_or_else(|| RoochipError::NotFound("Package not found".into()))?;
+    let key = match req
+        .headers()
+        .get(super::body::IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(k) => format!("{}:{}", caller.tenant, k.trim()),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let started = stripe
+        .start(&state.ledger, &caller.tenant, &user, &offer, &key)
+        .await
+        .map_err(|e| match e {
+            CheckoutError::Provider(detail) => {
+                tracing::warn!(%detail, "Stripe checkout failed");
+                RoochipError::BadGateway(
+                    "The payment provider could not open a checkout; no payment was taken. Try again."
+                        .into(),
+                )
+            }
+            CheckoutError::Ledger(e) => RoochipError::from(e),
+        })?;
+    Ok(HttpResponse::Ok().json(CheckoutResponse {
+        checkout_url: started.checkout_url,
+        session_id: started.session_id,
     }))
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{Amount, LedgerError, TenantId, TenantSpec};
+use crate::payments::stripe::StripeSettings;
 use crate::secret::Secret;
 
 pub use crate::ledger::amount::DecimalSetting;
@@ -107,6 +108,10 @@ pub struct RoochipTenant {
     /// How long an `Idempotency-Key` answer is kept, days (at least 1).
     #[serde(default = "default_retention_days")]
     pub idempotency_retention_days: u32,
+    /// `[tenants.stripe]`: Stripe Checkout for the packages; absent = `POST
+    /// /v1/checkout` answers the guide's 503 `coming_soon`.
+    #[serde(default)]
+    pub stripe: Option<StripeSettings>,
 }
 
 /// Decimal places of ROO (hundredths).
@@ -240,6 +245,15 @@ pub fn check(tenant: &RoochipTenant) -> Result<(), String> {
         if !ids.insert(package_id(tenant, p)) {
             return Err(format!("{name}: the package id (or name) is used twice"));
         }
+        if tenant.stripe.is_some() && p.currency.parse::<stripe::Currency>().is_err() {
+            return Err(format!(
+                "{name}.currency: unknown currency {:?}",
+                p.currency
+            ));
+        }
+    }
+    if let Some(stripe) = &tenant.stripe {
+        stripe.validate(&format!("tenants[id = {:?}].stripe", tenant.id))?;
     }
     Ok(())
 }
@@ -260,6 +274,7 @@ mod tests {
             promo_code_credits: DecimalSetting::Text("5.00".into()),
             packages: seed_packages(),
             idempotency_retention_days: 30,
+            stripe: None,
         }
     }
 

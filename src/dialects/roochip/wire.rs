@@ -184,6 +184,29 @@ pub struct ComingSoonResponse {
     pub request_code_endpoint: String,
 }
 
+/// Body of `POST /v1/checkout` ("Phase 2 — Real checkout").
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = roochip::CheckoutRequest)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// The app's id of the buyer, 1 to 256 characters.
+    pub external_user_id: String,
+    /// A package id from `GET /v1/packages`.
+    pub package_id: String,
+}
+
+/// `POST /v1/checkout` answer (200) when the tenant has `[tenants.stripe]`: open
+/// `checkout_url` in a WebView; credits are issued by Stripe's webhook, never by the
+/// redirect.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = roochip::CheckoutResponse)]
+pub struct CheckoutResponse {
+    /// Stripe's payment page.
+    pub checkout_url: String,
+    /// The Checkout Session id (`cs_…`).
+    pub session_id: String,
+}
+
 /// Body of `POST /v1/codes/request`, `POST /v1/admin/codes/generate`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = roochip::UserRequest)]

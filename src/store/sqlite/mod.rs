@@ -2,12 +2,13 @@
 //! ([`writer`]), reader threads with a read-only connection each, migrations
 //! ([`connect`]),
 //! the core's backend ([`tx`], [`read`]) and every module's repository (`goop2`,
-//! `roochip`, `rrr`, `webhooks`, `directory`), and online backup.
+//! `roochip`, `rrr`, `webhooks`, `directory`, `payments`), and online backup.
 
 pub mod connect;
 mod directory;
 mod error;
 mod goop2;
+mod payments;
 pub mod read;
 mod roochip;
 mod rrr;
@@ -32,6 +33,7 @@ use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStat
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
 use crate::p2p::directory::{Directory, DirectoryReads};
+use crate::payments::repo::{PaymentReads, Payments};
 use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
 
 fn tx(a: &mut dyn Any) -> Option<&mut SqliteTx> {
@@ -56,7 +58,9 @@ pub fn repositories() -> Repositories {
         .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
         .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads))
         .register::<dyn Directory>(|a| tx(a).map(|t| t as &mut dyn Directory))
-        .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads));
+        .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads))
+        .register::<dyn Payments>(|a| tx(a).map(|t| t as &mut dyn Payments))
+        .register::<dyn PaymentReads>(|a| rd(a).map(|t| t as &mut dyn PaymentReads));
     r
 }
 

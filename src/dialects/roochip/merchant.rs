@@ -1,0 +1,77 @@
+//! Roochip as a seller of its packages (roochip-lite-integration-guide.md, "Buying
+//! ROO — Purchase Flow", "Payment Methods"): a verified payment becomes a `purchase`
+//! entry and a `credits.issued` event whose `payment_source` names the provider.
+
+use super::ops::{self, KIND_PURCHASE};
+use super::settings::{package_credits, package_id, RoochipTenant};
+use crate::ledger::{Actor, Amount, LedgerError, LedgerTx, PostedEntry, Posting, TenantId};
+use crate::payments::{Merchant, Offer, Payment};
+
+/// A Roochip tenant's packages, for sale.
+pub struct RoochipMerchant {
+    tenant: RoochipTenant,
+    id: TenantId,
+}
+
+impl RoochipMerchant {
+    /// The merchant of `tenant`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    pub fn new(tenant: RoochipTenant) -> Result<RoochipMerchant, LedgerError> {
+        let id = TenantId::new(tenant.id.clone())?;
+        Ok(RoochipMerchant { tenant, id })
+    }
+}
+
+/// The active package with `id` as an offer: credits in hundredths of ROO, price in
+/// cents.
+pub fn offer(tenant: &RoochipTenant, id: &str) -> Option<Offer> {
+    let p = tenant
+        .packages
+        .iter()
+        .find(|p| p.active && package_id(tenant, p) == id)?;
+    Some(Offer {
+        id: id.to_string(),
+        name: p.name.clone(),
+        credits: package_credits(tenant, p).ok()?.minor(),
+        price_amount: p.price_amount,
+        currency: p.currency.clone(),
+    })
+}
+
+impl Merchant for RoochipMerchant {
+    fn offer(&self, id: &str) -> Option<Offer> {
+        offer(&self.tenant, id)
+    }
+
+    fn issue(&self, tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<PostedEntry, LedgerError> {
+        let amount = Amount::new(payment.credits)
+            .ok_or_else(|| LedgerError::Invalid("a payment must buy some credits".into()))?;
+        let actor = Actor::Payment(payment.provider.as_str());
+        let account = tx.open_account(&self.id, &payment.account)?;
+        let entry = tx.credit(
+            account,
+            amount,
+            &Posting::new(KIND_PURCHASE, actor.clone())
+                .reference("payment", payment.external_id.clone())
+                .note(format!("package {}", payment.package)),
+        )?;
+        let w = super::caller::WalletContext {
+            tenant: self.id.clone(),
+            webhooks: self.tenant.webhooks(),
+            actor,
+        };
+        ops::issued(
+            tx,
+            &w,
+            account,
+            &payment.account,
+            amount,
+            entry.balance_after,
+            payment.provider.as_str(),
+        )
+        .map_err(|e| LedgerError::Invalid(format!("credits.issued: {e:?}")))?;
+        Ok(entry)
+    }
+}

@@ -1,0 +1,309 @@
+//! The units of work every provider shares. Each runs inside one ledger unit, so the
+//! payment row and the money it moves commit together or not at all.
+
+use super::repo::{Payment, PaymentStatus, Payments};
+use super::{Merchant, Provider};
+use crate::ledger::{Actor, Amount, EntryKind, LedgerError, LedgerTx, Posting};
+
+/// Failures of a payment unit.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The payment was credited before to another account or package, or the
+    /// provider's message does not match what the node recorded: nothing written.
+    #[error("{0}")]
+    Mismatch(String),
+    /// A ledger failure (storage, ceiling); the unit rolled back.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The outcome of [`credit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    /// The payment as stored after the unit.
+    pub payment: Payment,
+    /// `true` when this unit credited it; `false` when it was credited before.
+    pub fresh: bool,
+    /// The account's available balance after the credit (tenant minor units); the
+    /// current balance when credited before.
+    pub balance_after: i64,
+}
+
+/// Records a checkout the provider has opened, as `open`. A second record of the
+/// same (provider, external id) only fills in an order reference the row lacked.
+///
+/// # Errors
+/// Storage errors.
+pub fn record_checkout(tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<(), LedgerError> {
+    let now = tx.now().to_string();
+    let repo = tx.repo::<dyn Payments>()?;
+    match repo.payment(payment.provider, &payment.external_id)? {
+        None => {
+            repo.insert_payment(&Payment {
+                status: PaymentStatus::Open,
+                created_at: now.clone(),
+                updated_at: now,
+                ..payment.clone()
+            })?;
+        }
+        Some(mut known) if known.order_ref.is_none() && payment.order_ref.is_some() => {
+            known.order_ref = payment.order_ref.clone();
+            known.updated_at = now;
+            repo.update_payment(&known)?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Credits a verified payment once per (provider, external id): the merchant posts
+/// its entry and events and the row becomes `credited` with the entry id, in this
+/// unit. A payment credited before is returned as it is (`fresh: false`), whatever
+/// `verified` says of its order or answer; one recorded as `open` (a checkout) must
+/// name the same tenant, account and package.
+///
+/// # Errors
+/// [`PaymentError::Mismatch`] when the payment was recorded for another tenant,
+/// account or package (nothing written); ledger errors.
+pub fn credit(
+    tx: &mut LedgerTx<'_>,
+    merchant: &dyn Merchant,
+    verified: &Payment,
+) -> Result<Credit, PaymentError> {
+    let known = tx
+        .repo::<dyn Payments>()?
+        .payment(verified.provider, &verified.external_id)?;
+    if let Some(p) = &known {
+        if p.tenant != verified.tenant
+            || p.account != verified.account
+            || p.package != verified.package
+        {
+            return Err(PaymentError::Mismatch(format!(
+                "{} payment {} belongs to another account or package",
+                p.provider, p.external_id
+            )));
+        }
+        if p.status != PaymentStatus::Open {
+            let balance_after = match tx.find_account(&p.tenant, &p.account)? {
+                Some(account) => tx.balances(account)?.available,
+                None => 0,
+            };
+            return Ok(Credit {
+                payment: p.clone(),
+                fresh: false,
+                balance_after,
+            });
+        }
+    }
+    let entry = merchant.issue(tx, verified)?;
+    let now = tx.now().to_string();
+    let mut payment = Payment {
+        status: PaymentStatus::Credited,
+        entry_id: Some(entry.id),
+        updated_at: now.clone(),
+        ..verified.clone()
+    };
+    let repo = tx.repo::<dyn Payments>()?;
+    match known {
+        Some(open) => {
+            payment.id = open.id;
+            payment.created_at = open.created_at;
+            payment.credits = open.credits;
+            repo.update_payment(&payment)?;
+        }
+        None => {
+            payment.created_at = now;
+            payment.id = repo.insert_payment(&payment)?;
+        }
+    }
+    Ok(Credit {
+        payment,
+        fresh: true,
+        balance_after: entry.balance_after,
+    })
+}
+
+/// What a claw-back did, tenant minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClawBack {
+    /// What the event claimed back.
+    pub claimed: i64,
+    /// What was taken from the account's available balance.
+    pub taken: i64,
+}
+
+impl ClawBack {
+    /// What could not be taken back.
+    pub fn shortfall(&self) -> i64 {
+        self.claimed - self.taken
+    }
+}
+
+/// Takes up to `wanted` from the payment's account as an `adjustment` entry, never
+/// more than its available balance. Returns what was taken.
+fn take_back(
+    tx: &mut LedgerTx<'_>,
+    payment: &Payment,
+    wanted: i64,
+    note: &str,
+) -> Result<i64, LedgerError> {
+    let Some(account) = tx.find_account(&payment.tenant, &payment.account)? else {
+        return Ok(0);
+    };
+    let taken = wanted.min(tx.balances(account)?.available);
+    if let Some(amount) = Amount::new(taken) {
+        tx.debit(account, amount, &posting(payment, note))?;
+    }
+    Ok(taken.max(0))
+}
+
+fn posting(payment: &Payment, note: &str) -> Posting {
+    Posting::new(
+        EntryKind::Adjustment,
+        Actor::Payment(payment.provider.as_str()),
+    )
+    .reference("payment", payment.external_id.clone())
+    .note(note.to_string())
+}
+
+/// What is not yet claimed back by refunds or a dispute.
+fn unclaimed(p: &Payment) -> i64 {
+    (p.credits - p.refund_claimed - p.dispute_claimed).max(0)
+}
+
+/// The credited payment of `provider` for `order_ref`, if any.
+fn credited_of_order(
+    tx: &mut LedgerTx<'_>,
+    provider: Provider,
+    order_ref: &str,
+) -> Result<Option<Payment>, LedgerError> {
+    Ok(tx
+        .repo::<dyn Payments>()?
+        .payment_of_order(provider, order_ref)?
+        .filter(|p| p.status != PaymentStatus::Open))
+}
+
+fn store(tx: &mut LedgerTx<'_>, mut payment: Payment) -> Result<Payment, LedgerError> {
+    payment.updated_at = tx.now().to_string();
+    tx.repo::<dyn Payments>()?.update_payment(&payment)?;
+    Ok(payment)
+}
+
+/// A refund of the order's charge, `refunded` of `charged` (currency minor units,
+/// cumulative over all refunds of the charge): the refunds claim back
+/// ⌊credits × refunded ÷ charged⌋ in total; this event takes the difference to what
+/// earlier refund events claimed, so a replay or an older event takes nothing.
+/// Returns the payment and the claw-back, or `None` when the order names no
+/// credited payment.
+///
+/// # Errors
+/// Ledger errors.
+pub fn refund(
+    tx: &mut LedgerTx<'_>,
+    provider: Provider,
+    order_ref: &str,
+    refunded: i64,
+    charged: i64,
+) -> Result<Option<(Payment, ClawBack)>, LedgerError> {
+    let Some(mut p) = credited_of_order(tx, provider, order_ref)? else {
+        return Ok(None);
+    };
+    let total = if charged <= 0 {
+        p.credits
+    } else {
+        let share =
+            i128::from(p.credits) * i128::from(refunded.clamp(0, charged)) / i128::from(charged);
+        i64::try_from(share).unwrap_or(p.credits)
+    };
+    let claimed = (total - p.refund_claimed).clamp(0, unclaimed(&p));
+    if claimed == 0 {
+        return Ok(Some((p, ClawBack::default())));
+    }
+    let taken = take_back(tx, &p, claimed, "payment refunded")?;
+    p.refund_claimed += claimed;
+    p.refund_taken += taken;
+    if p.status == PaymentStatus::Credited {
+        p.status = PaymentStatus::Refunded;
+    }
+    Ok(Some((store(tx, p)?, ClawBack { claimed, taken })))
+}
+
+/// A dispute opened on the order's charge: it claims back everything the refunds
+/// have not. A replay claims nothing more.
+///
+/// # Errors
+/// Ledger errors.
+pub fn dispute(
+    tx: &mut LedgerTx<'_>,
+    provider: Provider,
+    order_ref: &str,
+) -> Result<Option<(Payment, ClawBack)>, LedgerError> {
+    let Some(mut p) = credited_of_order(tx, provider, order_ref)? else {
+        return Ok(None);
+    };
+    let claimed = unclaimed(&p);
+    if claimed == 0 {
+        return Ok(Some((p, ClawBack::default())));
+    }
+    let taken = take_back(tx, &p, claimed, "payment disputed")?;
+    p.dispute_claimed += claimed;
+    p.dispute_taken += taken;
+    p.status = PaymentStatus::Disputed;
+    Ok(Some((store(tx, p)?, ClawBack { claimed, taken })))
+}
+
+/// A dispute closed in the merchant's favour: what the dispute took is credited back
+/// (an `adjustment` entry) and its claim, shortfall included, is dropped. Returns
+/// what was given back; a replay gives nothing.
+///
+/// # Errors
+/// Ledger errors (the ceiling).
+pub fn dispute_won(
+    tx: &mut LedgerTx<'_>,
+    provider: Provider,
+    order_ref: &str,
+) -> Result<Option<(Payment, i64)>, LedgerError> {
+    let Some(mut p) = credited_of_order(tx, provider, order_ref)? else {
+        return Ok(None);
+    };
+    if p.dispute_claimed == 0 {
+        return Ok(Some((p, 0)));
+    }
+    let give = p.dispute_taken;
+    if let Some(amount) = Amount::new(give) {
+        let account = tx.open_account(&p.tenant, &p.account)?;
+        tx.credit(account, amount, &posting(&p, "payment dispute won"))?;
+    }
+    p.dispute_claimed = 0;
+    p.dispute_taken = 0;
+    p.status = if p.refund_claimed > 0 {
+        PaymentStatus::Refunded
+    } else {
+        PaymentStatus::Credited
+    };
+    Ok(Some((store(tx, p)?, give)))
+}
+
+/// Stores Stripe's receipt URL on the order's payment (credited or not).
+///
+/// # Errors
+/// Storage errors.
+pub fn set_receipt(
+    tx: &mut LedgerTx<'_>,
+    provider: Provider,
+    order_ref: &str,
+    receipt_url: &str,
+) -> Result<bool, LedgerError> {
+    let Some(mut p) = tx
+        .repo::<dyn Payments>()?
+        .payment_of_order(provider, order_ref)?
+    else {
+        return Ok(false);
+    };
+    if p.receipt_url.as_deref() == Some(receipt_url) {
+        return Ok(true);
+    }
+    p.receipt_url = Some(receipt_url.to_string());
+    store(tx, p)?;
+    Ok(true)
+}

@@ -1,0 +1,162 @@
+//! The `payments` table as repositories: [`Payments`] inside a unit of work,
+//! [`PaymentReads`] on a read snapshot. One row per payment at its provider, unique
+//! by (provider, external id); the row is written in the same unit as the credit or
+//! claw-back it records.
+
+use super::Provider;
+use crate::ledger::{LedgerError, TenantId};
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// A checkout was started; nothing is paid or credited yet.
+    Open,
+    /// Paid and credited.
+    Credited,
+    /// Credited, then refunded in part or in full (see `refund_claimed`).
+    Refunded,
+    /// Credited, then disputed (see `dispute_claimed`).
+    Disputed,
+}
+
+impl PaymentStatus {
+    /// The stored text: `open`, `credited`, `refunded`, `disputed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Open => "open",
+            PaymentStatus::Credited => "credited",
+            PaymentStatus::Refunded => "refunded",
+            PaymentStatus::Disputed => "disputed",
+        }
+    }
+
+    /// The status stored as `text`.
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        [
+            PaymentStatus::Open,
+            PaymentStatus::Credited,
+            PaymentStatus::Refunded,
+            PaymentStatus::Disputed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// One payment. Credits in the tenant's minor units; `amount` in the currency's
+/// minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// Row id (0 before it is stored).
+    pub id: i64,
+    /// Who took the money.
+    pub provider: Provider,
+    /// The provider's id of the payment: Checkout Session id, Apple `transactionId`,
+    /// Google purchase token.
+    pub external_id: String,
+    /// The ledger tenant.
+    pub tenant: TenantId,
+    /// The account's holder: a peer id (Goop2) or an external user id (Roochip).
+    pub account: String,
+    /// Package or bundle id.
+    pub package: String,
+    /// Credits the payment buys.
+    pub credits: i64,
+    /// Price paid, currency minor units.
+    pub amount: i64,
+    /// ISO 4217 code, lowercase.
+    pub currency: String,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// The provider's order: Stripe `payment_intent`, Apple `originalTransactionId`,
+    /// Google `orderId`.
+    pub order_ref: Option<String>,
+    /// The credit's entry id, once credited.
+    pub entry_id: Option<i64>,
+    /// Credits the refunds claim back in total (⌊credits × refunded ÷ amount⌋).
+    pub refund_claimed: i64,
+    /// Of those, what was taken back.
+    pub refund_taken: i64,
+    /// Credits the open dispute claims back.
+    pub dispute_claimed: i64,
+    /// Of those, what was taken back.
+    pub dispute_taken: i64,
+    /// Stripe's receipt URL, where Stripe gives one.
+    pub receipt_url: Option<String>,
+    /// The success answer (JSON) replayed to a repeated IAP request.
+    pub answer: Option<String>,
+    /// Google: whether the purchase is acknowledged (`None` where it does not apply).
+    pub acknowledged: Option<bool>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+}
+
+impl Payment {
+    /// What claw-backs claimed and could not take back: the payment's shortfall.
+    pub fn shortfall(&self) -> i64 {
+        (self.refund_claimed - self.refund_taken) + (self.dispute_claimed - self.dispute_taken)
+    }
+}
+
+/// Which payments a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    /// Only this tenant's.
+    pub tenant: Option<TenantId>,
+    /// Only this provider's.
+    pub provider: Option<Provider>,
+    /// Only those with a shortfall.
+    pub unrecovered: bool,
+    /// Rows before this id (newest first).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The `payments` table inside a unit of work.
+pub trait Payments {
+    /// The payment of `provider` with `external_id`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn payment(
+        &mut self,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Payment>, LedgerError>;
+
+    /// The payment of `provider` for order `order_ref` (a Stripe payment intent, a
+    /// Google order id), the newest if several.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn payment_of_order(
+        &mut self,
+        provider: Provider,
+        order_ref: &str,
+    ) -> Result<Option<Payment>, LedgerError>;
+
+    /// Inserts `payment` (its `id` is ignored); returns the row id.
+    ///
+    /// # Errors
+    /// A constraint error when (provider, external id) exists; storage errors.
+    fn insert_payment(&mut self, payment: &Payment) -> Result<i64, LedgerError>;
+
+    /// Writes every mutable field of `payment` (by `id`): status, order, entry,
+    /// claw-back counters, receipt, answer, acknowledgement, `updated_at`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn update_payment(&mut self, payment: &Payment) -> Result<(), LedgerError>;
+}
+
+/// The `payments` table on a read snapshot.
+pub trait PaymentReads {
+    /// Payments matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn list_payments(&mut self, filter: &PaymentFilter) -> Result<Vec<Payment>, LedgerError>;
+}
