@@ -260,11 +260,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     ledger
         .run(move |tx| roochip::webhook::seed_endpoints(tx, &seeds))
         .await?;
-    let roochip_state = web::Data::new(RoochipState::new(
-        ledger.clone(),
-        roochip_tenants,
-        config.server.max_body_bytes,
-    )?);
+    let roochip_state = web::Data::new(
+        RoochipState::new(
+            ledger.clone(),
+            roochip_tenants,
+            config.server.max_body_bytes,
+        )
+        .map_err(StartError::Config)?,
+    );
     let rrr_tenants: Vec<_> = config
         .tenants
         .iter()

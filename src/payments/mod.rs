@@ -1,6 +1,8 @@
 //! Real-money purchases: credits are issued only from a payment the node verified
 //! itself, exactly once per payment.
 //!
+//! - [`apple`]: StoreKit 2 signed transactions verified offline
+//!   (app-store-server-library).
 //! - [`stripe`]: Checkout Sessions (async-stripe) and the signed webhook
 //!   `POST /webhooks/stripe/{tenant}`: completed and async-succeeded sessions credit,
 //!   refunds and disputes claw back.
@@ -18,6 +20,7 @@
 //! hundredths of ROO); `amount` is the price in the currency's minor units (cents).
 
 pub mod admin;
+pub mod apple;
 pub mod ops;
 pub mod repo;
 pub mod stripe;

@@ -123,6 +123,31 @@ pub fn credit(
     })
 }
 
+/// [`credit`], answering with the body of the first credit: a payment credited now
+/// stores `render(&credit)` as its answer in the same unit; one credited before
+/// answers what it stored (rendered anew if it stored nothing).
+///
+/// # Errors
+/// As [`credit`].
+pub fn credit_answering(
+    tx: &mut LedgerTx<'_>,
+    merchant: &dyn Merchant,
+    verified: &Payment,
+    render: impl FnOnce(&Credit) -> String,
+) -> Result<String, PaymentError> {
+    let credit = credit(tx, merchant, verified)?;
+    if let (false, Some(answer)) = (credit.fresh, &credit.payment.answer) {
+        return Ok(answer.clone());
+    }
+    let answer = render(&credit);
+    if credit.fresh {
+        let mut payment = credit.payment;
+        payment.answer = Some(answer.clone());
+        tx.repo::<dyn Payments>()?.update_payment(&payment)?;
+    }
+    Ok(answer)
+}
+
 /// What a claw-back did, tenant minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClawBack {

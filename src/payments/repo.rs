@@ -94,6 +94,41 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// A verified payment of `offer` not yet credited, as a provider reports it:
+    /// `external_id` is what is credited once, `order_ref` the provider's order.
+    pub fn verified(
+        provider: Provider,
+        external_id: String,
+        tenant: TenantId,
+        account: String,
+        offer: &super::Offer,
+        order_ref: Option<String>,
+    ) -> Payment {
+        Payment {
+            id: 0,
+            provider,
+            external_id,
+            tenant,
+            account,
+            package: offer.id.clone(),
+            credits: offer.credits,
+            amount: offer.price_amount,
+            currency: offer.currency.clone(),
+            status: PaymentStatus::Open,
+            order_ref,
+            entry_id: None,
+            refund_claimed: 0,
+            refund_taken: 0,
+            dispute_claimed: 0,
+            dispute_taken: 0,
+            receipt_url: None,
+            answer: None,
+            acknowledged: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
     /// What claw-backs claimed and could not take back: the payment's shortfall.
     pub fn shortfall(&self) -> i64 {
         (self.refund_claimed - self.refund_taken) + (self.dispute_claimed - self.dispute_taken)
@@ -154,6 +189,16 @@ pub trait Payments {
 
 /// The `payments` table on a read snapshot.
 pub trait PaymentReads {
+    /// The payment of `provider` with `external_id`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn find_payment(
+        &mut self,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Payment>, LedgerError>;
+
     /// Payments matching `filter`, newest first.
     ///
     /// # Errors

@@ -37,7 +37,7 @@ use stripe::{
 };
 
 use super::ops::{self, PaymentError};
-use super::repo::{Payment, PaymentStatus, Payments};
+use super::repo::{Payment, Payments};
 use super::{count, count_shortfall, Merchant, Offer, Provider};
 use crate::ledger::idempotency::{fingerprint, Idempotency};
 use crate::ledger::{Ledger, LedgerError, LedgerTx, StoredResponse, TenantId};
@@ -208,30 +208,14 @@ impl StripeCheckout {
             .clone()
             .ok_or_else(|| CheckoutError::Provider("the session has no url".into()))?;
         let session_id = session.id.to_string();
-        let now = String::new();
-        let payment = Payment {
-            id: 0,
-            provider: Provider::Stripe,
-            external_id: session_id.clone(),
-            tenant: tenant.clone(),
-            account: account.to_string(),
-            package: offer.id.clone(),
-            credits: offer.credits,
-            amount: offer.price_amount,
-            currency: offer.currency.clone(),
-            status: PaymentStatus::Open,
-            order_ref: None,
-            entry_id: None,
-            refund_claimed: 0,
-            refund_taken: 0,
-            dispute_claimed: 0,
-            dispute_taken: 0,
-            receipt_url: None,
-            answer: None,
-            acknowledged: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
+        let payment = Payment::verified(
+            Provider::Stripe,
+            session_id.clone(),
+            tenant.clone(),
+            account.to_string(),
+            offer,
+            None,
+        );
         ledger
             .run(move |tx| ops::record_checkout(tx, &payment))
             .await?;
@@ -556,27 +540,16 @@ fn session_payment(
         .map(|c| c.to_string())
         .ok_or_else(|| format!("session {} has no currency", s.id))?;
     Ok(Payment {
-        id: 0,
-        provider: Provider::Stripe,
-        external_id: s.id.to_string(),
-        tenant: tenant.clone(),
-        account,
-        package,
-        credits: offer.credits,
         amount,
         currency,
-        status: PaymentStatus::Open,
-        order_ref: s.payment_intent.as_ref().map(|i| i.id().to_string()),
-        entry_id: None,
-        refund_claimed: 0,
-        refund_taken: 0,
-        dispute_claimed: 0,
-        dispute_taken: 0,
-        receipt_url: None,
-        answer: None,
-        acknowledged: None,
-        created_at: String::new(),
-        updated_at: String::new(),
+        ..Payment::verified(
+            Provider::Stripe,
+            s.id.to_string(),
+            tenant.clone(),
+            account,
+            &offer,
+            s.payment_intent.as_ref().map(|i| i.id().to_string()),
+        )
     })
 }
 

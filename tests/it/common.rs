@@ -533,6 +533,7 @@ pub fn roochip_tenant(id: &str) -> RoochipTenant {
         packages: seed_packages(),
         idempotency_retention_days: 30,
         stripe: None,
+        apple: None,
     }
 }
 

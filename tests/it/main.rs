@@ -10,6 +10,7 @@ mod common;
 mod concurrency;
 mod durability;
 mod goop2_flows;
+mod iap;
 mod ops;
 mod p2p_registration;
 mod payments;

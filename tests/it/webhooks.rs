@@ -133,6 +133,7 @@ fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]
         packages: seed_packages(),
         idempotency_retention_days: 30,
         stripe: None,
+        apple: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::ops::{self, KIND_PURCHASE};
 use super::settings::{package_credits, package_id, RoochipTenant};
 use crate::ledger::{Actor, Amount, LedgerError, LedgerTx, PostedEntry, Posting, TenantId};
-use crate::payments::{Merchant, Offer, Payment};
+use crate::payments::{Merchant, Offer, Payment, Provider};
 
 /// A Roochip tenant's packages, for sale.
 pub struct RoochipMerchant {
@@ -38,6 +38,20 @@ pub fn offer(tenant: &RoochipTenant, id: &str) -> Option<Offer> {
         price_amount: p.price_amount,
         currency: p.currency.clone(),
     })
+}
+
+/// The product id of `provider`'s store that buys package `id` (`apple_product_id`,
+/// `google_product_id`).
+pub fn product(tenant: &RoochipTenant, id: &str, provider: Provider) -> Option<String> {
+    let p = tenant
+        .packages
+        .iter()
+        .find(|p| package_id(tenant, p) == id)?;
+    match provider {
+        Provider::AppleIap => p.apple_product_id.clone(),
+        Provider::GoogleIap => p.google_product_id.clone(),
+        Provider::Stripe => None,
+    }
 }
 
 impl Merchant for RoochipMerchant {

@@ -33,8 +33,11 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::{ApiKeys, KeyRole};
 use crate::http::BodyConfig;
-use crate::ledger::{Ledger, LedgerError, TenantId};
+use crate::ledger::{Ledger, TenantId};
+use crate::payments::apple::AppleVerifier;
 use crate::payments::stripe::StripeCheckout;
+use merchant::RoochipMerchant;
+use std::sync::Arc;
 
 pub use error::RoochipError;
 pub use settings::RoochipTenant;
@@ -49,48 +52,73 @@ pub struct RoochipState {
     pub api_keys: ApiKeys,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
-    /// Each tenant's Stripe client (same order as `tenants`), where it has
-    /// `[tenants.stripe]`.
-    checkouts: Vec<Option<StripeCheckout>>,
+    /// Each tenant's sales (same order as `tenants`).
+    sellers: Vec<Seller>,
+}
+
+/// How one tenant sells its packages.
+struct Seller {
+    merchant: Arc<RoochipMerchant>,
+    stripe: Option<StripeCheckout>,
+    apple: Option<Arc<AppleVerifier>>,
 }
 
 impl RoochipState {
-    /// The state of `tenants` on `ledger`.
+    /// The state of `tenants` on `ledger`; reads each tenant's Apple root
+    /// certificates.
     ///
     /// # Errors
-    /// [`LedgerError::Invalid`] for an invalid tenant id.
+    /// A message naming the setting at fault: an invalid tenant id, an Apple setting.
     pub fn new(
         ledger: Ledger,
         tenants: Vec<RoochipTenant>,
         max_body_bytes: usize,
-    ) -> Result<RoochipState, LedgerError> {
+    ) -> Result<RoochipState, String> {
         let mut keys = Vec::new();
+        let mut sellers = Vec::new();
         for t in &tenants {
-            let id = TenantId::new(t.id.clone())?;
+            let id = TenantId::new(t.id.clone()).map_err(|e| e.to_string())?;
             for d in &t.api_keys {
                 keys.push((id.clone(), KeyRole::Server, d.as_str()));
             }
             for d in &t.admin_api_keys {
                 keys.push((id.clone(), KeyRole::Admin, d.as_str()));
             }
+            let apple = t
+                .apple
+                .as_ref()
+                .map(|a| AppleVerifier::new(a, &format!("tenants[id = {:?}].apple", t.id)))
+                .transpose()?
+                .map(Arc::new);
+            sellers.push(Seller {
+                merchant: Arc::new(RoochipMerchant::new(t.clone()).map_err(|e| e.to_string())?),
+                stripe: t.stripe.as_ref().map(StripeCheckout::new),
+                apple,
+            });
         }
         let api_keys = ApiKeys::new(keys);
-        let checkouts = tenants
-            .iter()
-            .map(|t| t.stripe.as_ref().map(StripeCheckout::new))
-            .collect();
         Ok(RoochipState {
             ledger,
             tenants,
             api_keys,
             max_body_bytes,
-            checkouts,
+            sellers,
         })
     }
 
     /// The Stripe client of the caller's tenant, if it sells through Stripe.
     pub fn checkout(&self, caller: &caller::Caller) -> Option<&StripeCheckout> {
-        self.checkouts.get(caller.index()).and_then(Option::as_ref)
+        self.sellers.get(caller.index())?.stripe.as_ref()
+    }
+
+    /// The Apple verifier of the caller's tenant, if it takes App Store purchases.
+    pub fn apple(&self, caller: &caller::Caller) -> Option<Arc<AppleVerifier>> {
+        self.sellers.get(caller.index())?.apple.clone()
+    }
+
+    /// The merchant of the caller's tenant.
+    pub fn merchant(&self, caller: &caller::Caller) -> Option<Arc<RoochipMerchant>> {
+        Some(self.sellers.get(caller.index())?.merchant.clone())
     }
 }
 

@@ -20,7 +20,10 @@ use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use super::RoochipState as AppState;
 use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
+use crate::payments::ops::PaymentError;
+use crate::payments::repo::PaymentReads;
 use crate::payments::stripe::CheckoutError;
+use crate::payments::{self, Payment, Provider};
 use crate::redact;
 
 type Result<T> = std::result::Result<T, RoochipError>;
@@ -420,14 +423,139 @@ pub async fn checkout(
     }))
 }
 
-/// Apple in-app purchase: 503 until receipt verification is configured.
+/// Apple in-app purchase ("Mobile IAP call"): verifies `receipt_data`, a StoreKit 2
+/// signed transaction, offline against the tenant's root certificates (bundle id,
+/// environment, product → package), then credits the package once per
+/// `transactionId`: a `purchase` entry and `credits.issued` with `payment_source:
+/// "apple_iap"`. A repeated request answers the original 200 body.
+///
+/// Errors: 400 naming what failed (signature, bundle id, environment, revoked,
+/// product); 403 for another tenant's `tenant_id`; 404 unknown package; 409 the
+/// transaction was credited to another user or package; 503 without
+/// `[tenants.apple]`.
 #[utoipa::path(post, path = "/iap/apple", tag = "roochip",
+    request_body = AppleIapRequest,
     security(("api_key" = [])),
-    responses((status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn iap_apple(_caller: Caller) -> Result<HttpResponse> {
-    Err(RoochipError::Unavailable(
-        "Apple in-app purchases are not available yet: receipt verification is not configured on this server. No credits were issued.".into(),
-    ))
+    responses((status = 200, body = IapResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn iap_apple(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: Body<AppleIapRequest>,
+) -> Result<HttpResponse> {
+    let b = body.value;
+    if b.tenant_id != caller.tenant.as_str() {
+        return Err(RoochipError::Forbidden(
+            "tenant_id: not the tenant of this API key".into(),
+        ));
+    }
+    let apple = state.apple(&caller).ok_or_else(|| {
+        RoochipError::Unavailable(
+            "Apple in-app purchases are not available yet: receipt verification is not configured on this server. No credits were issued.".into(),
+        )
+    })?;
+    let user = external_user_id(&b.external_user_id)?;
+    let offer = super::merchant::offer(caller.settings(), &b.package_id)
+        .ok_or_else(|| RoochipError::NotFound("Package not found".into()))?;
+    let refused = |why: String| {
+        payments::count(Provider::AppleIap, "refused");
+        RoochipError::BadRequest(format!("receipt_data: {why}"))
+    };
+    let t = apple.verify(&b.receipt_data).map_err(|e| refused(e.0))?;
+    if t.revoked {
+        return Err(refused(
+            "Apple revoked this transaction (refunded or withdrawn)".into(),
+        ));
+    }
+    check_product(
+        &state,
+        &caller,
+        &offer,
+        Provider::AppleIap,
+        &t.transaction_id,
+        &t.product_id,
+    )
+    .await?;
+    let payment = Payment::verified(
+        Provider::AppleIap,
+        t.transaction_id,
+        caller.tenant.clone(),
+        user,
+        &offer,
+        t.original_transaction_id,
+    );
+    iap_credit(&state, &caller, payment).await
+}
+
+/// Checks that `product` (the store's product id) buys the package of `offer`. When
+/// it does not, a purchase credited before to another package is 409 (the same
+/// transaction sent for another package), else 400.
+async fn check_product(
+    state: &AppState,
+    caller: &Caller,
+    offer: &payments::Offer,
+    provider: Provider,
+    external_id: &str,
+    product: &str,
+) -> Result<()> {
+    let buys = super::merchant::product(caller.settings(), &offer.id, provider);
+    if buys.as_deref() == Some(product) {
+        return Ok(());
+    }
+    let id = external_id.to_string();
+    let known = state
+        .ledger
+        .read(move |r| r.repo::<dyn PaymentReads>()?.find_payment(provider, &id))
+        .await?;
+    payments::count(provider, "refused");
+    match known {
+        Some(p) if p.package != offer.id || p.tenant != caller.tenant => {
+            Err(RoochipError::Conflict(format!(
+                "{provider} purchase {external_id} was already credited for another package"
+            )))
+        }
+        _ => Err(RoochipError::BadRequest(format!(
+            "product {product:?} does not buy package {}",
+            offer.id
+        ))),
+    }
+}
+
+/// Credits a verified in-app purchase once and answers `{transaction_id,
+/// credits_issued, new_balance}` (the stored answer on a repeat).
+async fn iap_credit(state: &AppState, caller: &Caller, payment: Payment) -> Result<HttpResponse> {
+    let merchant = state
+        .merchant(caller)
+        .ok_or_else(|| RoochipError::Internal("no merchant for the tenant".into()))?;
+    let provider = payment.provider;
+    let answer = state
+        .ledger
+        .run(move |tx| {
+            payments::ops::credit_answering(tx, merchant.as_ref(), &payment, |c| {
+                serde_json::to_string(&IapResponse {
+                    transaction_id: c.payment.external_id.clone(),
+                    credits_issued: roo(c.payment.credits),
+                    new_balance: roo(c.balance_after),
+                })
+                .unwrap_or_default()
+            })
+        })
+        .await
+        .map_err(|e| match e {
+            PaymentError::Mismatch(m) => {
+                payments::count(provider, "refused");
+                RoochipError::Conflict(format!(
+                    "{m}: this purchase was already credited to another user or package"
+                ))
+            }
+            PaymentError::Ledger(e) => RoochipError::from(e),
+        })?;
+    payments::count(provider, "credited");
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(answer))
 }
 
 /// Google Play in-app purchase: 503 until purchase verification is configured.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{Amount, LedgerError, TenantId, TenantSpec};
+use crate::payments::apple::AppleSettings;
 use crate::payments::stripe::StripeSettings;
 use crate::secret::Secret;
 
@@ -31,6 +32,12 @@ pub struct PackageConfig {
     /// Listed by `GET /v1/packages`.
     #[serde(default = "default_true")]
     pub active: bool,
+    /// The App Store product id that buys this package (`POST /iap/apple`).
+    #[serde(default)]
+    pub apple_product_id: Option<String>,
+    /// The Google Play product id that buys this package (`POST /iap/google`).
+    #[serde(default)]
+    pub google_product_id: Option<String>,
 }
 
 fn default_currency() -> String {
@@ -69,6 +76,8 @@ pub fn seed_packages() -> Vec<PackageConfig> {
         price_amount: cents,
         currency: default_currency(),
         active: true,
+        apple_product_id: None,
+        google_product_id: None,
     })
     .collect()
 }
@@ -112,6 +121,9 @@ pub struct RoochipTenant {
     /// /v1/checkout` answers the guide's 503 `coming_soon`.
     #[serde(default)]
     pub stripe: Option<StripeSettings>,
+    /// `[tenants.apple]`: App Store purchases (`POST /iap/apple`); absent = 503.
+    #[serde(default)]
+    pub apple: Option<AppleSettings>,
 }
 
 /// Decimal places of ROO (hundredths).
@@ -275,6 +287,7 @@ mod tests {
             packages: seed_packages(),
             idempotency_retention_days: 30,
             stripe: None,
+            apple: None,
         }
     }
 

@@ -207,6 +207,36 @@ pub struct CheckoutResponse {
     pub session_id: String,
 }
 
+/// Body of `POST /iap/apple` ("Mobile IAP call").
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = roochip::AppleIapRequest)]
+#[serde(deny_unknown_fields)]
+pub struct AppleIapRequest {
+    /// The app's id of the buyer.
+    pub external_user_id: String,
+    /// The StoreKit 2 signed transaction (JWS) the app got from the purchase.
+    pub receipt_data: String,
+    /// The package bought (its `apple_product_id` must be the transaction's product).
+    pub package_id: String,
+    /// The tenant; must be the API key's.
+    pub tenant_id: String,
+}
+
+/// Success of `POST /iap/apple` and `POST /iap/google`; a repeated request answers
+/// the same body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = roochip::IapResponse)]
+pub struct IapResponse {
+    /// Apple `transactionId`, or the Google purchase token.
+    pub transaction_id: String,
+    /// ROO issued.
+    #[schema(value_type = f64, example = 10)]
+    pub credits_issued: Number,
+    /// The wallet's balance after the credit, ROO.
+    #[schema(value_type = f64, example = 130.5)]
+    pub new_balance: Number,
+}
+
 /// Body of `POST /v1/codes/request`, `POST /v1/admin/codes/generate`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = roochip::UserRequest)]

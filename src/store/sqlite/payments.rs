@@ -49,19 +49,26 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
     })
 }
 
+fn by_external_id(
+    conn: &rusqlite::Connection,
+    provider: Provider,
+    external_id: &str,
+) -> Result<Option<Payment>, LedgerError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE provider = ?1 AND external_id = ?2"
+        ))?
+        .query_row(params![provider.as_str(), external_id], row)
+        .optional()?)
+}
+
 impl Payments for SqliteTx {
     fn payment(
         &mut self,
         provider: Provider,
         external_id: &str,
     ) -> Result<Option<Payment>, LedgerError> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM payments WHERE provider = ?1 AND external_id = ?2"
-            ))?
-            .query_row(params![provider.as_str(), external_id], row)
-            .optional()?)
+        by_external_id(self.conn(), provider, external_id)
     }
 
     fn payment_of_order(
@@ -143,6 +150,14 @@ impl Payments for SqliteTx {
 }
 
 impl PaymentReads for SqliteRead {
+    fn find_payment(
+        &mut self,
+        provider: Provider,
+        external_id: &str,
+    ) -> Result<Option<Payment>, LedgerError> {
+        by_external_id(self.conn(), provider, external_id)
+    }
+
     fn list_payments(&mut self, f: &PaymentFilter) -> Result<Vec<Payment>, LedgerError> {
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {COLUMNS} FROM payments

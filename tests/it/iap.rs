@@ -1,0 +1,354 @@
+//! In-app purchases on a Roochip tenant. Apple: StoreKit 2 signed transactions from
+//! a self-made PKI (rcgen: root → intermediate with Apple's WWDR OID → leaf with
+//! Apple's receipt-signing OID, ES256), verified by the node against the root it is
+//! configured with.
+
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, IsCa, Issuer, KeyPair,
+    PKCS_ECDSA_P256_SHA256,
+};
+use rendezvous_credits::config::{Config, RoochipTenant, TenantSettings};
+use rendezvous_credits::payments::apple::AppleSettings;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::{json, roochip_server_key, roochip_tenant, TestNode};
+
+const BUNDLE_ID: &str = "com.rooverse.app";
+const STARTER_PRODUCT: &str = "com.rooverse.roo.starter";
+const POPULAR_PRODUCT: &str = "com.rooverse.roo.popular";
+const WWDR_OID: &[u64] = &[1, 2, 840, 113635, 100, 6, 2, 1];
+const RECEIPT_SIGNER_OID: &[u64] = &[1, 2, 840, 113635, 100, 6, 11, 1];
+
+/// A root → intermediate → leaf chain that signs transactions like the App Store.
+struct ApplePki {
+    root_der: Vec<u8>,
+    chain: Vec<String>,
+    leaf_key_der: Vec<u8>,
+}
+
+impl ApplePki {
+    fn new(name: &str) -> ApplePki {
+        use base64::Engine as _;
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        let ca = |cn: &str, oid: Option<&[u64]>| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            if let Some(oid) = oid {
+                p.custom_extensions
+                    .push(CustomExtension::from_oid_content(oid, vec![0x05, 0x00]));
+            }
+            p
+        };
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let root_params = ca(&format!("{name} Root CA - G3"), None);
+        let root = root_params.self_signed(&root_key).unwrap();
+        let root_issuer = Issuer::new(root_params, root_key);
+
+        let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let inter_params = ca(
+            &format!("{name} Worldwide Developer Relations"),
+            Some(WWDR_OID),
+        );
+        let inter = inter_params.signed_by(&inter_key, &root_issuer).unwrap();
+        let inter_issuer = Issuer::new(inter_params, inter_key);
+
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} StoreKit signer"));
+        leaf_params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                RECEIPT_SIGNER_OID,
+                vec![0x05, 0x00],
+            ));
+        let leaf = leaf_params.signed_by(&leaf_key, &inter_issuer).unwrap();
+        ApplePki {
+            root_der: root.der().to_vec(),
+            chain: vec![b64(leaf.der()), b64(inter.der()), b64(root.der())],
+            leaf_key_der: leaf_key.serialize_der(),
+        }
+    }
+
+    /// A signed transaction (JWS) of `product`, with `fields` merged in.
+    fn sign(&self, transaction_id: &str, product: &str, fields: Value) -> String {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let mut claims = json!({
+            "transactionId": transaction_id,
+            "originalTransactionId": transaction_id,
+            "bundleId": BUNDLE_ID,
+            "productId": product,
+            "purchaseDate": now_ms,
+            "originalPurchaseDate": now_ms,
+            "quantity": 1,
+            "type": "Consumable",
+            "inAppOwnershipType": "PURCHASED",
+            "signedDate": now_ms,
+            "environment": "Sandbox",
+            "transactionReason": "PURCHASE",
+            "storefront": "USA",
+            "storefrontId": "143441",
+            "price": 10000,
+            "currency": "USD"
+        });
+        for (k, v) in fields.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.x5c = Some(self.chain.clone());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_ec_der(&self.leaf_key_der),
+        )
+        .unwrap()
+    }
+}
+
+fn apple_settings(root: &Path) -> AppleSettings {
+    AppleSettings {
+        bundle_id: BUNDLE_ID.into(),
+        app_apple_id: None,
+        environment: "Sandbox".into(),
+        root_certificates: vec![root.to_path_buf()],
+        allow_unsigned_test_environments: false,
+    }
+}
+
+/// The `rooverse` tenant with its starter pack bought by `STARTER_PRODUCT` and the
+/// popular pack by `POPULAR_PRODUCT`.
+fn tenant() -> RoochipTenant {
+    let mut t = roochip_tenant("rooverse");
+    t.packages[0].apple_product_id = Some(STARTER_PRODUCT.into());
+    t.packages[1].apple_product_id = Some(POPULAR_PRODUCT.into());
+    t.webhook_url = "http://127.0.0.1:9/roochip".into();
+    t.webhook_secret = "rooverse-webhook-secret".into();
+    t
+}
+
+async fn node_with_apple(pki: &ApplePki, configure: impl FnOnce(&mut Config)) -> TestNode {
+    let der = pki.root_der.clone();
+    TestNode::start(move |c| {
+        let root = c.server.data_dir.join("AppleRootCA-test.cer");
+        std::fs::write(&root, der).unwrap();
+        let mut t = tenant();
+        t.apple = Some(apple_settings(&root));
+        c.tenants = vec![TenantSettings::Roochip(t)];
+        configure(c);
+    })
+    .await
+}
+
+async fn package_ids(node: &TestNode) -> (String, String) {
+    let (_, body) = json(
+        node.http
+            .get(node.url("/v1/packages"))
+            .header("X-API-Key", roochip_server_key("rooverse"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = |i: usize| body["packages"][i]["id"].as_str().unwrap().to_string();
+    (id(0), id(1))
+}
+
+async fn apple(node: &TestNode, body: &Value) -> (StatusCode, Value) {
+    json(
+        node.http
+            .post(node.url("/iap/apple"))
+            .header("X-API-Key", roochip_server_key("rooverse"))
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn balance(node: &TestNode, user: &str) -> Value {
+    let (_, body) = json(
+        node.http
+            .get(node.url(&format!("/v1/users/{user}/balance")))
+            .header("X-API-Key", roochip_server_key("rooverse"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    body["balance"].clone()
+}
+
+fn request(user: &str, receipt: &str, package: &str) -> Value {
+    json!({"external_user_id": user, "receipt_data": receipt, "package_id": package, "tenant_id": "rooverse"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apple_transaction_is_verified_offline_and_credited_once() {
+    let pki = ApplePki::new("Test");
+    let node = node_with_apple(&pki, |_| {}).await;
+    let (starter, popular) = package_ids(&node).await;
+    let jws = pki.sign("2000000123", STARTER_PRODUCT, json!({}));
+
+    let (status, first) = apple(&node, &request("user-1", &jws, &starter)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first,
+        json!({"transaction_id": "2000000123", "credits_issued": 10, "new_balance": 10})
+    );
+    // The same request again: the original answer, nothing more.
+    let (status, again) = apple(&node, &request("user-1", &jws, &starter)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first);
+    assert_eq!(balance(&node, "user-1").await, 10);
+    // The same transaction for another user or another package: 409, nothing credited.
+    let (status, body) = apple(&node, &request("user-2", &jws, &starter)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = apple(&node, &request("user-1", &jws, &popular)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(balance(&node, "user-2").await, 0);
+    assert_eq!(balance(&node, "user-1").await, 10);
+
+    // A second purchase credits on top, with its credits.issued event.
+    let jws2 = pki.sign("2000000124", POPULAR_PRODUCT, json!({}));
+    let (status, body) = apple(&node, &request("user-1", &jws2, &popular)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["new_balance"], 35);
+    let tenant = rendezvous_credits::ledger::TenantId::new("rooverse").unwrap();
+    let events = node
+        .running
+        .ledger
+        .read(move |r| rendezvous_credits::webhooks::list_deliveries(r, Some(&tenant), None, 10, 0))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        let payload: Value = serde_json::from_str(&e.payload).unwrap();
+        assert_eq!(payload["payment_source"], "apple_iap", "{payload}");
+    }
+    let (_, listed) = json(
+        node.http
+            .get(node.url("/admin/payments?provider=apple_iap"))
+            .bearer_auth(&node.admin_token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["payments"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["payments"][1]["external_id"], "2000000123");
+    assert_eq!(listed["payments"][1]["status"], "credited");
+    node.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apple_transactions_that_do_not_verify_or_match_are_refused_and_change_nothing() {
+    let pki = ApplePki::new("Test");
+    let node = node_with_apple(&pki, |_| {}).await;
+    let (starter, _) = package_ids(&node).await;
+    let forger = ApplePki::new("Forger");
+    let cases = [
+        (
+            forger.sign("1", STARTER_PRODUCT, json!({})),
+            "signature or its certificate chain",
+        ),
+        (
+            pki.sign("2", STARTER_PRODUCT, json!({"bundleId": "com.other.app"})),
+            "bundle id",
+        ),
+        (
+            pki.sign("3", STARTER_PRODUCT, json!({"environment": "Production"})),
+            "environment",
+        ),
+        (
+            pki.sign(
+                "4",
+                STARTER_PRODUCT,
+                json!({"revocationDate": 1_700_000_000_000i64, "revocationReason": 1}),
+            ),
+            "revoked",
+        ),
+        (
+            pki.sign("5", POPULAR_PRODUCT, json!({})),
+            "does not buy package",
+        ),
+        ("not-a-jws".to_string(), "receipt_data"),
+    ];
+    for (jws, mention) in cases {
+        let (status, body) = apple(&node, &request("user-1", &jws, &starter)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{mention}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(mention), "{mention}: {message}");
+    }
+    // Another chain that names our root in x5c: its intermediate was not issued by it.
+    let mut swapped = ApplePki::new("Test");
+    swapped.chain[2] = pki.chain[2].clone();
+    let (status, _) = apple(
+        &node,
+        &request(
+            "user-1",
+            &swapped.sign("6", STARTER_PRODUCT, json!({})),
+            &starter,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let good = pki.sign("7", STARTER_PRODUCT, json!({}));
+    let (status, body) = apple(
+        &node,
+        &json!({"external_user_id": "user-1", "receipt_data": good, "package_id": starter, "tenant_id": "someone-else"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = apple(&node, &request("user-1", &good, "no-such-package")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = apple(&node, &json!({"external_user_id": "user-1"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(balance(&node, "user-1").await, 0);
+    assert_eq!(node.entry_total(), 0);
+
+    // A tenant without [tenants.apple]: 503, as before.
+    let plain = TestNode::start(|c| c.tenants = vec![TenantSettings::Roochip(tenant())]).await;
+    let (status, body) = apple(&plain, &request("user-1", &good, &starter)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_test_environments_need_an_explicit_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.cer");
+    std::fs::write(&root, ApplePki::new("Test").root_der).unwrap();
+    let mut settings = apple_settings(&root);
+    settings.environment = "Xcode".into();
+    let mut t = tenant();
+    t.apple = Some(settings.clone());
+    let data = tempfile::tempdir().unwrap();
+    let mut config = crate::common::test_config(data.path());
+    config.tenants = vec![TenantSettings::Roochip(t)];
+    let refused = rendezvous_credits::app::start(config, Default::default()).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(
+        message.contains("allow_unsigned_test_environments"),
+        "{message}"
+    );
+    // Missing certificates are named at start too.
+    settings.environment = "Sandbox".into();
+    settings.root_certificates = vec![dir.path().join("missing.cer")];
+    let mut t = tenant();
+    t.apple = Some(settings);
+    let mut config = crate::common::test_config(data.path());
+    config.tenants = vec![TenantSettings::Roochip(t)];
+    let refused = rendezvous_credits::app::start(config, Default::default()).await;
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("missing.cer"), "{message}");
+}
