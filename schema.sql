@@ -635,5 +635,6 @@ CREATE TABLE payments (
     UNIQUE (provider, external_id)
 );
 CREATE INDEX idx_payments_order ON payments (provider, order_ref) WHERE order_ref IS NOT NULL;
+CREATE INDEX idx_payments_unacknowledged ON payments (id) WHERE acknowledged = 0;
 CREATE INDEX idx_payments_unrecovered ON payments (id)
     WHERE refund_claimed > refund_taken OR dispute_claimed > dispute_taken;

@@ -29,6 +29,7 @@ use crate::p2p::{
 use crate::payments::{
     self,
     admin::PaymentsAdmin,
+    google::Acknowledger,
     stripe::{StripeCheckout, StripeTenant, StripeWebhooks},
 };
 use crate::store;
@@ -87,6 +88,7 @@ pub struct RunningNode {
     background: Vec<tokio::task::JoinHandle<()>>,
     webhooks: DispatcherHandle,
     jobs: Scheduler,
+    acknowledger: Acknowledger,
 }
 
 fn unix_now() -> u64 {
@@ -266,6 +268,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             roochip_tenants,
             config.server.max_body_bytes,
         )
+        .await
         .map_err(StartError::Config)?,
     );
     let rrr_tenants: Vec<_> = config
@@ -288,6 +291,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
         config.server.max_body_bytes,
     )?);
+    let roochip_google = roochip_state.google_tenants();
     let stripe_state = web::Data::new(stripe_webhooks(&config, ledger.clone())?);
     let payments_admin = web::Data::new(PaymentsAdmin {
         ledger: ledger.clone(),
@@ -344,6 +348,11 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         ],
         config.webhooks.clone(),
     );
+    let acknowledger = Acknowledger::spawn(
+        ledger.clone(),
+        roochip_google,
+        Duration::from_millis(config.jobs.interval_ms),
+    );
     let jobs = Scheduler::spawn(
         ledger.clone(),
         Duration::from_millis(config.jobs.interval_ms),
@@ -377,6 +386,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         background: vec![upkeep],
         webhooks,
         jobs,
+        acknowledger,
     })
 }
 
@@ -396,6 +406,7 @@ impl RunningNode {
         self.p2p.shutdown().await;
         self.webhooks.shutdown().await;
         self.jobs.shutdown().await;
+        self.acknowledger.shutdown().await;
         let ledger = self.ledger.clone();
         let _ = tokio::task::spawn_blocking(move || ledger.shutdown()).await;
         tracing::info!("rendezvous-credits node stopped");

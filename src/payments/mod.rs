@@ -3,6 +3,8 @@
 //!
 //! - [`apple`]: StoreKit 2 signed transactions verified offline
 //!   (app-store-server-library).
+//! - [`google`]: Google Play purchases (google-androidpublisher3) and their
+//!   acknowledgement, retried until Google has it.
 //! - [`stripe`]: Checkout Sessions (async-stripe) and the signed webhook
 //!   `POST /webhooks/stripe/{tenant}`: completed and async-succeeded sessions credit,
 //!   refunds and disputes claw back.
@@ -21,6 +23,7 @@
 
 pub mod admin;
 pub mod apple;
+pub mod google;
 pub mod ops;
 pub mod repo;
 pub mod stripe;

@@ -60,11 +60,13 @@ pub fn record_checkout(tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<(), L
 /// its entry and events and the row becomes `credited` with the entry id, in this
 /// unit. A payment credited before is returned as it is (`fresh: false`), whatever
 /// `verified` says of its order or answer; one recorded as `open` (a checkout) must
-/// name the same tenant, account and package.
+/// name the same tenant, account and package. Google Play: an order (`orderId`) is
+/// credited once, whatever its purchase token.
 ///
 /// # Errors
 /// [`PaymentError::Mismatch`] when the payment was recorded for another tenant,
-/// account or package (nothing written); ledger errors.
+/// account or package, or (Google) its order was credited under another token;
+/// nothing is written. Ledger errors.
 pub fn credit(
     tx: &mut LedgerTx<'_>,
     merchant: &dyn Merchant,
@@ -93,6 +95,18 @@ pub fn credit(
                 fresh: false,
                 balance_after,
             });
+        }
+    }
+    if let (Provider::GoogleIap, Some(order)) = (verified.provider, &verified.order_ref) {
+        if let Some(other) = tx
+            .repo::<dyn Payments>()?
+            .payment_of_order(Provider::GoogleIap, order)?
+            .filter(|o| o.external_id != verified.external_id)
+        {
+            return Err(PaymentError::Mismatch(format!(
+                "order {order} was credited under another purchase token ({})",
+                other.created_at
+            )));
         }
     }
     let entry = merchant.issue(tx, verified)?;

@@ -199,6 +199,13 @@ pub trait PaymentReads {
         external_id: &str,
     ) -> Result<Option<Payment>, LedgerError>;
 
+    /// Google purchases credited but not acknowledged yet, oldest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn unacknowledged(&mut self, limit: u32) -> Result<Vec<Payment>, LedgerError>;
+
     /// Payments matching `filter`, newest first.
     ///
     /// # Errors

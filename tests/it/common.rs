@@ -534,6 +534,7 @@ pub fn roochip_tenant(id: &str) -> RoochipTenant {
         idempotency_retention_days: 30,
         stripe: None,
         apple: None,
+        google: None,
     }
 }
 

@@ -141,7 +141,7 @@ async fn node_with_apple(pki: &ApplePki, configure: impl FnOnce(&mut Config)) ->
         let root = c.server.data_dir.join("AppleRootCA-test.cer");
         std::fs::write(&root, der).unwrap();
         let mut t = tenant();
-        t.apple = Some(apple_settings(&root));
+        t.apple = Some(Box::new(apple_settings(&root)));
         c.tenants = vec![TenantSettings::Roochip(t)];
         configure(c);
     })
@@ -331,7 +331,7 @@ async fn unsigned_test_environments_need_an_explicit_setting() {
     let mut settings = apple_settings(&root);
     settings.environment = "Xcode".into();
     let mut t = tenant();
-    t.apple = Some(settings.clone());
+    t.apple = Some(Box::new(settings.clone()));
     let data = tempfile::tempdir().unwrap();
     let mut config = crate::common::test_config(data.path());
     config.tenants = vec![TenantSettings::Roochip(t)];
@@ -345,10 +345,337 @@ async fn unsigned_test_environments_need_an_explicit_setting() {
     settings.environment = "Sandbox".into();
     settings.root_certificates = vec![dir.path().join("missing.cer")];
     let mut t = tenant();
-    t.apple = Some(settings);
+    t.apple = Some(Box::new(settings));
     let mut config = crate::common::test_config(data.path());
     config.tenants = vec![TenantSettings::Roochip(t)];
     let refused = rendezvous_credits::app::start(config, Default::default()).await;
     let message = refused.err().expect("refused").to_string();
     assert!(message.contains("missing.cer"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------
+// Google Play: a fake OAuth token endpoint and a fake Android Publisher API.
+
+const PLAY_PACKAGE: &str = "com.rooverse.android";
+const PLAY_STARTER: &str = "roo_starter";
+const ACCESS_TOKEN: &str = "ya29.fake-access-token";
+
+/// One purchase the fake Play knows: (product, order id, purchaseState,
+/// acknowledgementState).
+type PlayPurchase = (String, String, i32, i32);
+
+#[derive(Default)]
+struct PlayState {
+    purchases: std::collections::HashMap<String, PlayPurchase>,
+    /// Acknowledgements to refuse (503) before accepting.
+    failing_acks: u32,
+    /// Successful acknowledgements, by token.
+    acked: Vec<String>,
+    /// Answer every purchase check with 500.
+    down: bool,
+    /// OAuth assertions received (the JWT claims).
+    assertions: Vec<Value>,
+}
+
+struct FakePlay {
+    base: String,
+    state: std::sync::Arc<std::sync::Mutex<PlayState>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+type Shared = actix_web::web::Data<std::sync::Arc<std::sync::Mutex<PlayState>>>;
+
+fn google_error(status: u16, message: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(
+        json!({"error": {"code": status, "message": message, "errors": [{"message": message, "domain": "global", "reason": "notFound"}]}}),
+    )
+}
+
+async fn token(
+    state: Shared,
+    form: actix_web::web::Form<Vec<(String, String)>>,
+) -> actix_web::HttpResponse {
+    use base64::Engine as _;
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if field("grant_type").as_deref() != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return google_error(400, "unsupported grant_type");
+    }
+    let Some(assertion) = field("assertion") else {
+        return google_error(400, "no assertion");
+    };
+    let claims = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or_default();
+    state.lock().unwrap().assertions.push(claims);
+    actix_web::HttpResponse::Ok()
+        .json(json!({"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"}))
+}
+
+async fn purchases(
+    state: Shared,
+    req: actix_web::HttpRequest,
+    path: actix_web::web::Path<(String, String, String)>,
+) -> actix_web::HttpResponse {
+    let (package, product, tail) = path.into_inner();
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if bearer != format!("Bearer {ACCESS_TOKEN}") {
+        return google_error(
+            401,
+            "Request is missing required authentication credential.",
+        );
+    }
+    let mut s = state.lock().unwrap();
+    if package != PLAY_PACKAGE {
+        return google_error(404, "No application was found for the given package name.");
+    }
+    if let Some(token) = tail.strip_suffix(":acknowledge") {
+        if req.method() != actix_web::http::Method::POST {
+            return google_error(405, "method");
+        }
+        if s.failing_acks > 0 {
+            s.failing_acks -= 1;
+            return google_error(503, "The service is currently unavailable.");
+        }
+        let Some(p) = s.purchases.get_mut(token) else {
+            return google_error(404, "The purchase token was not found.");
+        };
+        p.3 = 1;
+        s.acked.push(token.to_string());
+        return actix_web::HttpResponse::NoContent().finish();
+    }
+    if s.down {
+        return google_error(500, "Internal error.");
+    }
+    match s.purchases.get(&tail) {
+        Some((p, order, state, ack)) if *p == product => {
+            actix_web::HttpResponse::Ok().json(json!({
+                "kind": "androidpublisher#productPurchase",
+                "purchaseTimeMillis": "1764547200000",
+                "purchaseState": state,
+                "consumptionState": 0,
+                "developerPayload": "",
+                "orderId": order,
+                "purchaseType": 0,
+                "acknowledgementState": ack,
+                "regionCode": "US"
+            }))
+        }
+        _ => google_error(404, "The purchase token was not found."),
+    }
+}
+
+impl FakePlay {
+    async fn start() -> FakePlay {
+        let state = std::sync::Arc::new(std::sync::Mutex::new(PlayState::default()));
+        let shared = state.clone();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(actix_web::web::Data::new(shared.clone()))
+                .route("/token", actix_web::web::post().to(token))
+                .route(
+                    "/androidpublisher/v3/applications/{package}/purchases/products/{product}/tokens/{token}",
+                    actix_web::web::route().to(purchases),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        FakePlay {
+            base: format!("http://{addr}/"),
+            state,
+            server: handle,
+        }
+    }
+
+    fn sell(&self, token: &str, product: &str, order: &str, purchase_state: i32) {
+        self.state.lock().unwrap().purchases.insert(
+            token.into(),
+            (product.into(), order.into(), purchase_state, 0),
+        );
+    }
+}
+
+impl Drop for FakePlay {
+    fn drop(&mut self) {
+        let handle = self.server.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+/// A node whose `rooverse` starter pack is Play product `PLAY_STARTER`, with the
+/// service account key file in its data folder and the scheduler at 50 ms.
+async fn node_with_play(play: &FakePlay) -> TestNode {
+    let base = play.base.clone();
+    TestNode::start(move |c| {
+        let key_file = c.server.data_dir.join("service-account.json");
+        let key = json!({
+            "type": "service_account",
+            "project_id": "rooverse-test",
+            "private_key_id": "test-key-1",
+            "private_key": include_str!("fixtures/google-test-service-account.pem"),
+            "client_email": "rendezvous-credits@rooverse-test.iam.gserviceaccount.com",
+            "client_id": "1234567890",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": "https://oauth2.googleapis.com/token"
+        });
+        std::fs::write(&key_file, key.to_string()).unwrap();
+        let mut t = tenant();
+        t.packages[0].google_product_id = Some(PLAY_STARTER.into());
+        t.google = Some(Box::new(
+            rendezvous_credits::payments::google::GoogleSettings {
+                package_name: PLAY_PACKAGE.into(),
+                service_account_key_file: key_file,
+                api_base: base.clone(),
+                token_uri: Some(format!("{base}token")),
+            },
+        ));
+        c.tenants = vec![TenantSettings::Roochip(t)];
+        c.jobs.interval_ms = 50;
+    })
+    .await
+}
+
+async fn google(
+    node: &TestNode,
+    user: &str,
+    token: &str,
+    product: &str,
+    package: &str,
+) -> (StatusCode, Value) {
+    json(
+        node.http
+            .post(node.url("/iap/google"))
+            .header("X-API-Key", roochip_server_key("rooverse"))
+            .json(&json!({"external_user_id": user, "purchase_token": token, "product_id": product, "package_id": package}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_purchase_is_confirmed_credited_once_and_acknowledged() {
+    let play = FakePlay::start().await;
+    let node = node_with_play(&play).await;
+    let (starter, popular) = package_ids(&node).await;
+    play.sell("tok-1", PLAY_STARTER, "GPA.1111-2222-3333-44444", 0);
+
+    let (status, first) = google(&node, "user-1", "tok-1", PLAY_STARTER, &starter).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first,
+        json!({"transaction_id": "tok-1", "credits_issued": 10, "new_balance": 10})
+    );
+    assert_eq!(play.state.lock().unwrap().acked, vec!["tok-1".to_string()]);
+    // The service account's assertion named the scope and the token endpoint.
+    let claims = play.state.lock().unwrap().assertions[0].clone();
+    assert_eq!(
+        claims["iss"],
+        "rendezvous-credits@rooverse-test.iam.gserviceaccount.com"
+    );
+    assert!(claims["scope"]
+        .as_str()
+        .unwrap()
+        .contains("androidpublisher"));
+    assert_eq!(claims["aud"], format!("{}token", play.base));
+
+    // A replay answers the original body; nothing more is credited or acknowledged.
+    let (status, again) = google(&node, "user-1", "tok-1", PLAY_STARTER, &starter).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    assert_eq!(play.state.lock().unwrap().acked.len(), 1);
+    // The same token for another user; a new token for the same order; the token
+    // sent for another package: 409.
+    let (status, body) = google(&node, "user-2", "tok-1", PLAY_STARTER, &starter).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    play.sell("tok-1b", PLAY_STARTER, "GPA.1111-2222-3333-44444", 0);
+    let (status, body) = google(&node, "user-1", "tok-1b", PLAY_STARTER, &starter).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("order"), "{body}");
+    let (status, body) = google(&node, "user-1", "tok-1", PLAY_STARTER, &popular).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Refused: unknown token, canceled or pending purchase, another product.
+    play.sell("tok-canceled", PLAY_STARTER, "GPA.2", 1);
+    play.sell("tok-pending", PLAY_STARTER, "GPA.3", 2);
+    for (token, product, package, mention) in [
+        ("tok-unknown", PLAY_STARTER, &starter, "does not confirm"),
+        ("tok-canceled", PLAY_STARTER, &starter, "purchaseState 1"),
+        ("tok-pending", PLAY_STARTER, &starter, "purchaseState 2"),
+        ("tok-x", "roo_other", &starter, "does not buy package"),
+        (" ", PLAY_STARTER, &starter, "purchase_token"),
+    ] {
+        let (status, body) = google(&node, "user-3", token, product, package).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{token}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(mention),
+            "{token}: {body}"
+        );
+    }
+    // Google down: 502, nothing credited.
+    play.state.lock().unwrap().down = true;
+    play.sell("tok-4", PLAY_STARTER, "GPA.4", 0);
+    let (status, body) = google(&node, "user-3", "tok-4", PLAY_STARTER, &starter).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(balance(&node, "user-2").await, 0);
+    assert_eq!(balance(&node, "user-3").await, 0);
+    assert_eq!(balance(&node, "user-1").await, 10);
+
+    let tenant = rendezvous_credits::ledger::TenantId::new("rooverse").unwrap();
+    let events = node
+        .running
+        .ledger
+        .read(move |r| rendezvous_credits::webhooks::list_deliveries(r, Some(&tenant), None, 10, 0))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0]
+            .payload
+            .contains(r#""payment_source":"google_iap""#),
+        "{}",
+        events[0].payload
+    );
+    node.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_acknowledgement_keeps_the_credit_and_is_retried() {
+    let play = FakePlay::start().await;
+    let node = node_with_play(&play).await;
+    let (starter, _) = package_ids(&node).await;
+    play.sell("tok-9", PLAY_STARTER, "GPA.9", 0);
+    play.state.lock().unwrap().failing_acks = 3;
+    let (status, body) = google(&node, "user-9", "tok-9", PLAY_STARTER, &starter).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(balance(&node, "user-9").await, 10);
+    // The scheduler retries (50 ms, then 100, 200 ms…) until Google has it.
+    crate::common::within("the acknowledgement retry", async {
+        while play.state.lock().unwrap().acked.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(play.state.lock().unwrap().acked, vec!["tok-9".to_string()]);
+    assert_eq!(balance(&node, "user-9").await, 10);
+    // Once recorded, it is not acknowledged again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(play.state.lock().unwrap().acked.len(), 1);
+    node.verify();
 }

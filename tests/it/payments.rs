@@ -305,7 +305,7 @@ async fn deliver(node: &TestNode, tenant: &str, body: &str) -> String {
 /// too.
 async fn node_with(stripe: &FakeStripe, configure: impl FnOnce(&mut Config)) -> TestNode {
     let mut t = roochip_tenant("rooverse");
-    t.stripe = Some(stripe.settings());
+    t.stripe = Some(Box::new(stripe.settings()));
     t.webhook_url = "http://127.0.0.1:9/roochip".into();
     t.webhook_secret = "rooverse-webhook-secret".into();
     let settings = stripe.settings();

@@ -134,6 +134,7 @@ fn tenant(id: &str, webhook_url: &str, admin_keys: &[&str], server_keys: &[&str]
         idempotency_retention_days: 30,
         stripe: None,
         apple: None,
+        google: None,
     }
 }
 

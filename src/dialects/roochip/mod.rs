@@ -35,8 +35,10 @@ use crate::auth::{ApiKeys, KeyRole};
 use crate::http::BodyConfig;
 use crate::ledger::{Ledger, TenantId};
 use crate::payments::apple::AppleVerifier;
+use crate::payments::google::{GooglePlay, GoogleTenant};
 use crate::payments::stripe::StripeCheckout;
 use merchant::RoochipMerchant;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use error::RoochipError;
@@ -61,15 +63,17 @@ struct Seller {
     merchant: Arc<RoochipMerchant>,
     stripe: Option<StripeCheckout>,
     apple: Option<Arc<AppleVerifier>>,
+    google: Option<Arc<GooglePlay>>,
 }
 
 impl RoochipState {
     /// The state of `tenants` on `ledger`; reads each tenant's Apple root
-    /// certificates.
+    /// certificates and Google service account key.
     ///
     /// # Errors
-    /// A message naming the setting at fault: an invalid tenant id, an Apple setting.
-    pub fn new(
+    /// A message naming the setting at fault: an invalid tenant id, an Apple or
+    /// Google setting.
+    pub async fn new(
         ledger: Ledger,
         tenants: Vec<RoochipTenant>,
         max_body_bytes: usize,
@@ -90,10 +94,17 @@ impl RoochipState {
                 .map(|a| AppleVerifier::new(a, &format!("tenants[id = {:?}].apple", t.id)))
                 .transpose()?
                 .map(Arc::new);
+            let google = match &t.google {
+                Some(g) => Some(Arc::new(
+                    GooglePlay::new(g, &format!("tenants[id = {:?}].google", t.id)).await?,
+                )),
+                None => None,
+            };
             sellers.push(Seller {
                 merchant: Arc::new(RoochipMerchant::new(t.clone()).map_err(|e| e.to_string())?),
-                stripe: t.stripe.as_ref().map(StripeCheckout::new),
+                stripe: t.stripe.as_deref().map(StripeCheckout::new),
                 apple,
+                google,
             });
         }
         let api_keys = ApiKeys::new(keys);
@@ -114,6 +125,34 @@ impl RoochipState {
     /// The Apple verifier of the caller's tenant, if it takes App Store purchases.
     pub fn apple(&self, caller: &caller::Caller) -> Option<Arc<AppleVerifier>> {
         self.sellers.get(caller.index())?.apple.clone()
+    }
+
+    /// The Google Play client of the caller's tenant, if it takes Play purchases.
+    pub fn google(&self, caller: &caller::Caller) -> Option<Arc<GooglePlay>> {
+        self.sellers.get(caller.index())?.google.clone()
+    }
+
+    /// The tenants that take Google Play purchases, with their package → product
+    /// map: what the acknowledgement retries need.
+    pub fn google_tenants(&self) -> HashMap<TenantId, GoogleTenant> {
+        self.tenants
+            .iter()
+            .zip(&self.sellers)
+            .filter_map(|(t, s)| {
+                let play = s.google.clone()?;
+                let products = t
+                    .packages
+                    .iter()
+                    .filter_map(|p| {
+                        Some((settings::package_id(t, p), p.google_product_id.clone()?))
+                    })
+                    .collect();
+                Some((
+                    TenantId::new(t.id.clone()).ok()?,
+                    GoogleTenant { play, products },
+                ))
+            })
+            .collect()
     }
 
     /// The merchant of the caller's tenant.

@@ -20,6 +20,7 @@ use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use super::RoochipState as AppState;
 use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
+use crate::payments::google::{self, GoogleError};
 use crate::payments::ops::PaymentError;
 use crate::payments::repo::PaymentReads;
 use crate::payments::stripe::CheckoutError;
@@ -443,19 +444,19 @@ pub async fn checkout(
 pub async fn iap_apple(
     caller: Caller,
     state: web::Data<AppState>,
-    body: Body<AppleIapRequest>,
+    raw: web::Bytes,
 ) -> Result<HttpResponse> {
-    let b = body.value;
-    if b.tenant_id != caller.tenant.as_str() {
-        return Err(RoochipError::Forbidden(
-            "tenant_id: not the tenant of this API key".into(),
-        ));
-    }
     let apple = state.apple(&caller).ok_or_else(|| {
         RoochipError::Unavailable(
             "Apple in-app purchases are not available yet: receipt verification is not configured on this server. No credits were issued.".into(),
         )
     })?;
+    let b: AppleIapRequest = super::body::parse(&raw)?;
+    if b.tenant_id != caller.tenant.as_str() {
+        return Err(RoochipError::Forbidden(
+            "tenant_id: not the tenant of this API key".into(),
+        ));
+    }
     let user = external_user_id(&b.external_user_id)?;
     let offer = super::merchant::offer(caller.settings(), &b.package_id)
         .ok_or_else(|| RoochipError::NotFound("Package not found".into()))?;
@@ -558,14 +559,93 @@ async fn iap_credit(state: &AppState, caller: &Caller, payment: Payment) -> Resu
         .body(answer))
 }
 
-/// Google Play in-app purchase: 503 until purchase verification is configured.
+/// Google Play in-app purchase: asks Google (`purchases.products.get`) about the
+/// token, requires `purchaseState = 0`, then credits the package once per purchase
+/// token and once per `orderId`: a `purchase` entry and `credits.issued` with
+/// `payment_source: "google_iap"`; a repeated request answers the original 200 body.
+/// Then acknowledges the purchase if Google has not recorded an acknowledgement; a
+/// failed acknowledgement never undoes the credit and is retried in the background.
+///
+/// Errors: 400 naming what failed (unknown token, not purchased, product); 404
+/// unknown package; 409 the token or its order was credited to another user or
+/// package; 502 Google could not be asked; 503 without `[tenants.google]`.
 #[utoipa::path(post, path = "/iap/google", tag = "roochip",
+    request_body = GoogleIapRequest,
     security(("api_key" = [])),
-    responses((status = 503, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn iap_google(_caller: Caller) -> Result<HttpResponse> {
-    Err(RoochipError::Unavailable(
-        "Google Play in-app purchases are not available yet: purchase verification is not configured on this server. No credits were issued.".into(),
-    ))
+    responses((status = 200, body = IapResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn iap_google(
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse> {
+    let play = state.google(&caller).ok_or_else(|| {
+        RoochipError::Unavailable(
+            "Google Play in-app purchases are not available yet: purchase verification is not configured on this server. No credits were issued.".into(),
+        )
+    })?;
+    let b: GoogleIapRequest = super::body::parse(&raw)?;
+    let user = external_user_id(&b.external_user_id)?;
+    let token = b.purchase_token.trim().to_string();
+    if token.is_empty() || token.len() > 1024 || !token.bytes().all(|c| c.is_ascii_graphic()) {
+        return Err(RoochipError::BadRequest(
+            "purchase_token: must be the Play Billing token (1 to 1024 visible ASCII characters)"
+                .into(),
+        ));
+    }
+    let offer = super::merchant::offer(caller.settings(), &b.package_id)
+        .ok_or_else(|| RoochipError::NotFound("Package not found".into()))?;
+    check_product(
+        &state,
+        &caller,
+        &offer,
+        Provider::GoogleIap,
+        &token,
+        &b.product_id,
+    )
+    .await?;
+    let purchase = play
+        .purchase(&b.product_id, &token)
+        .await
+        .map_err(|e| match e {
+            GoogleError::Refused(_) => {
+                payments::count(Provider::GoogleIap, "refused");
+                RoochipError::BadRequest(format!("purchase_token: {e}"))
+            }
+            GoogleError::Unavailable(detail) => {
+                tracing::warn!(%detail, "Google Play purchase check failed");
+                RoochipError::BadGateway(
+                    "Google Play could not confirm the purchase right now; no credits were issued. Try again.".into(),
+                )
+            }
+        })?;
+    if purchase.purchase_state != 0 {
+        payments::count(Provider::GoogleIap, "refused");
+        return Err(RoochipError::BadRequest(format!(
+            "purchase_token: the purchase is not completed (purchaseState {}: 1 canceled, 2 pending)",
+            purchase.purchase_state
+        )));
+    }
+    let mut payment = Payment::verified(
+        Provider::GoogleIap,
+        token.clone(),
+        caller.tenant.clone(),
+        user,
+        &offer,
+        purchase.order_id,
+    );
+    payment.acknowledged = Some(purchase.acknowledged);
+    let answer = iap_credit(&state, &caller, payment).await?;
+    if !purchase.acknowledged {
+        if let Err(e) =
+            google::acknowledge_and_record(&state.ledger, &play, &b.product_id, &token).await
+        {
+            tracing::warn!(error = %e, "Google purchase credited, acknowledgement to be retried");
+        }
+    }
+    Ok(answer)
 }
 
 /// A user asks for a free promo code; one request per user, ever ("POST

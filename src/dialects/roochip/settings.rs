@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::{Amount, LedgerError, TenantId, TenantSpec};
 use crate::payments::apple::AppleSettings;
+use crate::payments::google::GoogleSettings;
 use crate::payments::stripe::StripeSettings;
 use crate::secret::Secret;
 
@@ -120,10 +121,13 @@ pub struct RoochipTenant {
     /// `[tenants.stripe]`: Stripe Checkout for the packages; absent = `POST
     /// /v1/checkout` answers the guide's 503 `coming_soon`.
     #[serde(default)]
-    pub stripe: Option<StripeSettings>,
+    pub stripe: Option<Box<StripeSettings>>,
     /// `[tenants.apple]`: App Store purchases (`POST /iap/apple`); absent = 503.
     #[serde(default)]
-    pub apple: Option<AppleSettings>,
+    pub apple: Option<Box<AppleSettings>>,
+    /// `[tenants.google]`: Google Play purchases (`POST /iap/google`); absent = 503.
+    #[serde(default)]
+    pub google: Option<Box<GoogleSettings>>,
 }
 
 /// Decimal places of ROO (hundredths).
@@ -288,6 +292,7 @@ mod tests {
             idempotency_retention_days: 30,
             stripe: None,
             apple: None,
+            google: None,
         }
     }
 

@@ -222,6 +222,21 @@ pub struct AppleIapRequest {
     pub tenant_id: String,
 }
 
+/// Body of `POST /iap/google`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = roochip::GoogleIapRequest)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleIapRequest {
+    /// The app's id of the buyer.
+    pub external_user_id: String,
+    /// The Play Billing purchase token.
+    pub purchase_token: String,
+    /// The Play product id bought (must be the package's `google_product_id`).
+    pub product_id: String,
+    /// The package bought.
+    pub package_id: String,
+}
+
 /// Success of `POST /iap/apple` and `POST /iap/google`; a repeated request answers
 /// the same body.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -158,6 +158,15 @@ impl PaymentReads for SqliteRead {
         by_external_id(self.conn(), provider, external_id)
     }
 
+    fn unacknowledged(&mut self, limit: u32) -> Result<Vec<Payment>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE acknowledged = 0 AND status <> 'open'
+             ORDER BY id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit], row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn list_payments(&mut self, f: &PaymentFilter) -> Result<Vec<Payment>, LedgerError> {
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {COLUMNS} FROM payments
