@@ -375,6 +375,8 @@ struct PlayState {
     down: bool,
     /// OAuth assertions received (the JWT claims).
     assertions: Vec<Value>,
+    /// Purchase checks answered with a purchase.
+    confirmed: u32,
 }
 
 struct FakePlay {
@@ -457,8 +459,10 @@ async fn purchases(
     if s.down {
         return google_error(500, "Internal error.");
     }
-    match s.purchases.get(&tail) {
-        Some((p, order, state, ack)) if *p == product => {
+    let found = s.purchases.get(&tail).cloned();
+    match found {
+        Some((p, order, state, ack)) if p == product => {
+            s.confirmed += 1;
             actix_web::HttpResponse::Ok().json(json!({
                 "kind": "androidpublisher#productPurchase",
                 "purchaseTimeMillis": "1764547200000",
@@ -523,18 +527,7 @@ impl Drop for FakePlay {
 async fn node_with_play(play: &FakePlay) -> TestNode {
     let base = play.base.clone();
     TestNode::start(move |c| {
-        let key_file = c.server.data_dir.join("service-account.json");
-        let key = json!({
-            "type": "service_account",
-            "project_id": "rooverse-test",
-            "private_key_id": "test-key-1",
-            "private_key": include_str!("fixtures/google-test-service-account.pem"),
-            "client_email": "rendezvous-credits@rooverse-test.iam.gserviceaccount.com",
-            "client_id": "1234567890",
-            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-            "token_uri": "https://oauth2.googleapis.com/token"
-        });
-        std::fs::write(&key_file, key.to_string()).unwrap();
+        let key_file = write_service_account(&c.server.data_dir);
         let mut t = tenant();
         t.packages[0].google_product_id = Some(PLAY_STARTER.into());
         t.google = Some(Box::new(
@@ -678,4 +671,148 @@ async fn a_failed_acknowledgement_keeps_the_credit_and_is_retried() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(play.state.lock().unwrap().acked.len(), 1);
     node.verify();
+}
+
+/// The service account key file of the fake Play, written into `dir`.
+fn write_service_account(dir: &Path) -> std::path::PathBuf {
+    let key_file = dir.join("service-account.json");
+    let key = json!({
+        "type": "service_account",
+        "private_key_id": "test-key-1",
+        "private_key": include_str!("fixtures/google-test-service-account.pem"),
+        "client_email": "rendezvous-credits@rooverse-test.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token"
+    });
+    std::fs::write(&key_file, key.to_string()).unwrap();
+    key_file
+}
+
+/// `serve` as a child process on `port` with `config`.
+fn spawn_serve(config: &Path, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .env_remove("RC_CONFIG")
+        .env_remove("RC_DATA_DIR")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(config.with_extension("log")).unwrap())
+        .spawn()
+        .expect("start serve")
+}
+
+async fn wait_healthy(http: &reqwest::Client, port: u16) {
+    crate::common::within("the node answers /healthz", async {
+        loop {
+            let url = format!("http://127.0.0.1:{port}/healthz");
+            if let Ok(res) = http.get(&url).send().await {
+                if res.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_googles_answer_and_the_commit_loses_nothing_and_the_retry_credits_once() {
+    let play = FakePlay::start().await;
+    play.sell("tok-crash", PLAY_STARTER, "GPA.crash", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = write_service_account(dir.path());
+    let data = dir.path().join("data");
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+data_dir = "{data}"
+catalog_dir = "{catalog}"
+[p2p]
+listen = ["/ip4/127.0.0.1/tcp/0"]
+[[tenants]]
+id = "rooverse"
+mode = "roochip"
+api_keys = ["{key}"]
+[[tenants.packages]]
+id = "starter"
+name = "Starter Pack"
+credits_to_issue = 10
+price_amount = 1000
+google_product_id = "{PLAY_STARTER}"
+[tenants.google]
+package_name = "{PLAY_PACKAGE}"
+service_account_key_file = "{key_file}"
+api_base = "{base}"
+token_uri = "{base}token"
+"#,
+            data = data.display(),
+            catalog = crate::common::repo_catalog().display(),
+            key = rendezvous_credits::config::sha256_hex(&roochip_server_key("rooverse")),
+            key_file = key_file.display(),
+            base = play.base,
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = reqwest::Client::new();
+    let buy = {
+        let http = http.clone();
+        move || {
+            http.post(format!("http://127.0.0.1:{port}/iap/google"))
+                .header("X-API-Key", roochip_server_key("rooverse"))
+                .json(
+                    &json!({"external_user_id": "user-c", "purchase_token": "tok-crash",
+                    "product_id": PLAY_STARTER, "package_id": "starter"}),
+                )
+                .send()
+        }
+    };
+    let mut node = spawn_serve(&config, port);
+    wait_healthy(&http, port).await;
+
+    // Another process holds the ledger's write lock: the unit that would credit the
+    // purchase waits for it after Google has answered, and the node dies then.
+    let lock = rusqlite::Connection::open(data.join("ledger.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let pending = tokio::spawn(buy());
+    crate::common::within("Google confirms the purchase", async {
+        while play.state.lock().unwrap().confirmed == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert!(pending.await.unwrap().is_err(), "the crashed node answered");
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    assert_eq!(crate::common::entry_total(&data.join("ledger.db")), 0);
+
+    // The app retries against the restarted node: credited once, acknowledged.
+    let mut node = spawn_serve(&config, port);
+    wait_healthy(&http, port).await;
+    let (status, first) = json(buy().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["credits_issued"], 10);
+    assert_eq!(first["new_balance"], 10);
+    let (status, again) = json(buy().await.unwrap()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &first));
+    assert_eq!(play.state.lock().unwrap().confirmed, 3);
+    assert_eq!(
+        play.state.lock().unwrap().acked,
+        vec!["tok-crash".to_string()]
+    );
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert_eq!(crate::common::entry_total(&data.join("ledger.db")), 1);
+    crate::common::verify_file(&data.join("ledger.db"));
 }
