@@ -34,6 +34,7 @@ macro_rules! contract_tests {
             repos::template_purchases,
             repos::promo_codes_and_requests,
             repos::peer_directory,
+            repos::payments,
             repos::tenants_keep_their_scale_mode_and_lots,
             time::lots_are_consumed_earliest_expiry_first,
             time::many_lots_chargebacks_and_expiring_reads,

@@ -1,5 +1,5 @@
 //! The modules' repositories: template purchases, promo codes and requests, the peer
-//! directory, and the tenant registry of the core.
+//! directory, payments, and the tenant registry of the core.
 
 use super::core::tenant;
 use super::Fixture;
@@ -7,6 +7,8 @@ use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use crate::ledger::{Actor, Amount, EntryKind, LedgerError, Posting, TenantId, TenantSpec};
 use crate::p2p::directory::{Directory, DirectoryReads, StoredRegistration};
+use crate::payments::repo::{Payment, PaymentFilter, PaymentReads, PaymentStatus, Payments};
+use crate::payments::{Offer, Provider};
 
 /// Purchases: one live purchase per template, revoked by a refund, read back in order.
 pub fn template_purchases(open: fn() -> Fixture) {
@@ -246,5 +248,137 @@ pub fn tenants_keep_their_scale_mode_and_lots(open: fn() -> Fixture) {
         .ledger
         .run_blocking(|tx| tx.open_account(&TenantId::new("nobody").unwrap(), "u"));
     assert!(matches!(unknown, Err(LedgerError::UnknownTenant(_))));
+    f.ledger.shutdown();
+}
+
+/// Payments: unique by (provider, external id), found by order, updated in place;
+/// claw-back counters never exceed what was claimed; listings filter by tenant,
+/// provider and shortfall, newest first; unacknowledged Google purchases are listed.
+pub fn payments(open: fn() -> Fixture) {
+    let f = open();
+    let t = tenant(&f.ledger);
+    let offer = Offer {
+        id: "credits-500".into(),
+        name: "500 credits".into(),
+        credits: 500,
+        price_amount: 499,
+        currency: "usd".into(),
+    };
+    let tt = t.clone();
+    f.ledger
+        .run_blocking(move |tx| {
+            let a = tx.open_account(&tt, "peer")?;
+            let e = tx.credit(
+                a,
+                Amount::new(500).unwrap(),
+                &Posting::new(EntryKind::Buy, Actor::Payment("stripe")),
+            )?;
+            let now = tx.now().to_string();
+            let at = |p: Payment| Payment {
+                created_at: now.clone(),
+                updated_at: now.clone(),
+                ..p
+            };
+            let repo = tx.repo::<dyn Payments>()?;
+            let open = at(Payment::verified(
+                Provider::Stripe,
+                "cs_1".into(),
+                tt.clone(),
+                "peer".into(),
+                &offer,
+                None,
+            ));
+            let id = repo.insert_payment(&open)?;
+            assert!(repo.insert_payment(&open).is_err(), "unique per provider");
+            let apple = Payment {
+                provider: Provider::AppleIap,
+                ..open.clone()
+            };
+            repo.insert_payment(&apple)?;
+            let mut p = repo.payment(Provider::Stripe, "cs_1")?.expect("stored");
+            assert_eq!((p.id, p.status, p.credits), (id, PaymentStatus::Open, 500));
+            assert_eq!(repo.payment_of_order(Provider::Stripe, "pi_1")?, None);
+            // Credited: status, entry and order are written.
+            p.status = PaymentStatus::Credited;
+            p.entry_id = Some(e.id);
+            p.order_ref = Some("pi_1".into());
+            repo.update_payment(&p)?;
+            assert_eq!(
+                repo.payment_of_order(Provider::Stripe, "pi_1")?,
+                Some(p.clone())
+            );
+            // A claw-back that took more than it claimed is refused.
+            let mut bad = p.clone();
+            bad.refund_taken = 10;
+            assert!(repo.update_payment(&bad).is_err());
+            p.refund_claimed = 100;
+            p.refund_taken = 40;
+            p.status = PaymentStatus::Refunded;
+            repo.update_payment(&p)?;
+            // A payment past `open` keeps the entry of its credit.
+            let mut entryless = p.clone();
+            entryless.entry_id = None;
+            assert!(repo.update_payment(&entryless).is_err());
+            let google = Payment {
+                provider: Provider::GoogleIap,
+                external_id: "tok-1".into(),
+                status: PaymentStatus::Credited,
+                entry_id: Some(e.id),
+                acknowledged: Some(false),
+                ..open.clone()
+            };
+            repo.insert_payment(&google)?;
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+    let tt = t.clone();
+    let (all, stripe, short, other_tenant, page, unacked) = f
+        .ledger
+        .read_blocking(move |r| {
+            let repo = r.repo::<dyn PaymentReads>()?;
+            let f = |p: PaymentFilter| PaymentFilter { limit: 10, ..p };
+            let all = repo.list_payments(&f(PaymentFilter::default()))?;
+            let stripe = repo.list_payments(&f(PaymentFilter {
+                provider: Some(Provider::Stripe),
+                ..Default::default()
+            }))?;
+            let short = repo.list_payments(&f(PaymentFilter {
+                unrecovered: true,
+                ..Default::default()
+            }))?;
+            let other = repo.list_payments(&f(PaymentFilter {
+                tenant: Some(TenantId::new("elsewhere").unwrap()),
+                ..Default::default()
+            }))?;
+            let page = repo.list_payments(&PaymentFilter {
+                tenant: Some(tt.clone()),
+                before: Some(all[0].id),
+                limit: 1,
+                ..Default::default()
+            })?;
+            let unacked = repo.unacknowledged(10)?;
+            assert_eq!(
+                repo.find_payment(Provider::GoogleIap, "tok-1")?
+                    .map(|p| p.acknowledged),
+                Some(Some(false))
+            );
+            Ok::<_, LedgerError>((all, stripe, short, other, page, unacked))
+        })
+        .unwrap();
+    let providers: Vec<Provider> = all.iter().map(|p| p.provider).collect();
+    assert_eq!(
+        providers,
+        vec![Provider::GoogleIap, Provider::AppleIap, Provider::Stripe],
+        "newest first"
+    );
+    assert_eq!(stripe.len(), 1);
+    assert_eq!(stripe[0].shortfall(), 60);
+    assert_eq!(short.len(), 1);
+    assert_eq!(short[0].external_id, "cs_1");
+    assert!(other_tenant.is_empty());
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].provider, Provider::AppleIap);
+    assert_eq!(unacked.len(), 1);
+    assert_eq!(unacked[0].external_id, "tok-1");
     f.ledger.shutdown();
 }
