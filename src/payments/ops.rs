@@ -139,7 +139,8 @@ pub fn credit(
 
 /// [`credit`], answering with the body of the first credit: a payment credited now
 /// stores `render(&credit)` as its answer in the same unit; one credited before
-/// answers what it stored (rendered anew if it stored nothing).
+/// answers what it stored (rendered anew if it stored nothing). Returns the answer
+/// and whether this unit credited.
 ///
 /// # Errors
 /// As [`credit`].
@@ -148,10 +149,10 @@ pub fn credit_answering(
     merchant: &dyn Merchant,
     verified: &Payment,
     render: impl FnOnce(&Credit) -> String,
-) -> Result<String, PaymentError> {
+) -> Result<(String, bool), PaymentError> {
     let credit = credit(tx, merchant, verified)?;
     if let (false, Some(answer)) = (credit.fresh, &credit.payment.answer) {
-        return Ok(answer.clone());
+        return Ok((answer.clone(), false));
     }
     let answer = render(&credit);
     if credit.fresh {
@@ -159,7 +160,7 @@ pub fn credit_answering(
         payment.answer = Some(answer.clone());
         tx.repo::<dyn Payments>()?.update_payment(&payment)?;
     }
-    Ok(answer)
+    Ok((answer, credit.fresh))
 }
 
 /// What a claw-back did, tenant minor units.

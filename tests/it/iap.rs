@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{json, roochip_server_key, roochip_tenant, TestNode};
+use crate::roochip::Roo;
 
 const BUNDLE_ID: &str = "com.rooverse.app";
 const STARTER_PRODUCT: &str = "com.rooverse.roo.starter";
@@ -149,43 +150,19 @@ async fn node_with_apple(pki: &ApplePki, configure: impl FnOnce(&mut Config)) ->
 }
 
 async fn package_ids(node: &TestNode) -> (String, String) {
-    let (_, body) = json(
-        node.http
-            .get(node.url("/v1/packages"))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .send()
-            .await
-            .unwrap(),
+    let roo = Roo::server(node, "rooverse");
+    (
+        roo.package_id("Starter Pack").await,
+        roo.package_id("Popular Pack").await,
     )
-    .await;
-    let id = |i: usize| body["packages"][i]["id"].as_str().unwrap().to_string();
-    (id(0), id(1))
 }
 
 async fn apple(node: &TestNode, body: &Value) -> (StatusCode, Value) {
-    json(
-        node.http
-            .post(node.url("/iap/apple"))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .json(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    Roo::server(node, "rooverse").post("/iap/apple", body).await
 }
 
-async fn balance(node: &TestNode, user: &str) -> Value {
-    let (_, body) = json(
-        node.http
-            .get(node.url(&format!("/v1/users/{user}/balance")))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    body["balance"].clone()
+async fn balance(node: &TestNode, user: &str) -> String {
+    Roo::server(node, "rooverse").balance(user).await
 }
 
 fn request(user: &str, receipt: &str, package: &str) -> Value {
@@ -209,30 +186,23 @@ async fn an_apple_transaction_is_verified_offline_and_credited_once() {
     let (status, again) = apple(&node, &request("user-1", &jws, &starter)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, first);
-    assert_eq!(balance(&node, "user-1").await, 10);
+    assert_eq!(balance(&node, "user-1").await, "10");
     // The same transaction for another user or another package: 409, nothing credited.
     let (status, body) = apple(&node, &request("user-2", &jws, &starter)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = apple(&node, &request("user-1", &jws, &popular)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(balance(&node, "user-2").await, 0);
-    assert_eq!(balance(&node, "user-1").await, 10);
+    assert_eq!(balance(&node, "user-2").await, "0");
+    assert_eq!(balance(&node, "user-1").await, "10");
 
     // A second purchase credits on top, with its credits.issued event.
     let jws2 = pki.sign("2000000124", POPULAR_PRODUCT, json!({}));
     let (status, body) = apple(&node, &request("user-1", &jws2, &popular)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["new_balance"], 35);
-    let tenant = rendezvous_credits::ledger::TenantId::new("rooverse").unwrap();
-    let events = node
-        .running
-        .ledger
-        .read(move |r| rendezvous_credits::webhooks::list_deliveries(r, Some(&tenant), None, 10, 0))
-        .await
-        .unwrap();
+    let events = Roo::server(&node, "rooverse").events("rooverse").await;
     assert_eq!(events.len(), 2);
-    for e in &events {
-        let payload: Value = serde_json::from_str(&e.payload).unwrap();
+    for payload in &events {
         assert_eq!(payload["payment_source"], "apple_iap", "{payload}");
     }
     let (_, listed) = json(
@@ -314,7 +284,7 @@ async fn apple_transactions_that_do_not_verify_or_match_are_refused_and_change_n
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = apple(&node, &json!({"external_user_id": "user-1"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(balance(&node, "user-1").await, 0);
+    assert_eq!(balance(&node, "user-1").await, "0");
     assert_eq!(node.entry_total(), 0);
 
     // A tenant without [tenants.apple]: 503, as before.
@@ -551,16 +521,11 @@ async fn google(
     product: &str,
     package: &str,
 ) -> (StatusCode, Value) {
-    json(
-        node.http
-            .post(node.url("/iap/google"))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .json(&json!({"external_user_id": user, "purchase_token": token, "product_id": product, "package_id": package}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    let body = json!({"external_user_id": user, "purchase_token": token,
+        "product_id": product, "package_id": package});
+    Roo::server(node, "rooverse")
+        .post("/iap/google", &body)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,25 +591,13 @@ async fn a_google_purchase_is_confirmed_credited_once_and_acknowledged() {
     play.sell("tok-4", PLAY_STARTER, "GPA.4", 0);
     let (status, body) = google(&node, "user-3", "tok-4", PLAY_STARTER, &starter).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
-    assert_eq!(balance(&node, "user-2").await, 0);
-    assert_eq!(balance(&node, "user-3").await, 0);
-    assert_eq!(balance(&node, "user-1").await, 10);
+    assert_eq!(balance(&node, "user-2").await, "0");
+    assert_eq!(balance(&node, "user-3").await, "0");
+    assert_eq!(balance(&node, "user-1").await, "10");
 
-    let tenant = rendezvous_credits::ledger::TenantId::new("rooverse").unwrap();
-    let events = node
-        .running
-        .ledger
-        .read(move |r| rendezvous_credits::webhooks::list_deliveries(r, Some(&tenant), None, 10, 0))
-        .await
-        .unwrap();
+    let events = Roo::server(&node, "rooverse").events("rooverse").await;
     assert_eq!(events.len(), 1);
-    assert!(
-        events[0]
-            .payload
-            .contains(r#""payment_source":"google_iap""#),
-        "{}",
-        events[0].payload
-    );
+    assert_eq!(events[0]["payment_source"], "google_iap", "{:?}", events[0]);
     node.verify();
 }
 
@@ -657,7 +610,7 @@ async fn a_failed_acknowledgement_keeps_the_credit_and_is_retried() {
     play.state.lock().unwrap().failing_acks = 3;
     let (status, body) = google(&node, "user-9", "tok-9", PLAY_STARTER, &starter).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(balance(&node, "user-9").await, 10);
+    assert_eq!(balance(&node, "user-9").await, "10");
     // The scheduler retries (50 ms, then 100, 200 ms…) until Google has it.
     crate::common::within("the acknowledgement retry", async {
         while play.state.lock().unwrap().acked.is_empty() {
@@ -666,7 +619,7 @@ async fn a_failed_acknowledgement_keeps_the_credit_and_is_retried() {
     })
     .await;
     assert_eq!(play.state.lock().unwrap().acked, vec!["tok-9".to_string()]);
-    assert_eq!(balance(&node, "user-9").await, 10);
+    assert_eq!(balance(&node, "user-9").await, "10");
     // Once recorded, it is not acknowledged again.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(play.state.lock().unwrap().acked.len(), 1);

@@ -11,12 +11,12 @@ use hmac::{Hmac, Mac};
 use rendezvous_credits::config::{Config, TenantSettings};
 use rendezvous_credits::ledger::TenantId;
 use rendezvous_credits::payments::stripe::StripeSettings;
-use rendezvous_credits::webhooks::list_deliveries;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::common::{json, roochip_server_key, roochip_tenant, run_cli, TestNode};
+use crate::roochip::Roo;
 
 const SIGNING_SECRET: &str = "whsec_test_0123456789abcdef";
 const SECRET_KEY: &str = "sk_test_fake_0123456789";
@@ -317,54 +317,6 @@ async fn node_with(stripe: &FakeStripe, configure: impl FnOnce(&mut Config)) -> 
     .await
 }
 
-async fn roochip_post(node: &TestNode, path: &str, body: &Value) -> (StatusCode, Value) {
-    json(
-        node.http
-            .post(node.url(path))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .json(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-async fn roochip_balance(node: &TestNode, user: &str) -> Value {
-    let (status, body) = json(
-        node.http
-            .get(node.url(&format!("/v1/users/{user}/balance")))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["balance"].clone()
-}
-
-async fn starter_id(node: &TestNode) -> String {
-    let (_, packages) = json(
-        node.http
-            .get(node.url("/v1/packages"))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    packages["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == STARTER)
-        .expect("the starter pack")["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn admin_payments(node: &TestNode, query: &str) -> Vec<Value> {
     let (status, body) = json(
         node.http
@@ -379,25 +331,11 @@ async fn admin_payments(node: &TestNode, query: &str) -> Vec<Value> {
     body["payments"].as_array().unwrap().clone()
 }
 
-/// The payloads of the tenant's `credits.issued` events.
-async fn issued_events(node: &TestNode, tenant: &str) -> Vec<Value> {
-    let tenant = TenantId::new(tenant).unwrap();
-    let list = node
-        .running
-        .ledger
-        .read(move |r| list_deliveries(r, Some(&tenant), None, 100, 0))
-        .await
-        .unwrap();
-    list.into_iter()
-        .map(|d| serde_json::from_str(&d.payload).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roochip_checkout_opens_a_stripe_session_and_its_webhook_credits_once() {
     let stripe = FakeStripe::start().await;
     let node = node_with(&stripe, |_| {}).await;
-    let starter = starter_id(&node).await;
+    let starter = Roo::server(&node, "rooverse").package_id(STARTER).await;
 
     let (status, body) = json(
         node.http
@@ -442,7 +380,7 @@ async fn roochip_checkout_opens_a_stripe_session_and_its_webhook_credits_once() 
     assert_eq!(open.len(), 1);
     assert_eq!(open[0]["status"], "open");
     assert_eq!(open[0]["external_id"], session_id);
-    assert_eq!(roochip_balance(&node, "user-7").await, 0);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-7").await, "0");
 
     let paid = session(
         &session_id,
@@ -456,29 +394,23 @@ async fn roochip_checkout_opens_a_stripe_session_and_its_webhook_credits_once() 
     );
     let completed = event("evt_1", "checkout.session.completed", paid.clone());
     assert_eq!(deliver(&node, "rooverse", &completed).await, "credited");
-    assert_eq!(roochip_balance(&node, "user-7").await, 10);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-7").await, "10");
     // Stripe retries the same event, and sends the async success for the same session:
     // neither credits again.
     assert_eq!(deliver(&node, "rooverse", &completed).await, "credited");
     let again = event("evt_2", "checkout.session.async_payment_succeeded", paid);
     assert_eq!(deliver(&node, "rooverse", &again).await, "already_credited");
-    assert_eq!(roochip_balance(&node, "user-7").await, 10);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-7").await, "10");
 
     // The ledger: one purchase entry; the event: payment_source stripe.
-    let (_, history) = json(
-        node.http
-            .get(node.url("/v1/users/user-7/transactions"))
-            .header("X-API-Key", roochip_server_key("rooverse"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, history) = Roo::server(&node, "rooverse")
+        .get("/v1/users/user-7/transactions")
+        .await;
     let entries = history["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{history}");
     assert_eq!(entries[0]["type"], "purchase");
     assert_eq!(entries[0]["credits_delta"], 10);
-    let events = issued_events(&node, "rooverse").await;
+    let events = Roo::server(&node, "rooverse").events("rooverse").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["event"], "credits.issued");
     assert_eq!(events[0]["payment_source"], "stripe");
@@ -517,7 +449,7 @@ async fn roochip_checkout_opens_a_stripe_session_and_its_webhook_credits_once() 
 async fn roochip_checkout_errors_and_the_phase_one_answer_without_stripe() {
     let stripe = FakeStripe::start().await;
     let node = node_with(&stripe, |_| {}).await;
-    let starter = starter_id(&node).await;
+    let starter = Roo::server(&node, "rooverse").package_id(STARTER).await;
     for (body, status, mention) in [
         (
             json!({"external_user_id": "u", "package_id": "nope"}),
@@ -536,7 +468,9 @@ async fn roochip_checkout_errors_and_the_phase_one_answer_without_stripe() {
             "x",
         ),
     ] {
-        let (got, answer) = roochip_post(&node, "/v1/checkout", &body).await;
+        let (got, answer) = Roo::server(&node, "rooverse")
+            .post("/v1/checkout", &body)
+            .await;
         assert_eq!(got.as_u16(), status, "{body} → {answer}");
         assert!(
             answer["error"].as_str().unwrap().contains(mention),
@@ -545,12 +479,12 @@ async fn roochip_checkout_errors_and_the_phase_one_answer_without_stripe() {
     }
     // Stripe refuses: 502, nothing recorded.
     stripe.fail.store(true, Ordering::SeqCst);
-    let (got, answer) = roochip_post(
-        &node,
-        "/v1/checkout",
-        &json!({"external_user_id": "u", "package_id": starter}),
-    )
-    .await;
+    let (got, answer) = Roo::server(&node, "rooverse")
+        .post(
+            "/v1/checkout",
+            &json!({"external_user_id": "u", "package_id": starter}),
+        )
+        .await;
     assert_eq!(got, StatusCode::BAD_GATEWAY, "{answer}");
     assert!(answer["error"]
         .as_str()
@@ -568,12 +502,12 @@ async fn roochip_checkout_errors_and_the_phase_one_answer_without_stripe() {
         c.tenants = vec![TenantSettings::Roochip(roochip_tenant("rooverse"))];
     })
     .await;
-    let (got, answer) = roochip_post(
-        &plain,
-        "/v1/checkout",
-        &json!({"external_user_id": "u", "package_id": starter}),
-    )
-    .await;
+    let (got, answer) = Roo::server(&plain, "rooverse")
+        .post(
+            "/v1/checkout",
+            &json!({"external_user_id": "u", "package_id": starter}),
+        )
+        .await;
     assert_eq!(got, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer["status"], "coming_soon");
     // And its webhook has no tenant to credit.
@@ -619,6 +553,37 @@ async fn goop2_sells_bundles_through_stripe_as_buy_entries() {
         Some("999")
     );
     assert!(s.idempotency_key.is_some());
+
+    // The peer client's command prints the page to open.
+    let key = node.config.server.data_dir.join("cli-peer.key");
+    let (ok, out) = run_cli([
+        "peer".to_string(),
+        "--node".into(),
+        node.base.clone(),
+        "--key".into(),
+        key.display().to_string(),
+        "buy-credits".into(),
+        "credits-500".into(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("https://checkout.stripe.test/c/pay/cs_test_"),
+        "{out}"
+    );
+    assert_eq!(
+        stripe.seen()[1].field("metadata[package]"),
+        Some("credits-500")
+    );
+    let (ok, out) = run_cli([
+        "peer".to_string(),
+        "--node".into(),
+        node.base.clone(),
+        "--key".into(),
+        key.display().to_string(),
+        "buy-credits".into(),
+        "credits-7".into(),
+    ]);
+    assert!(!ok && out.contains("404"), "{out}");
 
     let (status, body) = json(
         peer.post("/api/credits/checkout", &json!({"bundle": "credits-9"}))
@@ -691,7 +656,7 @@ async fn goop2_checkout_without_stripe_is_503_and_the_bundles_say_so() {
 async fn unverifiable_or_inconsistent_events_change_nothing() {
     let stripe = FakeStripe::start().await;
     let node = node_with(&stripe, |_| {}).await;
-    let starter = starter_id(&node).await;
+    let starter = Roo::server(&node, "rooverse").package_id(STARTER).await;
     let paid = |id: &str, package: &str, amount: i64| {
         session(
             id,
@@ -786,7 +751,7 @@ async fn unverifiable_or_inconsistent_events_change_nothing() {
             "{answer}"
         );
     }
-    assert_eq!(roochip_balance(&node, "user-1").await, 0);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-1").await, "0");
     assert!(admin_payments(&node, "").await.is_empty());
     assert_eq!(node.entry_total(), 0);
 
@@ -813,7 +778,7 @@ async fn unverifiable_or_inconsistent_events_change_nothing() {
     );
     let completed = event("evt_p1", "checkout.session.completed", pending.clone());
     assert_eq!(deliver(&node, "rooverse", &completed).await, "not_paid");
-    assert_eq!(roochip_balance(&node, "user-1").await, 0);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-1").await, "0");
     let listed = admin_payments(&node, "").await;
     assert_eq!(listed[0]["status"], "open");
     assert_eq!(listed[0]["order_ref"], "pi_9");
@@ -823,7 +788,7 @@ async fn unverifiable_or_inconsistent_events_change_nothing() {
         pending,
     );
     assert_eq!(deliver(&node, "rooverse", &succeeded).await, "credited");
-    assert_eq!(roochip_balance(&node, "user-1").await, 10);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-1").await, "10");
     node.verify();
 }
 
@@ -960,7 +925,7 @@ async fn a_session_the_node_never_recorded_is_credited_once_from_its_metadata() 
     // buyer pays anyway, and the signed event alone is enough, once, across a restart.
     let stripe = FakeStripe::start().await;
     let node = node_with(&stripe, |_| {}).await;
-    let starter = starter_id(&node).await;
+    let starter = Roo::server(&node, "rooverse").package_id(STARTER).await;
     let paid = session(
         "cs_lost",
         "rooverse",
@@ -977,8 +942,14 @@ async fn a_session_the_node_never_recorded_is_credited_once_from_its_metadata() 
     assert_eq!(deliver(&node, "rooverse", &body).await, "credited");
     let other = event("evt_l2", "checkout.session.completed", paid);
     assert_eq!(deliver(&node, "rooverse", &other).await, "already_credited");
-    assert_eq!(roochip_balance(&node, "user-9").await, 10);
-    assert_eq!(issued_events(&node, "rooverse").await.len(), 1);
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-9").await, "10");
+    assert_eq!(
+        Roo::server(&node, "rooverse")
+            .events("rooverse")
+            .await
+            .len(),
+        1
+    );
     // The admin route needs the admin token.
     let res = node.get("/admin/payments").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -109,6 +109,37 @@ impl<'a> Roo<'a> {
         body["new_balance"].to_string()
     }
 
+    /// The id of the package named `name` (`GET /v1/packages`).
+    pub async fn package_id(&self, name: &str) -> String {
+        let (status, body) = self.get("/v1/packages").await;
+        assert_eq!(status, StatusCode::OK, "packages: {body}");
+        body["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no package {name} in {body}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The payloads of the tenant's outbox events (`credits.issued`), newest first.
+    pub async fn events(&self, tenant: &str) -> Vec<Value> {
+        let tenant = rendezvous_credits::ledger::TenantId::new(tenant).unwrap();
+        self.node
+            .running
+            .ledger
+            .read(move |r| {
+                rendezvous_credits::webhooks::list_deliveries(r, Some(&tenant), None, 100, 0)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| serde_json::from_str(&d.payload).unwrap())
+            .collect()
+    }
+
     /// The balance of `user` as printed on the wire (`5`, `0.01`).
     pub async fn balance(&self, user: &str) -> String {
         let (status, body) = self.get(&format!("/v1/users/{user}/balance")).await;

@@ -531,7 +531,7 @@ async fn iap_credit(state: &AppState, caller: &Caller, payment: Payment) -> Resu
         .merchant(caller)
         .ok_or_else(|| RoochipError::Internal("no merchant for the tenant".into()))?;
     let provider = payment.provider;
-    let answer = state
+    let (answer, fresh) = state
         .ledger
         .run(move |tx| {
             payments::ops::credit_answering(tx, merchant.as_ref(), &payment, |c| {
@@ -553,7 +553,7 @@ async fn iap_credit(state: &AppState, caller: &Caller, payment: Payment) -> Resu
             }
             PaymentError::Ledger(e) => RoochipError::from(e),
         })?;
-    payments::count(provider, "credited");
+    payments::count(provider, if fresh { "credited" } else { "replayed" });
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(answer))
