@@ -625,9 +625,12 @@ CREATE TABLE payments (
     dispute_claimed  INTEGER NOT NULL DEFAULT 0 CHECK (dispute_claimed >= 0),
     dispute_taken    INTEGER NOT NULL DEFAULT 0
                      CHECK (dispute_taken >= 0 AND dispute_taken <= dispute_claimed),
+    product_id       TEXT,
+    dispute_id       TEXT,
+    dispute_closed   INTEGER NOT NULL DEFAULT 0 CHECK (dispute_closed IN (0, 1)),
     receipt_url      TEXT,
     answer           TEXT,
-    acknowledged     INTEGER CHECK (acknowledged IN (0, 1)),
+    acknowledged     INTEGER CHECK (acknowledged IN (0, 1, 2)),
     created_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL,
     CHECK (refund_claimed + dispute_claimed <= credits),

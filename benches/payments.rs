@@ -172,6 +172,7 @@ fn main() {
             "stripe webhook, the same events again: {n} events -> {rate:>8.0} events/s, \
              {replayed} answered their stored outcome"
         );
+        assert_eq!(replayed, n, "every retry answers the stored outcome");
         let ledger = node.ledger.clone();
         node.shutdown().await;
         drop(ledger);

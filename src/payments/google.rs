@@ -1,7 +1,10 @@
 //! Google Play in-app purchases: `purchases.products.get` through
 //! google-androidpublisher3 with a yup-oauth2 service account, and the
 //! acknowledgement Google requires within three days (else it refunds the purchase).
-//! An acknowledgement that fails never undoes the credit: [`Acknowledger`] retries it.
+//! The credit's unit leaves the purchase `Pending`; [`Acknowledger`] acknowledges it
+//! (every `jobs.interval_ms`, backing off per purchase on failures), so a failed
+//! acknowledgement never undoes the credit. Every call to Google times out after
+//! [`CALL_TIMEOUT`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,12 +16,15 @@ use google_androidpublisher3::{hyper_rustls, hyper_util, yup_oauth2, AndroidPubl
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::repo::{PaymentReads, Payments};
+use super::repo::{Acknowledgement, Payment, PaymentReads, Payments};
 use super::Provider;
 use crate::ledger::{Ledger, LedgerError, TenantId};
 
 /// Google's Android Publisher API.
 pub const DEFAULT_API_BASE: &str = "https://androidpublisher.googleapis.com/";
+
+/// How long one call to Google (token included) may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn default_api_base() -> String {
     DEFAULT_API_BASE.into()
@@ -38,6 +44,9 @@ pub struct GoogleSettings {
     /// Overrides the key file's `token_uri` (the OAuth token endpoint).
     #[serde(default)]
     pub token_uri: Option<String>,
+    /// Credits license testers' test purchases (`purchaseType` 0); off by default.
+    #[serde(default)]
+    pub allow_test_purchases: bool,
 }
 
 /// A purchase as Google reports it.
@@ -49,6 +58,10 @@ pub struct GooglePurchase {
     pub purchase_state: i32,
     /// `acknowledgementState` is 1.
     pub acknowledged: bool,
+    /// `purchaseType`: absent for a real purchase; 0 test, 1 promo, 2 rewarded.
+    pub purchase_type: Option<i32>,
+    /// `quantity` (absent: 1).
+    pub quantity: i32,
 }
 
 /// Why Google's answer cannot credit.
@@ -70,6 +83,7 @@ type Hub = AndroidPublisher<
 pub struct GooglePlay {
     hub: Hub,
     package_name: String,
+    allow_test_purchases: bool,
 }
 
 impl std::fmt::Debug for GooglePlay {
@@ -87,6 +101,16 @@ impl GooglePlay {
     /// # Errors
     /// A message naming the setting at fault.
     pub async fn new(settings: &GoogleSettings, at: &str) -> Result<GooglePlay, String> {
+        for (name, url) in [
+            ("api_base", Some(&settings.api_base)),
+            ("token_uri", settings.token_uri.as_ref()),
+        ] {
+            if let Some(url) =
+                url.filter(|u| !u.starts_with("https://") && !u.starts_with("http://"))
+            {
+                return Err(format!("{at}.{name} must be an http(s) URL, not {url:?}"));
+            }
+        }
         let path = &settings.service_account_key_file;
         let mut key = yup_oauth2::read_service_account_key(path)
             .await
@@ -121,6 +145,7 @@ impl GooglePlay {
         Ok(GooglePlay {
             hub,
             package_name: settings.package_name.clone(),
+            allow_test_purchases: settings.allow_test_purchases,
         })
     }
 
@@ -134,18 +159,24 @@ impl GooglePlay {
         product_id: &str,
         token: &str,
     ) -> Result<GooglePurchase, GoogleError> {
-        let (_, p) = self
+        let call = self
             .hub
             .purchases()
             .products_get(&self.package_name, product_id, token)
-            .doit()
-            .await
-            .map_err(classify)?;
+            .doit();
+        let (_, p) = timed(call).await?;
         Ok(GooglePurchase {
             order_id: p.order_id,
             purchase_state: p.purchase_state.unwrap_or(-1),
             acknowledged: p.acknowledgement_state == Some(1),
+            purchase_type: p.purchase_type,
+            quantity: p.quantity.unwrap_or(1),
         })
+    }
+
+    /// Whether test purchases are credited (`allow_test_purchases`).
+    pub fn allows_test_purchases(&self) -> bool {
+        self.allow_test_purchases
     }
 
     /// `purchases.products.acknowledge` of `token` for `product_id`.
@@ -153,7 +184,8 @@ impl GooglePlay {
     /// # Errors
     /// As [`GooglePlay::purchase`].
     pub async fn acknowledge(&self, product_id: &str, token: &str) -> Result<(), GoogleError> {
-        self.hub
+        let call = self
+            .hub
             .purchases()
             .products_acknowledge(
                 ProductPurchasesAcknowledgeRequest::default(),
@@ -161,10 +193,22 @@ impl GooglePlay {
                 product_id,
                 token,
             )
-            .doit()
-            .await
-            .map_err(classify)?;
+            .doit();
+        timed(call).await?;
         Ok(())
+    }
+}
+
+/// `call` within [`CALL_TIMEOUT`], its error classified.
+async fn timed<T>(
+    call: impl std::future::Future<Output = google_androidpublisher3::Result<T>>,
+) -> Result<T, GoogleError> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(answer) => answer.map_err(classify),
+        Err(_) => Err(GoogleError::Unavailable(format!(
+            "no answer within {} s",
+            CALL_TIMEOUT.as_secs()
+        ))),
     }
 }
 
@@ -187,52 +231,54 @@ fn classify(e: google_androidpublisher3::Error) -> GoogleError {
     }
 }
 
-/// Acknowledges `payment`'s purchase (its package's product) and records it.
+/// Acknowledges the purchase of `payment` (its product and token) and records the
+/// outcome: `Done`, or `Refused` when Google refuses it for good (a 4xx).
 ///
 /// # Errors
-/// Google's refusal or unavailability; storage errors as unavailability.
+/// Google's unavailability (the purchase stays `Pending`); storage errors as
+/// unavailability.
 pub async fn acknowledge_and_record(
     ledger: &Ledger,
     play: &GooglePlay,
-    product_id: &str,
-    token: &str,
-) -> Result<(), GoogleError> {
-    play.acknowledge(product_id, token).await?;
-    let token = token.to_string();
+    payment: &Payment,
+) -> Result<Acknowledgement, GoogleError> {
+    let product = payment.product_id.clone().unwrap_or_default();
+    let outcome = match play.acknowledge(&product, &payment.external_id).await {
+        Ok(()) => Acknowledgement::Done,
+        Err(GoogleError::Refused(why)) => {
+            tracing::error!(payment = payment.id, %why,
+                "Google refused the acknowledgement of a credited purchase; not retried");
+            Acknowledgement::Refused
+        }
+        Err(e) => return Err(e),
+    };
+    let token = payment.external_id.clone();
     ledger
         .run(move |tx| {
             let repo = tx.repo::<dyn Payments>()?;
             if let Some(mut p) = repo.payment(Provider::GoogleIap, &token)? {
-                p.acknowledged = Some(true);
+                p.acknowledged = Some(outcome);
                 repo.update_payment(&p)?;
             }
             Ok::<_, LedgerError>(())
         })
         .await
-        .map_err(|e| GoogleError::Unavailable(format!("recording the acknowledgement: {e}")))
+        .map_err(|e| GoogleError::Unavailable(format!("recording the acknowledgement: {e}")))?;
+    Ok(outcome)
 }
 
-/// One tenant's Google account and how its packages map to products.
-#[derive(Clone)]
-pub struct GoogleTenant {
-    /// The client.
-    pub play: Arc<GooglePlay>,
-    /// Package id → Google product id.
-    pub products: HashMap<String, String>,
-}
-
-/// Retries the acknowledgements that failed, every `interval`, with a backoff per
-/// purchase (doubling from `interval` up to an hour).
+/// Acknowledges the pending Google purchases, every `interval`, with a backoff per
+/// purchase on failure (doubling from `interval` up to an hour).
 pub struct Acknowledger {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Acknowledger {
-    /// Starts the retries for `tenants`.
+    /// Starts acknowledging the purchases of `tenants` (tenant → its Play client).
     pub fn spawn(
         ledger: Ledger,
-        tenants: HashMap<TenantId, GoogleTenant>,
+        tenants: HashMap<TenantId, Arc<GooglePlay>>,
         interval: Duration,
     ) -> Acknowledger {
         let (stop, mut stopped) = watch::channel(false);
@@ -258,48 +304,52 @@ impl Acknowledger {
     }
 }
 
+/// One pass over every pending purchase, 100 at a time.
 async fn run_once(
     ledger: &Ledger,
-    tenants: &HashMap<TenantId, GoogleTenant>,
+    tenants: &HashMap<TenantId, Arc<GooglePlay>>,
     interval: Duration,
     backoff: &mut HashMap<String, (Instant, Duration)>,
 ) {
     if tenants.is_empty() {
         return;
     }
-    let pending = match ledger
-        .read(|r| r.repo::<dyn PaymentReads>()?.unacknowledged(100))
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list unacknowledged Google purchases");
-            return;
-        }
-    };
-    let now = Instant::now();
-    for p in pending {
-        if backoff.get(&p.external_id).is_some_and(|(at, _)| *at > now) {
-            continue;
-        }
-        let Some(t) = tenants.get(&p.tenant) else {
-            continue;
-        };
-        let Some(product) = t.products.get(&p.package) else {
-            continue;
-        };
-        match acknowledge_and_record(ledger, &t.play, product, &p.external_id).await {
-            Ok(()) => {
-                backoff.remove(&p.external_id);
-                tracing::info!(payment = p.id, "Google purchase acknowledged on retry");
-            }
+    let mut after = 0;
+    loop {
+        let page = match ledger
+            .read(move |r| r.repo::<dyn PaymentReads>()?.unacknowledged(after, 100))
+            .await
+        {
+            Ok(p) => p,
             Err(e) => {
-                let wait = backoff
-                    .get(&p.external_id)
-                    .map_or(interval, |(_, w)| (*w * 2).min(Duration::from_secs(3600)));
-                backoff.insert(p.external_id.clone(), (now + wait, wait));
-                tracing::warn!(payment = p.id, error = %e, retry_in_ms = wait.as_millis() as u64,
-                    "Google purchase not acknowledged yet");
+                tracing::warn!(error = %e, "cannot list unacknowledged Google purchases");
+                return;
+            }
+        };
+        let Some(last) = page.last() else {
+            return;
+        };
+        after = last.id;
+        let now = Instant::now();
+        for p in page {
+            if backoff.get(&p.external_id).is_some_and(|(at, _)| *at > now) {
+                continue;
+            }
+            let Some(play) = tenants.get(&p.tenant) else {
+                continue;
+            };
+            match acknowledge_and_record(ledger, play, &p).await {
+                Ok(_) => {
+                    backoff.remove(&p.external_id);
+                }
+                Err(e) => {
+                    let wait = backoff
+                        .get(&p.external_id)
+                        .map_or(interval, |(_, w)| (*w * 2).min(Duration::from_secs(3600)));
+                    backoff.insert(p.external_id.clone(), (now + wait, wait));
+                    tracing::warn!(payment = p.id, error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "Google purchase not acknowledged yet");
+                }
             }
         }
     }

@@ -108,9 +108,10 @@ pub trait Merchant: Send + Sync {
     fn issue(&self, tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<PostedEntry, LedgerError>;
 }
 
-/// Counts a payment outcome in `payments_total{provider,outcome}`: `credited`,
-/// `replayed` (credited before), `refused` (unverifiable or mismatching), `pending`
-/// (not paid yet), `clawed_back`, `given_back`.
+/// Counts a payment outcome in `payments_total{provider,outcome}`: `checkout` (a
+/// Stripe session opened), `credited`, `replayed` (credited or answered before),
+/// `refused` (unverifiable or mismatching), `pending` (not paid yet), `clawed_back`,
+/// `given_back`, `ignored` (an event this node does not act on).
 pub fn count(provider: Provider, outcome: &'static str) {
     metrics::counter!("payments_total", "provider" => provider.as_str(), "outcome" => outcome)
         .increment(1);

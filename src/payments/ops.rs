@@ -109,20 +109,22 @@ pub fn credit(
             )));
         }
     }
-    let entry = merchant.issue(tx, verified)?;
-    let now = tx.now().to_string();
+    // A recorded checkout buys what it bought when it was opened.
+    let credits = known.as_ref().map_or(verified.credits, |open| open.credits);
     let mut payment = Payment {
+        credits,
         status: PaymentStatus::Credited,
-        entry_id: Some(entry.id),
-        updated_at: now.clone(),
         ..verified.clone()
     };
+    let entry = merchant.issue(tx, &payment)?;
+    let now = tx.now().to_string();
+    payment.entry_id = Some(entry.id);
+    payment.updated_at = now.clone();
     let repo = tx.repo::<dyn Payments>()?;
     match known {
         Some(open) => {
             payment.id = open.id;
             payment.created_at = open.created_at;
-            payment.credits = open.credits;
             repo.update_payment(&payment)?;
         }
         None => {
@@ -166,16 +168,24 @@ pub fn credit_answering(
 /// What a claw-back did, tenant minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClawBack {
-    /// What the event claimed back.
+    /// What the event newly claimed back.
     pub claimed: i64,
-    /// What was taken from the account's available balance.
+    /// Of that, what was taken from the account's available balance.
     pub taken: i64,
+    /// What a refund claimed that an open dispute had claimed already (moved from the
+    /// dispute's claim to the refunds', with what the dispute took of it).
+    pub moved: i64,
 }
 
 impl ClawBack {
-    /// What could not be taken back.
+    /// What this event could not take back (new shortfall).
     pub fn shortfall(&self) -> i64 {
         self.claimed - self.taken
+    }
+
+    /// Whether the event changed the claims at all.
+    pub fn changed(&self) -> bool {
+        self.claimed > 0 || self.moved > 0
     }
 }
 
@@ -231,8 +241,10 @@ fn store(tx: &mut LedgerTx<'_>, mut payment: Payment) -> Result<Payment, LedgerE
 
 /// A refund of the order's charge, `refunded` of `charged` (currency minor units,
 /// cumulative over all refunds of the charge): the refunds claim back
-/// ⌊credits × refunded ÷ charged⌋ in total; this event takes the difference to what
-/// earlier refund events claimed, so a replay or an older event takes nothing.
+/// ⌊credits × refunded ÷ charged⌋ in total; this event claims the difference to what
+/// earlier refund events claimed, so a replay or an older event claims nothing. A
+/// share an open dispute claimed already moves to the refunds (with what the dispute
+/// took of it), so that winning the dispute does not give back what was refunded.
 /// Returns the payment and the claw-back, or `None` when the order names no
 /// credited payment.
 ///
@@ -255,21 +267,34 @@ pub fn refund(
             i128::from(p.credits) * i128::from(refunded.clamp(0, charged)) / i128::from(charged);
         i64::try_from(share).unwrap_or(p.credits)
     };
-    let claimed = (total - p.refund_claimed).clamp(0, unclaimed(&p));
-    if claimed == 0 {
+    let share = (total - p.refund_claimed).max(0);
+    if share == 0 {
         return Ok(Some((p, ClawBack::default())));
     }
+    let claimed = share.min(unclaimed(&p));
+    let moved = (share - claimed).min(p.dispute_claimed);
+    let moved_taken = moved.min(p.dispute_taken);
+    p.dispute_claimed -= moved;
+    p.dispute_taken -= moved_taken;
+    p.refund_claimed += moved;
+    p.refund_taken += moved_taken;
     let taken = take_back(tx, &p, claimed, "payment refunded")?;
     p.refund_claimed += claimed;
     p.refund_taken += taken;
     if p.status == PaymentStatus::Credited {
         p.status = PaymentStatus::Refunded;
     }
-    Ok(Some((store(tx, p)?, ClawBack { claimed, taken })))
+    let c = ClawBack {
+        claimed,
+        taken,
+        moved,
+    };
+    Ok(Some((store(tx, p)?, c)))
 }
 
-/// A dispute opened on the order's charge: it claims back everything the refunds
-/// have not. A replay claims nothing more.
+/// Dispute `dispute_id` opened on the order's charge: it claims back everything the
+/// refunds have not. The same dispute again, or one already closed (events arrive
+/// in any order), claims nothing.
 ///
 /// # Errors
 /// Ledger errors.
@@ -277,50 +302,69 @@ pub fn dispute(
     tx: &mut LedgerTx<'_>,
     provider: Provider,
     order_ref: &str,
+    dispute_id: &str,
 ) -> Result<Option<(Payment, ClawBack)>, LedgerError> {
     let Some(mut p) = credited_of_order(tx, provider, order_ref)? else {
         return Ok(None);
     };
-    let claimed = unclaimed(&p);
-    if claimed == 0 {
+    let same = p.dispute_id.as_deref() == Some(dispute_id);
+    if same && p.dispute_closed {
         return Ok(Some((p, ClawBack::default())));
     }
+    p.dispute_id = Some(dispute_id.to_string());
+    p.dispute_closed = false;
+    let claimed = unclaimed(&p);
     let taken = take_back(tx, &p, claimed, "payment disputed")?;
     p.dispute_claimed += claimed;
     p.dispute_taken += taken;
     p.status = PaymentStatus::Disputed;
-    Ok(Some((store(tx, p)?, ClawBack { claimed, taken })))
+    let c = ClawBack {
+        claimed,
+        taken,
+        moved: 0,
+    };
+    Ok(Some((store(tx, p)?, c)))
 }
 
-/// A dispute closed in the merchant's favour: what the dispute took is credited back
-/// (an `adjustment` entry) and its claim, shortfall included, is dropped. Returns
-/// what was given back; a replay gives nothing.
+/// Dispute `dispute_id` closed. `won` (the merchant keeps the money, an inquiry
+/// closed without a chargeback included): what the dispute took is credited back
+/// (an `adjustment` entry) and its claim, shortfall included, is dropped. Lost: the
+/// claim stays. Either way the dispute is closed, so a late opening event claims
+/// nothing. Returns what was given back; a replay gives nothing.
 ///
 /// # Errors
 /// Ledger errors (the ceiling).
-pub fn dispute_won(
+pub fn dispute_closed(
     tx: &mut LedgerTx<'_>,
     provider: Provider,
     order_ref: &str,
+    dispute_id: &str,
+    won: bool,
 ) -> Result<Option<(Payment, i64)>, LedgerError> {
     let Some(mut p) = credited_of_order(tx, provider, order_ref)? else {
         return Ok(None);
     };
-    if p.dispute_claimed == 0 {
+    let same = p.dispute_id.as_deref() == Some(dispute_id);
+    if same && p.dispute_closed {
         return Ok(Some((p, 0)));
     }
-    let give = p.dispute_taken;
-    if let Some(amount) = Amount::new(give) {
-        let account = tx.open_account(&p.tenant, &p.account)?;
-        tx.credit(account, amount, &posting(&p, "payment dispute won"))?;
+    let mut give = 0;
+    if same && won {
+        give = p.dispute_taken;
+        if let Some(amount) = Amount::new(give) {
+            let account = tx.open_account(&p.tenant, &p.account)?;
+            tx.credit(account, amount, &posting(&p, "payment dispute won"))?;
+        }
+        p.dispute_claimed = 0;
+        p.dispute_taken = 0;
+        p.status = if p.refund_claimed > 0 {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::Credited
+        };
     }
-    p.dispute_claimed = 0;
-    p.dispute_taken = 0;
-    p.status = if p.refund_claimed > 0 {
-        PaymentStatus::Refunded
-    } else {
-        PaymentStatus::Credited
-    };
+    p.dispute_id = Some(dispute_id.to_string());
+    p.dispute_closed = true;
     Ok(Some((store(tx, p)?, give)))
 }
 

@@ -43,6 +43,39 @@ impl PaymentStatus {
     }
 }
 
+/// Where a Google Play purchase's acknowledgement stands (Google refunds purchases
+/// left unacknowledged for three days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// Not acknowledged yet: the node retries.
+    Pending,
+    /// Google has it.
+    Done,
+    /// Google refused it (the purchase was consumed, refunded or expired): not retried.
+    Refused,
+}
+
+impl Acknowledgement {
+    /// The stored number: 0 pending, 1 done, 2 refused.
+    pub fn code(self) -> i64 {
+        match self {
+            Acknowledgement::Pending => 0,
+            Acknowledgement::Done => 1,
+            Acknowledgement::Refused => 2,
+        }
+    }
+
+    /// The acknowledgement stored as `code`.
+    pub fn from_code(code: i64) -> Option<Acknowledgement> {
+        match code {
+            0 => Some(Acknowledgement::Pending),
+            1 => Some(Acknowledgement::Done),
+            2 => Some(Acknowledgement::Refused),
+            _ => None,
+        }
+    }
+}
+
 /// One payment. Credits in the tenant's minor units; `amount` in the currency's
 /// minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,12 +114,18 @@ pub struct Payment {
     pub dispute_claimed: i64,
     /// Of those, what was taken back.
     pub dispute_taken: i64,
+    /// The store's product bought (Apple `productId`, Google product id).
+    pub product_id: Option<String>,
+    /// The provider's id of the dispute, once one was opened (Stripe `dp_…`).
+    pub dispute_id: Option<String>,
+    /// That dispute is closed: a late or repeated opening event changes nothing.
+    pub dispute_closed: bool,
     /// Stripe's receipt URL, where Stripe gives one.
     pub receipt_url: Option<String>,
     /// The success answer (JSON) replayed to a repeated IAP request.
     pub answer: Option<String>,
-    /// Google: whether the purchase is acknowledged (`None` where it does not apply).
-    pub acknowledged: Option<bool>,
+    /// Google: where the acknowledgement stands (`None` where it does not apply).
+    pub acknowledged: Option<Acknowledgement>,
     /// RFC 3339 UTC.
     pub created_at: String,
     /// RFC 3339 UTC.
@@ -121,6 +160,9 @@ impl Payment {
             refund_taken: 0,
             dispute_claimed: 0,
             dispute_taken: 0,
+            product_id: None,
+            dispute_id: None,
+            dispute_closed: false,
             receipt_url: None,
             answer: None,
             acknowledged: None,
@@ -199,12 +241,12 @@ pub trait PaymentReads {
         external_id: &str,
     ) -> Result<Option<Payment>, LedgerError>;
 
-    /// Google purchases credited but not acknowledged yet, oldest first, at most
-    /// `limit`.
+    /// Google purchases credited whose acknowledgement is pending, with ids above
+    /// `after`, oldest first, at most `limit` (page with the last id).
     ///
     /// # Errors
     /// Storage errors.
-    fn unacknowledged(&mut self, limit: u32) -> Result<Vec<Payment>, LedgerError>;
+    fn unacknowledged(&mut self, after: i64, limit: u32) -> Result<Vec<Payment>, LedgerError>;
 
     /// Payments matching `filter`, newest first.
     ///

@@ -16,7 +16,8 @@
 //!   `checkout.session.async_payment_succeeded`: the session's credits, once per
 //!   session id ([`ops::credit`]); a completed session not paid yet credits nothing;
 //! - `charge.refunded`: [`ops::refund`]; `charge.dispute.created`: [`ops::dispute`];
-//!   `charge.dispute.closed` with status `won`: [`ops::dispute_won`] (the charge is
+//!   `charge.dispute.closed`: [`ops::dispute_closed`], `won` and `warning_closed`
+//!   giving back what the dispute took (the charge is
 //!   matched to its session through `payment_intent`);
 //! - `charge.succeeded`: the receipt URL is stored on the session's payment;
 //! - any other type: 200, ignored.
@@ -48,6 +49,9 @@ pub const DEFAULT_API_BASE: &str = "https://api.stripe.com/";
 
 /// The header Stripe signs its events in.
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
+
+/// How long opening a Checkout Session at Stripe may take.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long an event id is remembered, seconds (Stripe retries for three days).
 const EVENT_RETENTION_SECS: u64 = 30 * 24 * 3600;
@@ -200,8 +204,11 @@ impl StripeCheckout {
             .client
             .clone()
             .with_strategy(RequestStrategy::Idempotent(idempotency_key.to_string()));
-        let session = CheckoutSession::create(&client, params)
+        let session = tokio::time::timeout(CALL_TIMEOUT, CheckoutSession::create(&client, params))
             .await
+            .map_err(|_| {
+                CheckoutError::Provider(format!("no answer within {} s", CALL_TIMEOUT.as_secs()))
+            })?
             .map_err(|e| CheckoutError::Provider(e.to_string()))?;
         let checkout_url = session
             .url
@@ -290,9 +297,13 @@ enum Action {
         charged: i64,
     },
     /// A dispute opened.
-    Dispute { order: String },
-    /// A dispute closed in our favour.
-    DisputeWon { order: String },
+    Dispute { order: String, dispute: String },
+    /// A dispute closed: `won` (or an inquiry closed without a chargeback), or lost.
+    DisputeClosed {
+        order: String,
+        dispute: String,
+        won: bool,
+    },
     /// A charge's receipt.
     Receipt { order: String, url: String },
     /// Nothing to do, with the reason.
@@ -340,7 +351,7 @@ pub async fn webhook(
             return refused(400, format!("signature verification failed: {e}"));
         }
     };
-    let action = match action(&event, &tenant, seller.merchant.as_ref()) {
+    let action = match action(&event, &tenant) {
         Ok(action) => action,
         Err(message) => {
             tracing::warn!(event = %event.id, %message, "Stripe event refused");
@@ -451,7 +462,7 @@ const HANDLED: [&str; 6] = [
 ];
 
 /// What `event` asks for, checked against the tenant and the merchant's offers.
-fn action(event: &Event, tenant: &TenantId, merchant: &dyn Merchant) -> Result<Action, String> {
+fn action(event: &Event, tenant: &TenantId) -> Result<Action, String> {
     let object = &event.data.object;
     let intent = |i: &Option<stripe::Expandable<stripe::PaymentIntent>>| {
         i.as_ref()
@@ -460,7 +471,7 @@ fn action(event: &Event, tenant: &TenantId, merchant: &dyn Merchant) -> Result<A
     };
     Ok(match (event.type_, object) {
         (EventType::CheckoutSessionCompleted, EventObject::CheckoutSession(s)) => {
-            let payment = session_payment(s, tenant, merchant)?;
+            let payment = session_payment(s, tenant)?;
             if s.payment_status == CheckoutSessionPaymentStatus::Paid {
                 Action::Credit(payment)
             } else {
@@ -468,7 +479,7 @@ fn action(event: &Event, tenant: &TenantId, merchant: &dyn Merchant) -> Result<A
             }
         }
         (EventType::CheckoutSessionAsyncPaymentSucceeded, EventObject::CheckoutSession(s)) => {
-            Action::Credit(session_payment(s, tenant, merchant)?)
+            Action::Credit(session_payment(s, tenant)?)
         }
         (EventType::ChargeRefunded, EventObject::Charge(c)) => Action::Refund {
             order: intent(&c.payment_intent)?,
@@ -477,16 +488,18 @@ fn action(event: &Event, tenant: &TenantId, merchant: &dyn Merchant) -> Result<A
         },
         (EventType::ChargeDisputeCreated, EventObject::Dispute(d)) => Action::Dispute {
             order: intent(&d.payment_intent)?,
+            dispute: d.id.to_string(),
         },
-        (EventType::ChargeDisputeClosed, EventObject::Dispute(d)) => {
-            if d.status == DisputeStatus::Won {
-                Action::DisputeWon {
+        (EventType::ChargeDisputeClosed, EventObject::Dispute(d)) => match d.status {
+            DisputeStatus::Won | DisputeStatus::WarningClosed | DisputeStatus::Lost => {
+                Action::DisputeClosed {
                     order: intent(&d.payment_intent)?,
+                    dispute: d.id.to_string(),
+                    won: d.status != DisputeStatus::Lost,
                 }
-            } else {
-                Action::Ignore("dispute_lost")
             }
-        }
+            _ => Action::Ignore("ignored"),
+        },
         (EventType::ChargeSucceeded, EventObject::Charge(c)) => {
             match (c.payment_intent.as_ref(), c.receipt_url.as_ref()) {
                 (Some(i), Some(url)) => Action::Receipt {
@@ -509,13 +522,9 @@ fn action(event: &Event, tenant: &TenantId, merchant: &dyn Merchant) -> Result<A
     })
 }
 
-/// The payment a session stands for, from its metadata: it must name this tenant and
-/// an offer the merchant sells.
-fn session_payment(
-    s: &CheckoutSession,
-    tenant: &TenantId,
-    merchant: &dyn Merchant,
-) -> Result<Payment, String> {
+/// The payment a session stands for, from its metadata: it must name this tenant, an
+/// account and a package. Its credits are settled in the unit ([`settle`]).
+fn session_payment(s: &CheckoutSession, tenant: &TenantId) -> Result<Payment, String> {
     let meta = s.metadata.clone().unwrap_or_default();
     let field = |k: &str| meta.get(k).filter(|v| !v.is_empty()).cloned();
     if field("tenant").as_deref() != Some(tenant.as_str()) {
@@ -529,9 +538,6 @@ fn session_payment(
         .ok_or_else(|| format!("session {} names no account (metadata.account)", s.id))?;
     let package = field("package")
         .ok_or_else(|| format!("session {} names no package (metadata.package)", s.id))?;
-    let offer = merchant
-        .offer(&package)
-        .ok_or_else(|| format!("session {}: unknown package {package}", s.id))?;
     let amount = s
         .amount_total
         .ok_or_else(|| format!("session {} has no amount_total", s.id))?;
@@ -539,43 +545,57 @@ fn session_payment(
         .currency
         .map(|c| c.to_string())
         .ok_or_else(|| format!("session {} has no currency", s.id))?;
-    Ok(Payment {
-        amount,
+    let offer = Offer {
+        id: package,
+        name: String::new(),
+        credits: 0,
+        price_amount: amount,
         currency,
-        ..Payment::verified(
-            Provider::Stripe,
-            s.id.to_string(),
-            tenant.clone(),
-            account,
-            &offer,
-            s.payment_intent.as_ref().map(|i| i.id().to_string()),
-        )
-    })
+    };
+    Ok(Payment::verified(
+        Provider::Stripe,
+        s.id.to_string(),
+        tenant.clone(),
+        account,
+        &offer,
+        s.payment_intent.as_ref().map(|i| i.id().to_string()),
+    ))
 }
 
-/// The price a session must have paid: the recorded checkout's, else the offer's.
-fn check_price(
+/// What a paid session buys, settled in the unit: the checkout the node recorded
+/// (its credits and price, whatever the package says now), else the package as sold
+/// now. The session must have paid that price.
+///
+/// # Errors
+/// [`PaymentError::Mismatch`] for a package the merchant does not sell (and no
+/// recorded checkout), or another amount or currency.
+fn settle(
     tx: &mut LedgerTx<'_>,
     merchant: &dyn Merchant,
-    paid: &Payment,
-) -> Result<(), PaymentError> {
-    let expected = match tx
+    paid: Payment,
+) -> Result<Payment, PaymentError> {
+    let recorded = tx
         .repo::<dyn Payments>()?
-        .payment(Provider::Stripe, &paid.external_id)?
-    {
-        Some(open) => (open.amount, open.currency),
-        None => merchant
-            .offer(&paid.package)
-            .map(|o| (o.price_amount, o.currency))
-            .unwrap_or_default(),
+        .payment(Provider::Stripe, &paid.external_id)?;
+    let (credits, amount, currency) = match recorded {
+        Some(r) => (r.credits, r.amount, r.currency),
+        None => {
+            let offer = merchant.offer(&paid.package).ok_or_else(|| {
+                PaymentError::Mismatch(format!(
+                    "session {}: unknown package {}",
+                    paid.external_id, paid.package
+                ))
+            })?;
+            (offer.credits, offer.price_amount, offer.currency)
+        }
     };
-    if (paid.amount, paid.currency.as_str()) != (expected.0, expected.1.as_str()) {
+    if (paid.amount, paid.currency.as_str()) != (amount, currency.as_str()) {
         return Err(PaymentError::Mismatch(format!(
-            "session {} paid {} {}, the package costs {} {}",
-            paid.external_id, paid.amount, paid.currency, expected.0, expected.1
+            "session {} paid {} {}, the package costs {amount} {currency}",
+            paid.external_id, paid.amount, paid.currency
         )));
     }
-    Ok(())
+    Ok(Payment { credits, ..paid })
 }
 
 /// Applies `action` in the unit; returns the outcome and any new shortfall
@@ -587,12 +607,12 @@ fn apply(
 ) -> Result<(&'static str, i64), PaymentError> {
     let clawed = |r: Option<(Payment, ops::ClawBack)>| match r {
         None => ("unknown_payment", 0),
-        Some((_, c)) if c.claimed == 0 => ("nothing_to_take", 0),
+        Some((_, c)) if !c.changed() => ("nothing_to_take", 0),
         Some((_, c)) => ("clawed_back", c.shortfall()),
     };
     Ok(match action {
         Action::Credit(paid) => {
-            check_price(tx, merchant, &paid)?;
+            let paid = settle(tx, merchant, paid)?;
             let credit = ops::credit(tx, merchant, &paid)?;
             if credit.fresh {
                 ("credited", 0)
@@ -601,7 +621,7 @@ fn apply(
             }
         }
         Action::NotPaid(open) => {
-            check_price(tx, merchant, &open)?;
+            let open = settle(tx, merchant, open)?;
             ops::record_checkout(tx, &open)?;
             ("not_paid", 0)
         }
@@ -616,9 +636,16 @@ fn apply(
             refunded,
             charged,
         )?),
-        Action::Dispute { order } => clawed(ops::dispute(tx, Provider::Stripe, &order)?),
-        Action::DisputeWon { order } => match ops::dispute_won(tx, Provider::Stripe, &order)? {
+        Action::Dispute { order, dispute } => {
+            clawed(ops::dispute(tx, Provider::Stripe, &order, &dispute)?)
+        }
+        Action::DisputeClosed {
+            order,
+            dispute,
+            won,
+        } => match ops::dispute_closed(tx, Provider::Stripe, &order, &dispute, won)? {
             None => ("unknown_payment", 0),
+            Some(_) if !won => ("dispute_lost", 0),
             Some((_, 0)) => ("nothing_to_give", 0),
             Some(_) => ("given_back", 0),
         },

@@ -262,7 +262,7 @@ async fn apple_transactions_that_do_not_verify_or_match_are_refused_and_change_n
     // Another chain that names our root in x5c: its intermediate was not issued by it.
     let mut swapped = ApplePki::new("Test");
     swapped.chain[2] = pki.chain[2].clone();
-    let (status, _) = apple(
+    let (status, body) = apple(
         &node,
         &request(
             "user-1",
@@ -271,7 +271,14 @@ async fn apple_transactions_that_do_not_verify_or_match_are_refused_and_change_n
         ),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("certificate chain"),
+        "{body}"
+    );
 
     let good = pki.sign("7", STARTER_PRODUCT, json!({}));
     let (status, body) = apple(
@@ -331,8 +338,8 @@ const PLAY_STARTER: &str = "roo_starter";
 const ACCESS_TOKEN: &str = "ya29.fake-access-token";
 
 /// One purchase the fake Play knows: (product, order id, purchaseState,
-/// acknowledgementState).
-type PlayPurchase = (String, String, i32, i32);
+/// acknowledgementState, extra fields such as `purchaseType` for a test purchase).
+type PlayPurchase = (String, String, i32, i32, Value);
 
 #[derive(Default)]
 struct PlayState {
@@ -431,19 +438,22 @@ async fn purchases(
     }
     let found = s.purchases.get(&tail).cloned();
     match found {
-        Some((p, order, state, ack)) if p == product => {
+        Some((p, order, state, ack, extra)) if p == product => {
             s.confirmed += 1;
-            actix_web::HttpResponse::Ok().json(json!({
+            let mut body = json!({
                 "kind": "androidpublisher#productPurchase",
                 "purchaseTimeMillis": "1764547200000",
                 "purchaseState": state,
                 "consumptionState": 0,
                 "developerPayload": "",
                 "orderId": order,
-                "purchaseType": 0,
                 "acknowledgementState": ack,
                 "regionCode": "US"
-            }))
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            actix_web::HttpResponse::Ok().json(body)
         }
         _ => google_error(404, "The purchase token was not found."),
     }
@@ -478,10 +488,23 @@ impl FakePlay {
     }
 
     fn sell(&self, token: &str, product: &str, order: &str, purchase_state: i32) {
+        self.sell_with(token, product, order, purchase_state, json!({}));
+    }
+
+    fn sell_with(&self, token: &str, product: &str, order: &str, state: i32, extra: Value) {
         self.state.lock().unwrap().purchases.insert(
             token.into(),
-            (product.into(), order.into(), purchase_state, 0),
+            (product.into(), order.into(), state, 0, extra),
         );
+    }
+
+    async fn wait_acked(&self, count: usize) {
+        crate::common::within("Google acknowledges", async {
+            while self.state.lock().unwrap().acked.len() < count {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
     }
 }
 
@@ -506,6 +529,7 @@ async fn node_with_play(play: &FakePlay) -> TestNode {
                 service_account_key_file: key_file,
                 api_base: base.clone(),
                 token_uri: Some(format!("{base}token")),
+                allow_test_purchases: false,
             },
         ));
         c.tenants = vec![TenantSettings::Roochip(t)];
@@ -541,6 +565,8 @@ async fn a_google_purchase_is_confirmed_credited_once_and_acknowledged() {
         first,
         json!({"transaction_id": "tok-1", "credits_issued": 10, "new_balance": 10})
     );
+    // Acknowledged in the background, once.
+    play.wait_acked(1).await;
     assert_eq!(play.state.lock().unwrap().acked, vec!["tok-1".to_string()]);
     // The service account's assertion named the scope and the token endpoint.
     let claims = play.state.lock().unwrap().assertions[0].clone();
@@ -554,9 +580,13 @@ async fn a_google_purchase_is_confirmed_credited_once_and_acknowledged() {
         .contains("androidpublisher"));
     assert_eq!(claims["aud"], format!("{}token", play.base));
 
-    // A replay answers the original body; nothing more is credited or acknowledged.
+    // A replay answers the original body without asking Google again (even while it
+    // is down); nothing more is credited or acknowledged.
+    play.state.lock().unwrap().down = true;
     let (status, again) = google(&node, "user-1", "tok-1", PLAY_STARTER, &starter).await;
     assert_eq!((status, &again), (StatusCode::OK, &first));
+    play.state.lock().unwrap().down = false;
+    assert_eq!(play.state.lock().unwrap().confirmed, 1);
     assert_eq!(play.state.lock().unwrap().acked.len(), 1);
     // The same token for another user; a new token for the same order; the token
     // sent for another package: 409.
@@ -569,13 +599,24 @@ async fn a_google_purchase_is_confirmed_credited_once_and_acknowledged() {
     let (status, body) = google(&node, "user-1", "tok-1", PLAY_STARTER, &popular).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
-    // Refused: unknown token, canceled or pending purchase, another product.
+    // Refused: unknown token, canceled or pending purchase, a license tester's test
+    // purchase, several items, another product.
     play.sell("tok-canceled", PLAY_STARTER, "GPA.2", 1);
     play.sell("tok-pending", PLAY_STARTER, "GPA.3", 2);
+    play.sell_with(
+        "tok-test",
+        PLAY_STARTER,
+        "GPA.5",
+        0,
+        json!({"purchaseType": 0}),
+    );
+    play.sell_with("tok-many", PLAY_STARTER, "GPA.6", 0, json!({"quantity": 3}));
     for (token, product, package, mention) in [
         ("tok-unknown", PLAY_STARTER, &starter, "does not confirm"),
         ("tok-canceled", PLAY_STARTER, &starter, "purchaseState 1"),
         ("tok-pending", PLAY_STARTER, &starter, "purchaseState 2"),
+        ("tok-test", PLAY_STARTER, &starter, "test purchase"),
+        ("tok-many", PLAY_STARTER, &starter, "3 items"),
         ("tok-x", "roo_other", &starter, "does not buy package"),
         (" ", PLAY_STARTER, &starter, "purchase_token"),
     ] {
@@ -611,13 +652,8 @@ async fn a_failed_acknowledgement_keeps_the_credit_and_is_retried() {
     let (status, body) = google(&node, "user-9", "tok-9", PLAY_STARTER, &starter).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(balance(&node, "user-9").await, "10");
-    // The scheduler retries (50 ms, then 100, 200 ms…) until Google has it.
-    crate::common::within("the acknowledgement retry", async {
-        while play.state.lock().unwrap().acked.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    // Retried every 50 ms, backing off (100, 200 ms…), until Google has it.
+    play.wait_acked(1).await;
     assert_eq!(play.state.lock().unwrap().acked, vec!["tok-9".to_string()]);
     assert_eq!(balance(&node, "user-9").await, "10");
     // Once recorded, it is not acknowledged again.
@@ -759,7 +795,9 @@ token_uri = "{base}token"
     assert_eq!(first["new_balance"], 10);
     let (status, again) = json(buy().await.unwrap()).await;
     assert_eq!((status, &again), (StatusCode::OK, &first));
-    assert_eq!(play.state.lock().unwrap().confirmed, 3);
+    // Google was asked once per run: the replay answered from the ledger.
+    assert_eq!(play.state.lock().unwrap().confirmed, 2);
+    play.wait_acked(1).await;
     assert_eq!(
         play.state.lock().unwrap().acked,
         vec!["tok-crash".to_string()]

@@ -837,22 +837,7 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
     // The peer spends all but 100 credits; a dispute then claims the remaining 1,500
     // and can take only what is there.
     let spend = peer.balance().await - 100;
-    let (ledger_tenant, who) = (TenantId::new("goop2").unwrap(), peer_id.clone());
-    node.running
-        .ledger
-        .run(move |tx| {
-            let account = tx.open_account(&ledger_tenant, &who)?;
-            tx.debit(
-                account,
-                rendezvous_credits::ledger::Amount::new(spend).unwrap(),
-                &rendezvous_credits::ledger::Posting::new(
-                    rendezvous_credits::ledger::EntryKind::Purchase,
-                    rendezvous_credits::ledger::Actor::Peer(who.clone()),
-                ),
-            )
-        })
-        .await
-        .unwrap();
+    move_credits(&node, &peer_id, -spend).await;
     assert_eq!(peer.balance().await, 100);
     let opened = event(
         "evt_d1",
@@ -886,7 +871,9 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
         out.contains("shortfall 1400") && out.contains("1 payments shown"),
         "{out}"
     );
-    // A replayed dispute takes nothing more.
+    // The peer earns 50 more; a replayed dispute (same event, or the same dispute under
+    // a new event id) takes nothing of them.
+    move_credits(&node, &peer_id, 50).await;
     assert_eq!(deliver(&node, "goop2", &opened).await, "clawed_back");
     let again = event(
         "evt_d1b",
@@ -894,6 +881,7 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
         dispute("pi_r", 1999, "needs_response"),
     );
     assert_eq!(deliver(&node, "goop2", &again).await, "nothing_to_take");
+    assert_eq!(peer.balance().await, 50);
 
     // Won: what the dispute took (100) comes back and its shortfall is dropped.
     let won = event(
@@ -902,7 +890,7 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
         dispute("pi_r", 1999, "won"),
     );
     assert_eq!(deliver(&node, "goop2", &won).await, "given_back");
-    assert_eq!(peer.balance().await, 100);
+    assert_eq!(peer.balance().await, 150);
     assert!(admin_payments(&node, "?unrecovered=true").await.is_empty());
     let listed = admin_payments(&node, "").await;
     assert_eq!(listed[0]["status"], "refunded");
@@ -912,10 +900,213 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
         dispute("pi_r", 1999, "won"),
     );
     assert_eq!(deliver(&node, "goop2", &won_again).await, "nothing_to_give");
-    assert_eq!(peer.balance().await, 100);
+    // The opening event again, late (Stripe does not order events): the dispute is
+    // closed, nothing is taken.
+    let late = event(
+        "evt_d1c",
+        "charge.dispute.created",
+        dispute("pi_r", 1999, "needs_response"),
+    );
+    assert_eq!(deliver(&node, "goop2", &late).await, "nothing_to_take");
+    assert_eq!(peer.balance().await, 150);
     // A refund of an order the node never credited changes nothing.
     let unknown = event("evt_u", "charge.refunded", charge("pi_unknown", 1000, 1000));
     assert_eq!(deliver(&node, "goop2", &unknown).await, "unknown_payment");
+    node.verify();
+}
+
+/// Adds (or with a negative `amount`, spends) credits of `peer` on the Goop2 tenant
+/// straight through the ledger, as other purchases and grants would.
+async fn move_credits(node: &TestNode, peer: &str, amount: i64) {
+    use rendezvous_credits::ledger::{Actor, Amount, EntryKind, Posting};
+    let (tenant, who) = (TenantId::new("goop2").unwrap(), peer.to_string());
+    node.running
+        .ledger
+        .run(move |tx| {
+            let account = tx.open_account(&tenant, &who)?;
+            let posting = Posting::new(EntryKind::Grant, Actor::Admin);
+            match Amount::new(amount.abs()) {
+                Some(a) if amount > 0 => tx.credit(account, a, &posting),
+                Some(a) => tx.debit(account, a, &posting),
+                None => unreachable!("a test moves some credits"),
+            }
+        })
+        .await
+        .unwrap();
+}
+
+/// A paid Goop2 session of `credits-3000` on `intent`, credited.
+async fn credited_session(node: &TestNode, peer: &str, intent: &str) {
+    let paid = session(
+        &format!("cs_{intent}"),
+        "goop2",
+        peer,
+        "credits-3000",
+        1999,
+        "usd",
+        "paid",
+        Some(intent),
+    );
+    let completed = event(
+        &format!("evt_c_{intent}"),
+        "checkout.session.completed",
+        paid,
+    );
+    assert_eq!(deliver(node, "goop2", &completed).await, "credited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_during_a_dispute_lost_disputes_and_closed_inquiries() {
+    let stripe = FakeStripe::start().await;
+    let node = node_with(&stripe, |_| {}).await;
+    let peer = node.peer().await;
+    let id = peer.id.to_string();
+    let start = peer.balance().await;
+
+    // A dispute takes all 3,000; the charge is then refunded in full while the
+    // dispute is open: the refund's share moves from the dispute to the refunds, so
+    // winning the dispute gives nothing back.
+    credited_session(&node, &id, "pi_a").await;
+    let dispute_a = |status| dispute("pi_a", 1999, status);
+    let opened = event(
+        "evt_a1",
+        "charge.dispute.created",
+        dispute_a("needs_response"),
+    );
+    assert_eq!(deliver(&node, "goop2", &opened).await, "clawed_back");
+    assert_eq!(peer.balance().await, start);
+    let refunded = event("evt_a2", "charge.refunded", charge("pi_a", 1999, 1999));
+    assert_eq!(deliver(&node, "goop2", &refunded).await, "clawed_back");
+    let won = event("evt_a3", "charge.dispute.closed", dispute_a("won"));
+    assert_eq!(deliver(&node, "goop2", &won).await, "nothing_to_give");
+    assert_eq!(peer.balance().await, start);
+    let listed = admin_payments(&node, "").await;
+    assert_eq!(
+        (
+            listed[0]["status"].as_str(),
+            listed[0]["clawed_back"].as_i64()
+        ),
+        (Some("refunded"), Some(3000))
+    );
+
+    // Lost: the credits stay taken, and a late opening event changes nothing.
+    credited_session(&node, &id, "pi_b").await;
+    let dispute_b = |status| dispute("pi_b", 1999, status);
+    let opened = event(
+        "evt_b1",
+        "charge.dispute.created",
+        dispute_b("under_review"),
+    );
+    assert_eq!(deliver(&node, "goop2", &opened).await, "clawed_back");
+    let lost = event("evt_b2", "charge.dispute.closed", dispute_b("lost"));
+    assert_eq!(deliver(&node, "goop2", &lost).await, "dispute_lost");
+    let late = event(
+        "evt_b3",
+        "charge.dispute.created",
+        dispute_b("needs_response"),
+    );
+    assert_eq!(deliver(&node, "goop2", &late).await, "nothing_to_take");
+    assert_eq!(peer.balance().await, start);
+
+    // An inquiry closed without a chargeback (`warning_closed`): the money stayed with
+    // the merchant, so the credits come back.
+    credited_session(&node, &id, "pi_c").await;
+    let dispute_c = |status| dispute("pi_c", 1999, status);
+    let opened = event(
+        "evt_c1",
+        "charge.dispute.created",
+        dispute_c("warning_needs_response"),
+    );
+    assert_eq!(deliver(&node, "goop2", &opened).await, "clawed_back");
+    assert_eq!(peer.balance().await, start);
+    let closed = event(
+        "evt_c2",
+        "charge.dispute.closed",
+        dispute_c("warning_closed"),
+    );
+    assert_eq!(deliver(&node, "goop2", &closed).await, "given_back");
+    assert_eq!(peer.balance().await, start + 3000);
+    assert!(admin_payments(&node, "?unrecovered=true").await.is_empty());
+    node.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_one_event_and_events_of_one_session_at_once_credit_once() {
+    let stripe = FakeStripe::start().await;
+    let node = node_with(&stripe, |_| {}).await;
+    let peer = node.peer().await;
+    let id = peer.id.to_string();
+    let start = peer.balance().await;
+    let paid = session(
+        "cs_many",
+        "goop2",
+        &id,
+        "credits-500",
+        499,
+        "usd",
+        "paid",
+        Some("pi_m"),
+    );
+    // 16 copies of one event, and 16 events (other ids) of the same session, all at
+    // once.
+    let copies = event("evt_m", "checkout.session.completed", paid.clone());
+    let mut bodies: Vec<String> = vec![copies; 16];
+    bodies.extend((0..16).map(|i| {
+        event(
+            &format!("evt_m{i}"),
+            "checkout.session.async_payment_succeeded",
+            paid.clone(),
+        )
+    }));
+    let outcomes =
+        futures::future::join_all(bodies.iter().map(|b| deliver(&node, "goop2", b))).await;
+    assert_eq!(peer.balance().await, start + 500);
+    let fresh = outcomes.iter().filter(|o| *o == "credited").count();
+    let replays = outcomes.iter().filter(|o| *o == "already_credited").count();
+    // The copies of the credited event answer its stored "credited"; the others
+    // answer "already_credited"; one way or the other, one credit.
+    assert_eq!(fresh + replays, 32, "{outcomes:?}");
+    assert!(replays >= 15, "{outcomes:?}");
+    assert_eq!(admin_payments(&node, "").await.len(), 1);
+    node.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_buys_what_it_bought_when_opened_whatever_the_package_says_at_payment() {
+    let stripe = FakeStripe::start().await;
+    let node = node_with(&stripe, |_| {}).await;
+    let roo = Roo::server(&node, "rooverse");
+    let starter = roo.package_id(STARTER).await;
+    let (status, body) = roo
+        .post(
+            "/v1/checkout",
+            &json!({"external_user_id": "user-5", "package_id": starter}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session_id = body["session_id"].as_str().unwrap().to_string();
+    // The operator changes the pack's credits and then withdraws it, restarting.
+    let mut config = node.config.clone();
+    let data = node.shutdown().await;
+    if let TenantSettings::Roochip(t) = &mut config.tenants[0] {
+        let p = t.packages.iter_mut().find(|p| p.name == STARTER).unwrap();
+        p.credits_to_issue = rendezvous_credits::config::DecimalSetting::Integer(99);
+        p.active = false;
+    }
+    let node = TestNode::start_with(config, data).await;
+    let paid = session(
+        &session_id,
+        "rooverse",
+        "user-5",
+        &starter,
+        1000,
+        "usd",
+        "paid",
+        Some("pi_5"),
+    );
+    let completed = event("evt_5", "checkout.session.completed", paid);
+    assert_eq!(deliver(&node, "rooverse", &completed).await, "credited");
+    assert_eq!(Roo::server(&node, "rooverse").balance("user-5").await, "10");
     node.verify();
 }
 

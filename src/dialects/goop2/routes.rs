@@ -229,7 +229,7 @@ pub async fn purchase(
 pub async fn bundles(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(BundlesResponse {
         bundles: state.settings.bundles.clone(),
-        checkout_available: state.checkout.is_some(),
+        checkout_available: state.checkout.is_some() && state.settings.credits_enabled,
     })
 }
 
@@ -247,12 +247,16 @@ pub async fn checkout(
     body: JsonBody<BundleCheckoutRequest>,
 ) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Purchase)?;
-    let stripe = state.checkout.as_ref().ok_or_else(|| {
-        Goop2Error::Unavailable(
-            "checkout is not available on this node: contact the server admin for more credits"
-                .into(),
-        )
-    })?;
+    let stripe = state
+        .checkout
+        .as_ref()
+        .filter(|_| state.settings.credits_enabled)
+        .ok_or_else(|| {
+            Goop2Error::Unavailable(
+                "checkout is not available on this node: contact the server admin for more credits"
+                    .into(),
+            )
+        })?;
     let bundle = state
         .settings
         .bundles

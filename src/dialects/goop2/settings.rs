@@ -154,8 +154,10 @@ impl Goop2Settings {
             if b.credits <= 0 || b.credits > CEILING {
                 return Err(format!("{at}.credits: must be 1 to {CEILING}"));
             }
-            if b.price_amount < 0 {
-                return Err(format!("{at}.price_amount: must not be negative"));
+            if b.price_amount <= 0 {
+                return Err(format!(
+                    "{at}.price_amount: must be at least 1 (a bundle is sold for money)"
+                ));
             }
             if b.currency.parse::<stripe::Currency>().is_err() {
                 return Err(format!("{at}.currency: unknown currency {:?}", b.currency));

@@ -35,7 +35,7 @@ use crate::auth::{ApiKeys, KeyRole};
 use crate::http::BodyConfig;
 use crate::ledger::{Ledger, TenantId};
 use crate::payments::apple::AppleVerifier;
-use crate::payments::google::{GooglePlay, GoogleTenant};
+use crate::payments::google::GooglePlay;
 use crate::payments::stripe::StripeCheckout;
 use merchant::RoochipMerchant;
 use std::collections::HashMap;
@@ -132,26 +132,13 @@ impl RoochipState {
         self.sellers.get(caller.index())?.google.clone()
     }
 
-    /// The tenants that take Google Play purchases, with their package → product
-    /// map: what the acknowledgement retries need.
-    pub fn google_tenants(&self) -> HashMap<TenantId, GoogleTenant> {
+    /// The tenants that take Google Play purchases, with their Play client: what the
+    /// acknowledgements need.
+    pub fn google_tenants(&self) -> HashMap<TenantId, Arc<GooglePlay>> {
         self.tenants
             .iter()
             .zip(&self.sellers)
-            .filter_map(|(t, s)| {
-                let play = s.google.clone()?;
-                let products = t
-                    .packages
-                    .iter()
-                    .filter_map(|p| {
-                        Some((settings::package_id(t, p), p.google_product_id.clone()?))
-                    })
-                    .collect();
-                Some((
-                    TenantId::new(t.id.clone()).ok()?,
-                    GoogleTenant { play, products },
-                ))
-            })
+            .filter_map(|(t, s)| Some((TenantId::new(t.id.clone()).ok()?, s.google.clone()?)))
             .collect()
     }
 

@@ -20,9 +20,9 @@ use super::settings::{self, CEILING, SCALE};
 use super::wire::*;
 use super::RoochipState as AppState;
 use crate::ledger::{format_minor, json_number, Amount, LedgerTx};
-use crate::payments::google::{self, GoogleError};
+use crate::payments::google::GoogleError;
 use crate::payments::ops::PaymentError;
-use crate::payments::repo::PaymentReads;
+use crate::payments::repo::{Acknowledgement, PaymentReads};
 use crate::payments::stripe::CheckoutError;
 use crate::payments::{self, Payment, Provider};
 use crate::redact;
@@ -479,7 +479,7 @@ pub async fn iap_apple(
         &t.product_id,
     )
     .await?;
-    let payment = Payment::verified(
+    let mut payment = Payment::verified(
         Provider::AppleIap,
         t.transaction_id,
         caller.tenant.clone(),
@@ -487,6 +487,7 @@ pub async fn iap_apple(
         &offer,
         t.original_transaction_id,
     );
+    payment.product_id = Some(t.product_id);
     iap_credit(&state, &caller, payment).await
 }
 
@@ -560,15 +561,16 @@ async fn iap_credit(state: &AppState, caller: &Caller, payment: Payment) -> Resu
 }
 
 /// Google Play in-app purchase: asks Google (`purchases.products.get`) about the
-/// token, requires `purchaseState = 0`, then credits the package once per purchase
-/// token and once per `orderId`: a `purchase` entry and `credits.issued` with
-/// `payment_source: "google_iap"`; a repeated request answers the original 200 body.
-/// Then acknowledges the purchase if Google has not recorded an acknowledgement; a
-/// failed acknowledgement never undoes the credit and is retried in the background.
+/// token, requires `purchaseState = 0` (and, unless `allow_test_purchases`, not a
+/// test purchase; one item), then credits the package once per purchase token and
+/// once per `orderId`: a `purchase` entry and `credits.issued` with `payment_source:
+/// "google_iap"`. A repeated request answers the original 200 body without asking
+/// Google again. The purchase is acknowledged to Google in the background (see
+/// [`crate::payments::google`]); a failed acknowledgement never undoes the credit.
 ///
-/// Errors: 400 naming what failed (unknown token, not purchased, product); 404
-/// unknown package; 409 the token or its order was credited to another user or
-/// package; 502 Google could not be asked; 503 without `[tenants.google]`.
+/// Errors: 400 naming what failed (unknown token, not purchased, test purchase,
+/// product); 404 unknown package; 409 the token or its order was credited to another
+/// user or package; 502 Google could not be asked; 503 without `[tenants.google]`.
 #[utoipa::path(post, path = "/iap/google", tag = "roochip",
     request_body = GoogleIapRequest,
     security(("api_key" = [])),
@@ -606,6 +608,11 @@ pub async fn iap_google(
         &b.product_id,
     )
     .await?;
+    if let Some(answer) =
+        stored_answer(&state, &caller, Provider::GoogleIap, &token, &user, &offer).await?
+    {
+        return Ok(answer);
+    }
     let purchase = play
         .purchase(&b.product_id, &token)
         .await
@@ -621,31 +628,76 @@ pub async fn iap_google(
                 )
             }
         })?;
-    if purchase.purchase_state != 0 {
-        payments::count(Provider::GoogleIap, "refused");
-        return Err(RoochipError::BadRequest(format!(
-            "purchase_token: the purchase is not completed (purchaseState {}: 1 canceled, 2 pending)",
+    let refusal = if purchase.purchase_state != 0 {
+        Some(format!(
+            "the purchase is not completed (purchaseState {}: 1 canceled, 2 pending)",
             purchase.purchase_state
-        )));
+        ))
+    } else if purchase.purchase_type == Some(0) && !play.allows_test_purchases() {
+        Some("a test purchase (purchaseType 0): set allow_test_purchases to credit them".into())
+    } else if purchase.quantity != 1 {
+        Some(format!(
+            "a purchase of {} items: one package per purchase",
+            purchase.quantity
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        payments::count(Provider::GoogleIap, "refused");
+        return Err(RoochipError::BadRequest(format!("purchase_token: {why}")));
     }
     let mut payment = Payment::verified(
         Provider::GoogleIap,
-        token.clone(),
+        token,
         caller.tenant.clone(),
         user,
         &offer,
         purchase.order_id,
     );
-    payment.acknowledged = Some(purchase.acknowledged);
-    let answer = iap_credit(&state, &caller, payment).await?;
-    if !purchase.acknowledged {
-        if let Err(e) =
-            google::acknowledge_and_record(&state.ledger, &play, &b.product_id, &token).await
-        {
-            tracing::warn!(error = %e, "Google purchase credited, acknowledgement to be retried");
-        }
+    payment.product_id = Some(b.product_id);
+    payment.acknowledged = Some(if purchase.acknowledged {
+        Acknowledgement::Done
+    } else {
+        Acknowledgement::Pending
+    });
+    iap_credit(&state, &caller, payment).await
+}
+
+/// The answer of an in-app purchase credited before, when this request names the
+/// same tenant, user and package: the original 200 body, without asking the store
+/// again.
+///
+/// # Errors
+/// 409 when the purchase was credited to another user or package; storage errors.
+async fn stored_answer(
+    state: &AppState,
+    caller: &Caller,
+    provider: Provider,
+    external_id: &str,
+    user: &str,
+    offer: &payments::Offer,
+) -> Result<Option<HttpResponse>> {
+    let id = external_id.to_string();
+    let known = state
+        .ledger
+        .read(move |r| r.repo::<dyn PaymentReads>()?.find_payment(provider, &id))
+        .await?;
+    let Some(known) = known.filter(|p| p.status != payments::PaymentStatus::Open) else {
+        return Ok(None);
+    };
+    if known.tenant != caller.tenant || known.account != user || known.package != offer.id {
+        payments::count(provider, "refused");
+        return Err(RoochipError::Conflict(format!(
+            "{provider} purchase {external_id}: this purchase was already credited to another user or package"
+        )));
     }
-    Ok(answer)
+    Ok(known.answer.map(|answer| {
+        payments::count(provider, "replayed");
+        HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(answer)
+    }))
 }
 
 /// A user asks for a free promo code; one request per user, ever ("POST

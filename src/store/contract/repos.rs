@@ -7,7 +7,9 @@ use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use crate::ledger::{Actor, Amount, EntryKind, LedgerError, Posting, TenantId, TenantSpec};
 use crate::p2p::directory::{Directory, DirectoryReads, StoredRegistration};
-use crate::payments::repo::{Payment, PaymentFilter, PaymentReads, PaymentStatus, Payments};
+use crate::payments::repo::{
+    Acknowledgement, Payment, PaymentFilter, PaymentReads, PaymentStatus, Payments,
+};
 use crate::payments::{Offer, Provider};
 
 /// Purchases: one live purchase per template, revoked by a refund, read back in order.
@@ -324,7 +326,8 @@ pub fn payments(open: fn() -> Fixture) {
                 external_id: "tok-1".into(),
                 status: PaymentStatus::Credited,
                 entry_id: Some(e.id),
-                acknowledged: Some(false),
+                acknowledged: Some(Acknowledgement::Pending),
+                product_id: Some("roo_starter".into()),
                 ..open.clone()
             };
             repo.insert_payment(&google)?;
@@ -356,12 +359,14 @@ pub fn payments(open: fn() -> Fixture) {
                 limit: 1,
                 ..Default::default()
             })?;
-            let unacked = repo.unacknowledged(10)?;
-            assert_eq!(
-                repo.find_payment(Provider::GoogleIap, "tok-1")?
-                    .map(|p| p.acknowledged),
-                Some(Some(false))
+            let unacked = repo.unacknowledged(0, 10)?;
+            assert!(
+                repo.unacknowledged(unacked[0].id, 10)?.is_empty(),
+                "paged by id"
             );
+            let google = repo.find_payment(Provider::GoogleIap, "tok-1")?.unwrap();
+            assert_eq!(google.acknowledged, Some(Acknowledgement::Pending));
+            assert_eq!(google.product_id.as_deref(), Some("roo_starter"));
             Ok::<_, LedgerError>((all, stripe, short, other, page, unacked))
         })
         .unwrap();

@@ -5,12 +5,15 @@ use rusqlite::{params, OptionalExtension};
 use super::read::SqliteRead;
 use super::tx::SqliteTx;
 use crate::ledger::{LedgerError, TenantId};
-use crate::payments::repo::{Payment, PaymentFilter, PaymentReads, PaymentStatus, Payments};
+use crate::payments::repo::{
+    Acknowledgement, Payment, PaymentFilter, PaymentReads, PaymentStatus, Payments,
+};
 use crate::payments::Provider;
 
 const COLUMNS: &str = "id, provider, external_id, tenant_id, account, package_id, credits, amount,
     currency, status, order_ref, entry_id, refund_claimed, refund_taken, dispute_claimed,
-    dispute_taken, receipt_url, answer, acknowledged, created_at, updated_at";
+    dispute_taken, receipt_url, answer, acknowledged, created_at, updated_at, product_id,
+    dispute_id, dispute_closed";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -43,9 +46,18 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
         dispute_taken: r.get(15)?,
         receipt_url: r.get(16)?,
         answer: r.get(17)?,
-        acknowledged: r.get(18)?,
+        acknowledged: match r.get::<_, Option<i64>>(18)? {
+            None => None,
+            Some(code) => Some(
+                Acknowledgement::from_code(code)
+                    .ok_or_else(|| corrupt("acknowledged", &code.to_string()))?,
+            ),
+        },
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
+        product_id: r.get(21)?,
+        dispute_id: r.get(22)?,
+        dispute_closed: r.get(23)?,
     })
 }
 
@@ -92,9 +104,9 @@ impl Payments for SqliteTx {
             "INSERT INTO payments (provider, external_id, tenant_id, account, package_id,
                credits, amount, currency, status, order_ref, entry_id, refund_claimed,
                refund_taken, dispute_claimed, dispute_taken, receipt_url, answer,
-               acknowledged, created_at, updated_at)
+               acknowledged, created_at, updated_at, product_id, dispute_id, dispute_closed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-               ?17, ?18, ?19, ?20)",
+               ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         )?
         .execute(params![
             p.provider.as_str(),
@@ -114,9 +126,12 @@ impl Payments for SqliteTx {
             p.dispute_taken,
             p.receipt_url,
             p.answer,
-            p.acknowledged,
+            p.acknowledged.map(Acknowledgement::code),
             p.created_at,
             p.updated_at,
+            p.product_id,
+            p.dispute_id,
+            p.dispute_closed,
         ])?;
         Ok(conn.last_insert_rowid())
     }
@@ -127,7 +142,8 @@ impl Payments for SqliteTx {
                 "UPDATE payments SET status = ?2, order_ref = ?3, entry_id = ?4,
                    refund_claimed = ?5, refund_taken = ?6, dispute_claimed = ?7,
                    dispute_taken = ?8, receipt_url = ?9, answer = ?10, acknowledged = ?11,
-                   credits = ?12, updated_at = ?13
+                   credits = ?12, updated_at = ?13, product_id = ?14, dispute_id = ?15,
+                   dispute_closed = ?16
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -141,9 +157,12 @@ impl Payments for SqliteTx {
                 p.dispute_taken,
                 p.receipt_url,
                 p.answer,
-                p.acknowledged,
+                p.acknowledged.map(Acknowledgement::code),
                 p.credits,
                 p.updated_at,
+                p.product_id,
+                p.dispute_id,
+                p.dispute_closed,
             ])?;
         Ok(())
     }
@@ -158,12 +177,13 @@ impl PaymentReads for SqliteRead {
         by_external_id(self.conn(), provider, external_id)
     }
 
-    fn unacknowledged(&mut self, limit: u32) -> Result<Vec<Payment>, LedgerError> {
+    fn unacknowledged(&mut self, after: i64, limit: u32) -> Result<Vec<Payment>, LedgerError> {
         let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM payments WHERE acknowledged = 0 AND status <> 'open'
-             ORDER BY id LIMIT ?1"
+            "SELECT {COLUMNS} FROM payments
+             WHERE acknowledged = 0 AND status <> 'open' AND id > ?1
+             ORDER BY id LIMIT ?2"
         ))?;
-        let rows = stmt.query_map([limit], row)?;
+        let rows = stmt.query_map(params![after, limit], row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
