@@ -639,5 +639,15 @@ CREATE TABLE payments (
 );
 CREATE INDEX idx_payments_order ON payments (provider, order_ref) WHERE order_ref IS NOT NULL;
 CREATE INDEX idx_payments_unacknowledged ON payments (id) WHERE acknowledged = 0;
+
+-- Receipts that arrived before their payment (Stripe often sends `charge.succeeded`
+-- before `checkout.session.completed`): held by order until the payment takes them.
+CREATE TABLE payment_receipts (
+    provider     TEXT NOT NULL,
+    order_ref    TEXT NOT NULL,
+    receipt_url  TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (provider, order_ref)
+) WITHOUT ROWID;
 CREATE INDEX idx_payments_unrecovered ON payments (id)
     WHERE refund_claimed > refund_taken OR dispute_claimed > dispute_taken;

@@ -30,28 +30,44 @@ pub struct Credit {
 }
 
 /// Records a checkout the provider has opened, as `open`. A second record of the
-/// same (provider, external id) only fills in an order reference the row lacked.
+/// same (provider, external id) only fills in an order reference the row lacked
+/// (and the receipt held for that order).
 ///
 /// # Errors
 /// Storage errors.
 pub fn record_checkout(tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<(), LedgerError> {
     let now = tx.now().to_string();
-    let repo = tx.repo::<dyn Payments>()?;
-    match repo.payment(payment.provider, &payment.external_id)? {
+    let known = tx
+        .repo::<dyn Payments>()?
+        .payment(payment.provider, &payment.external_id)?;
+    match known {
         None => {
-            repo.insert_payment(&Payment {
+            let mut open = Payment {
                 status: PaymentStatus::Open,
                 created_at: now.clone(),
                 updated_at: now,
                 ..payment.clone()
-            })?;
+            };
+            attach_held_receipt(tx, &mut open)?;
+            tx.repo::<dyn Payments>()?.insert_payment(&open)?;
         }
         Some(mut known) if known.order_ref.is_none() && payment.order_ref.is_some() => {
             known.order_ref = payment.order_ref.clone();
             known.updated_at = now;
-            repo.update_payment(&known)?;
+            attach_held_receipt(tx, &mut known)?;
+            tx.repo::<dyn Payments>()?.update_payment(&known)?;
         }
         Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Gives `payment` the receipt held for its order, if it has none.
+fn attach_held_receipt(tx: &mut LedgerTx<'_>, payment: &mut Payment) -> Result<(), LedgerError> {
+    if let (None, Some(order)) = (&payment.receipt_url, &payment.order_ref) {
+        payment.receipt_url = tx
+            .repo::<dyn Payments>()?
+            .take_receipt(payment.provider, order)?;
     }
     Ok(())
 }
@@ -120,6 +136,10 @@ pub fn credit(
     let now = tx.now().to_string();
     payment.entry_id = Some(entry.id);
     payment.updated_at = now.clone();
+    if let Some(open) = &known {
+        payment.receipt_url = payment.receipt_url.take().or(open.receipt_url.clone());
+    }
+    attach_held_receipt(tx, &mut payment)?;
     let repo = tx.repo::<dyn Payments>()?;
     match known {
         Some(open) => {
@@ -368,7 +388,9 @@ pub fn dispute_closed(
     Ok(Some((store(tx, p)?, give)))
 }
 
-/// Stores Stripe's receipt URL on the order's payment (credited or not).
+/// Stores Stripe's receipt URL on the order's payment, or, when no payment has that
+/// order yet (the charge's event came first), holds it until the payment is
+/// recorded. Returns whether a payment has it now.
 ///
 /// # Errors
 /// Storage errors.
@@ -378,10 +400,10 @@ pub fn set_receipt(
     order_ref: &str,
     receipt_url: &str,
 ) -> Result<bool, LedgerError> {
-    let Some(mut p) = tx
-        .repo::<dyn Payments>()?
-        .payment_of_order(provider, order_ref)?
-    else {
+    let now = tx.now().to_string();
+    let repo = tx.repo::<dyn Payments>()?;
+    let Some(mut p) = repo.payment_of_order(provider, order_ref)? else {
+        repo.hold_receipt(provider, order_ref, receipt_url, &now)?;
         return Ok(false);
     };
     if p.receipt_url.as_deref() == Some(receipt_url) {

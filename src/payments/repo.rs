@@ -221,6 +221,29 @@ pub trait Payments {
     /// A constraint error when (provider, external id) exists; storage errors.
     fn insert_payment(&mut self, payment: &Payment) -> Result<i64, LedgerError>;
 
+    /// Holds `receipt_url` for the order `order_ref` of `provider` until its payment
+    /// is recorded (a second receipt replaces the first).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn hold_receipt(
+        &mut self,
+        provider: Provider,
+        order_ref: &str,
+        receipt_url: &str,
+        now: &str,
+    ) -> Result<(), LedgerError>;
+
+    /// Takes (removes and returns) the receipt held for `order_ref`, if any.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn take_receipt(
+        &mut self,
+        provider: Provider,
+        order_ref: &str,
+    ) -> Result<Option<String>, LedgerError>;
+
     /// Writes every mutable field of `payment` (by `id`): status, order, entry,
     /// claw-back counters, receipt, answer, acknowledgement, `updated_at`.
     ///

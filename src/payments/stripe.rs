@@ -19,7 +19,8 @@
 //!   `charge.dispute.closed`: [`ops::dispute_closed`], `won` and `warning_closed`
 //!   giving back what the dispute took (the charge is
 //!   matched to its session through `payment_intent`);
-//! - `charge.succeeded`: the receipt URL is stored on the session's payment;
+//! - `charge.succeeded`: the receipt URL is stored on the session's payment (held
+//!   until the session's payment is recorded when the charge's event comes first);
 //! - any other type: 200, ignored.
 //!
 //! The answer is 200 only once the effect is committed; a storage failure is 500, so
@@ -653,7 +654,7 @@ fn apply(
             if ops::set_receipt(tx, Provider::Stripe, &order, &url)? {
                 ("receipt_stored", 0)
             } else {
-                ("unknown_payment", 0)
+                ("receipt_held", 0)
             }
         }
         Action::Ignore(why) => (why, 0),

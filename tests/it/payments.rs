@@ -594,6 +594,9 @@ async fn goop2_sells_bundles_through_stripe_as_buy_entries() {
     assert_eq!(body["error"], "not_found");
 
     let before = peer.balance().await;
+    // Stripe's charge event often comes first: its receipt waits for the payment.
+    let succeeded = event("evt_g0", "charge.succeeded", charge("pi_g", 999, 0));
+    assert_eq!(deliver(&node, "goop2", &succeeded).await, "receipt_held");
     let paid = session(
         &session_id,
         "goop2",
@@ -607,6 +610,13 @@ async fn goop2_sells_bundles_through_stripe_as_buy_entries() {
     let completed = event("evt_g1", "checkout.session.completed", paid);
     assert_eq!(deliver(&node, "goop2", &completed).await, "credited");
     assert_eq!(peer.balance().await, before + 1200);
+    let listed = admin_payments(&node, "?tenant=goop2").await;
+    let paid = listed
+        .iter()
+        .find(|p| p["external_id"] == session_id.as_str())
+        .unwrap();
+    assert_eq!(paid["status"], "credited");
+    assert_eq!(paid["receipt_url"], "https://pay.stripe.test/receipts/pi_g");
     let history = peer.history().await;
     let newest = &history["transactions"][0];
     assert_eq!(newest["type"], "buy", "{history}");

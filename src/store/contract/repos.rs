@@ -321,6 +321,15 @@ pub fn payments(open: fn() -> Fixture) {
             let mut entryless = p.clone();
             entryless.entry_id = None;
             assert!(repo.update_payment(&entryless).is_err());
+            // Receipts held by order until a payment takes them; the latest wins.
+            repo.hold_receipt(Provider::Stripe, "pi_9", "https://r/1", &now)?;
+            repo.hold_receipt(Provider::Stripe, "pi_9", "https://r/2", &now)?;
+            assert_eq!(repo.take_receipt(Provider::AppleIap, "pi_9")?, None);
+            assert_eq!(
+                repo.take_receipt(Provider::Stripe, "pi_9")?.as_deref(),
+                Some("https://r/2")
+            );
+            assert_eq!(repo.take_receipt(Provider::Stripe, "pi_9")?, None);
             let google = Payment {
                 provider: Provider::GoogleIap,
                 external_id: "tok-1".into(),

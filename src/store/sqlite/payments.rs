@@ -136,6 +136,38 @@ impl Payments for SqliteTx {
         Ok(conn.last_insert_rowid())
     }
 
+    fn hold_receipt(
+        &mut self,
+        provider: Provider,
+        order_ref: &str,
+        receipt_url: &str,
+        now: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO payment_receipts (provider, order_ref, receipt_url, created_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (provider, order_ref) DO UPDATE SET receipt_url = excluded.receipt_url",
+            )?
+            .execute(params![provider.as_str(), order_ref, receipt_url, now])?;
+        Ok(())
+    }
+
+    fn take_receipt(
+        &mut self,
+        provider: Provider,
+        order_ref: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM payment_receipts WHERE provider = ?1 AND order_ref = ?2
+                 RETURNING receipt_url",
+            )?
+            .query_row(params![provider.as_str(), order_ref], |r| r.get(0))
+            .optional()?)
+    }
+
     fn update_payment(&mut self, p: &Payment) -> Result<(), LedgerError> {
         self.conn()
             .prepare_cached(
