@@ -138,6 +138,7 @@ pub fn credit(
     payment.updated_at = now.clone();
     if let Some(open) = &known {
         payment.receipt_url = payment.receipt_url.take().or(open.receipt_url.clone());
+        payment.order_ref = payment.order_ref.take().or(open.order_ref.clone());
     }
     attach_held_receipt(tx, &mut payment)?;
     let repo = tx.repo::<dyn Payments>()?;
