@@ -236,6 +236,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
 
     let limits = Arc::new(Limiters::new(&config.goop2.rate_limits));
     let presence = Arc::new(Presence::default());
+    let admin = AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref());
     let goop2_state = web::Data::new(Goop2State {
         settings: config.goop2.clone(),
         tenant: goop2_tenant,
@@ -246,7 +247,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             Duration::from_secs(config.auth.bearer_ttl_secs),
             config.goop2.trust_peer_id_header,
         )),
-        admin: AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
+        admin: admin.clone(),
         limits: limits.clone(),
         presence: presence.clone(),
         node: node.clone(),
@@ -288,14 +289,14 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         ledger.clone(),
         &rrr_tenants,
         &node_secret,
-        AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
+        admin.clone(),
         config.server.max_body_bytes,
     )?);
     let roochip_google = roochip_state.google_tenants();
     let stripe_state = web::Data::new(stripe_webhooks(&config, ledger.clone())?);
     let payments_admin = web::Data::new(PaymentsAdmin {
         ledger: ledger.clone(),
-        admin: AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref()),
+        admin: admin.clone(),
     });
     let upkeep_rrr = rrr_state.clone();
     let max_body = config.server.max_body_bytes;

@@ -101,15 +101,9 @@ impl GooglePlay {
     /// # Errors
     /// A message naming the setting at fault.
     pub async fn new(settings: &GoogleSettings, at: &str) -> Result<GooglePlay, String> {
-        for (name, url) in [
-            ("api_base", Some(&settings.api_base)),
-            ("token_uri", settings.token_uri.as_ref()),
-        ] {
-            if let Some(url) =
-                url.filter(|u| !u.starts_with("https://") && !u.starts_with("http://"))
-            {
-                return Err(format!("{at}.{name} must be an http(s) URL, not {url:?}"));
-            }
+        super::http_url(at, "api_base", &settings.api_base)?;
+        if let Some(uri) = &settings.token_uri {
+            super::http_url(at, "token_uri", uri)?;
         }
         let path = &settings.service_account_key_file;
         let mut key = yup_oauth2::read_service_account_key(path)

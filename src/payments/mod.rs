@@ -108,6 +108,18 @@ pub trait Merchant: Send + Sync {
     fn issue(&self, tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<PostedEntry, LedgerError>;
 }
 
+/// Checks that setting `at`.`name` is an http(s) URL.
+///
+/// # Errors
+/// A message naming the setting and its value.
+pub fn http_url(at: &str, name: &str, url: &str) -> Result<(), String> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(format!("{at}.{name} must be an http(s) URL, not {url:?}"))
+    }
+}
+
 /// Counts a payment outcome in `payments_total{provider,outcome}`: `checkout` (a
 /// Stripe session opened), `credited`, `replayed` (credited or answered before),
 /// `refused` (unverifiable or mismatching), `pending` (not paid yet), `clawed_back`,

@@ -171,6 +171,15 @@ impl Payment {
         }
     }
 
+    /// The credits bought, as an amount to credit.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] when the payment buys no credits.
+    pub fn credits_amount(&self) -> Result<crate::ledger::Amount, LedgerError> {
+        crate::ledger::Amount::new(self.credits)
+            .ok_or_else(|| LedgerError::Invalid("a payment must buy some credits".into()))
+    }
+
     /// What claw-backs claimed and could not take back: the payment's shortfall.
     pub fn shortfall(&self) -> i64 {
         (self.refund_claimed - self.refund_taken) + (self.dispute_claimed - self.dispute_taken)

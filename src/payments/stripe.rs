@@ -97,9 +97,7 @@ impl StripeSettings {
             ("cancel_url", &self.cancel_url),
             ("api_base", &self.api_base),
         ] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("{at}.{name} must be an http(s) URL, not {url:?}"));
-            }
+            super::http_url(at, name, url)?;
         }
         Ok(())
     }
@@ -375,12 +373,12 @@ pub async fn webhook(
     let applied = state
         .ledger
         .run(move |tx| {
-            let mut shortfall = 0;
+            let (mut label, mut shortfall) = ("replayed", 0);
             let answer = tx.once(
                 Some(&idempotency),
                 |tx| {
                     let (outcome, short) = apply(tx, merchant.as_ref(), action)?;
-                    shortfall = short;
+                    (label, shortfall) = (outcome_label(outcome), short);
                     Ok::<_, PaymentError>(StoredResponse {
                         status: 200,
                         body: serde_json::json!({ "received": true, "outcome": outcome })
@@ -389,19 +387,12 @@ pub async fn webhook(
                 },
                 |stored| Ok(stored.clone()),
             )?;
-            Ok::<_, PaymentError>((answer, shortfall))
+            Ok::<_, PaymentError>((answer, label, shortfall))
         })
         .await;
     match applied {
-        Ok((answer, shortfall)) => {
-            let outcome = serde_json::from_str::<serde_json::Value>(&answer.response.body)
-                .ok()
-                .and_then(|v| v["outcome"].as_str().map(outcome_label))
-                .unwrap_or("ignored");
-            count(
-                Provider::Stripe,
-                if answer.replayed { "replayed" } else { outcome },
-            );
+        Ok((answer, label, shortfall)) => {
+            count(Provider::Stripe, label);
             count_shortfall(&tenant, shortfall);
             HttpResponse::Ok()
                 .content_type("application/json")
@@ -510,15 +501,9 @@ fn action(event: &Event, tenant: &TenantId) -> Result<Action, String> {
                 _ => Action::Ignore("ignored"),
             }
         }
-        (
-            EventType::CheckoutSessionCompleted
-            | EventType::CheckoutSessionAsyncPaymentSucceeded
-            | EventType::ChargeRefunded
-            | EventType::ChargeDisputeCreated
-            | EventType::ChargeDisputeClosed
-            | EventType::ChargeSucceeded,
-            _,
-        ) => return Err(format!("{} carries another kind of object", event.type_)),
+        (t, _) if HANDLED.contains(&t.to_string().as_str()) => {
+            return Err(format!("{t} carries another kind of object"))
+        }
         _ => Action::Ignore("ignored"),
     })
 }

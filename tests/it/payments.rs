@@ -810,25 +810,7 @@ async fn refunds_and_disputes_claw_back_without_overdrawing() {
     let peer_id = peer.id.to_string();
     let start = peer.balance().await;
     // 3,000 credits for $19.99.
-    let paid = session(
-        "cs_r",
-        "goop2",
-        &peer_id,
-        "credits-3000",
-        1999,
-        "usd",
-        "paid",
-        Some("pi_r"),
-    );
-    assert_eq!(
-        deliver(
-            &node,
-            "goop2",
-            &event("evt_r0", "checkout.session.completed", paid)
-        )
-        .await,
-        "credited"
-    );
+    credited_session(&node, &peer_id, "pi_r").await;
     assert_eq!(peer.balance().await, start + 3000);
 
     // A partial refund of $5.00: ⌊3000 × 500 ÷ 1999⌋ = 750 credits back.

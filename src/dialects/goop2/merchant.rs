@@ -2,9 +2,7 @@
 //! Purchases"): a verified payment becomes a `buy` entry of the bundle's credits.
 
 use super::settings::Bundle;
-use crate::ledger::{
-    Actor, Amount, EntryKind, LedgerError, LedgerTx, PostedEntry, Posting, TenantId,
-};
+use crate::ledger::{Actor, EntryKind, LedgerError, LedgerTx, PostedEntry, Posting, TenantId};
 use crate::payments::{Merchant, Offer, Payment};
 
 /// The Goop2 tenant's bundles, for sale.
@@ -32,8 +30,7 @@ impl Merchant for Goop2Merchant {
     }
 
     fn issue(&self, tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<PostedEntry, LedgerError> {
-        let amount = Amount::new(payment.credits)
-            .ok_or_else(|| LedgerError::Invalid("a payment must buy some credits".into()))?;
+        let amount = payment.credits_amount()?;
         let account = tx.open_account(&self.tenant, &payment.account)?;
         tx.credit(
             account,

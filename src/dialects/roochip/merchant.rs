@@ -4,7 +4,7 @@
 
 use super::ops::{self, KIND_PURCHASE};
 use super::settings::{package_credits, package_id, RoochipTenant};
-use crate::ledger::{Actor, Amount, LedgerError, LedgerTx, PostedEntry, Posting, TenantId};
+use crate::ledger::{Actor, LedgerError, LedgerTx, PostedEntry, Posting, TenantId};
 use crate::payments::{Merchant, Offer, Payment, Provider};
 
 /// A Roochip tenant's packages, for sale.
@@ -60,8 +60,7 @@ impl Merchant for RoochipMerchant {
     }
 
     fn issue(&self, tx: &mut LedgerTx<'_>, payment: &Payment) -> Result<PostedEntry, LedgerError> {
-        let amount = Amount::new(payment.credits)
-            .ok_or_else(|| LedgerError::Invalid("a payment must buy some credits".into()))?;
+        let amount = payment.credits_amount()?;
         let actor = Actor::Payment(payment.provider.as_str());
         let account = tx.open_account(&self.id, &payment.account)?;
         let entry = tx.credit(

@@ -119,17 +119,17 @@ impl RoochipState {
 
     /// The Stripe client of the caller's tenant, if it sells through Stripe.
     pub fn checkout(&self, caller: &caller::Caller) -> Option<&StripeCheckout> {
-        self.sellers.get(caller.index())?.stripe.as_ref()
+        self.seller(caller).stripe.as_ref()
     }
 
     /// The Apple verifier of the caller's tenant, if it takes App Store purchases.
     pub fn apple(&self, caller: &caller::Caller) -> Option<Arc<AppleVerifier>> {
-        self.sellers.get(caller.index())?.apple.clone()
+        self.seller(caller).apple.clone()
     }
 
     /// The Google Play client of the caller's tenant, if it takes Play purchases.
     pub fn google(&self, caller: &caller::Caller) -> Option<Arc<GooglePlay>> {
-        self.sellers.get(caller.index())?.google.clone()
+        self.seller(caller).google.clone()
     }
 
     /// The tenants that take Google Play purchases, with their Play client: what the
@@ -143,8 +143,14 @@ impl RoochipState {
     }
 
     /// The merchant of the caller's tenant.
-    pub fn merchant(&self, caller: &caller::Caller) -> Option<Arc<RoochipMerchant>> {
-        Some(self.sellers.get(caller.index())?.merchant.clone())
+    pub fn merchant(&self, caller: &caller::Caller) -> Arc<RoochipMerchant> {
+        self.seller(caller).merchant.clone()
+    }
+
+    /// The sales of the caller's tenant: `sellers` has one entry per tenant, in the
+    /// order of `tenants`, which the caller's index points into.
+    fn seller(&self, caller: &caller::Caller) -> &Seller {
+        &self.sellers[caller.index()]
     }
 }
 
