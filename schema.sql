@@ -651,3 +651,53 @@ CREATE TABLE payment_receipts (
 ) WITHOUT ROWID;
 CREATE INDEX idx_payments_unrecovered ON payments (id)
     WHERE refund_claimed > refund_taken OR dispute_claimed > dispute_taken;
+
+-- version 6
+
+-- Goop2 campaigns (goop2-credit-system.md, "Phase 3": promotional credit campaigns): an
+-- operator-made code worth `amount` whole credits, open from `starts_at` (inclusive)
+-- to `ends_at` (exclusive), at most `max_redemptions` times, once per account. Codes
+-- are stored upper-case; they are published, so they are kept in clear.
+CREATE TABLE campaigns (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    code             TEXT NOT NULL,
+    amount           INTEGER NOT NULL CHECK (amount > 0),
+    starts_at        TEXT NOT NULL,
+    ends_at          TEXT NOT NULL CHECK (ends_at > starts_at),
+    max_redemptions  INTEGER NOT NULL CHECK (max_redemptions > 0),
+    redeemed         INTEGER NOT NULL DEFAULT 0
+                     CHECK (redeemed >= 0 AND redeemed <= max_redemptions),
+    note             TEXT,
+    created_at       TEXT NOT NULL,
+    UNIQUE (tenant_id, code)
+);
+
+-- One redemption per campaign and account, with its `promo` entry.
+CREATE TABLE campaign_redemptions (
+    campaign_id  INTEGER NOT NULL REFERENCES campaigns(id),
+    account_id   INTEGER NOT NULL REFERENCES credit_accounts(id),
+    entry_id     INTEGER NOT NULL REFERENCES credit_transactions(id),
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, account_id)
+) WITHOUT ROWID;
+
+-- Referral (invite) codes: one per account, made when the peer first asks for it.
+CREATE TABLE referral_codes (
+    code        TEXT PRIMARY KEY,
+    account_id  INTEGER NOT NULL UNIQUE REFERENCES credit_accounts(id),
+    created_at  TEXT NOT NULL
+);
+
+-- Referrals: once per invitee. The entries are NULL when `goop2.referral_bonus` is 0;
+-- `inviter_entry` is NULL too when the inviter had already received
+-- `goop2.referral_cap` bonuses (the invitee still gets its own).
+CREATE TABLE referrals (
+    invitee_account  INTEGER PRIMARY KEY REFERENCES credit_accounts(id),
+    inviter_account  INTEGER NOT NULL REFERENCES credit_accounts(id),
+    invitee_entry    INTEGER REFERENCES credit_transactions(id),
+    inviter_entry    INTEGER REFERENCES credit_transactions(id),
+    created_at       TEXT NOT NULL,
+    CHECK (invitee_account <> inviter_account)
+);
+CREATE INDEX idx_referrals_inviter ON referrals (inviter_account);

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use crate::auth::peer_id_auth::{Bearer, ClientAuth, PeerAuthError};
 use crate::catalog::MAX_FILE_BYTES;
 use crate::dialects::goop2::wire::{
-    BalanceResponse, BundleCheckoutResponse, NodeResponse, PurchaseResponse, TemplateListing,
-    TransactionsResponse,
+    BalanceResponse, BundleCheckoutResponse, BundlesResponse, NodeResponse, PurchaseResponse,
+    RedeemResponse, ReferralResponse, TemplateListing, TransactionsResponse,
 };
 use crate::p2p::{self, RecordDomain};
 
@@ -254,8 +254,27 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn history(&mut self, limit: u32) -> Result<TransactionsResponse, ClientError> {
-        self.get_json(&format!("/api/credits/transactions?limit={limit}"), true)
+        self.history_page(limit, 0).await
+    }
+
+    /// An authenticated POST of a JSON body to `path`, its JSON answer checked for a
+    /// success status.
+    async fn post_json<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, ClientError> {
+        let auth = self.authorization().await?;
+        let url = self.url(path);
+        let res = self
+            .http
+            .post(&url)
+            .header("Authorization", auth)
+            .json(body)
+            .send()
             .await
+            .map_err(|e| self.http_error(&url, e))?;
+        self.json(&url, res).await
     }
 
     /// `POST /api/credits/purchase`.
@@ -263,17 +282,11 @@ impl PeerClient {
     /// # Errors
     /// [`ClientError::Status`] 402 with the shortfall, 404 for an unknown template.
     pub async fn buy(&mut self, template: &str) -> Result<PurchaseResponse, ClientError> {
-        let auth = self.authorization().await?;
-        let url = self.url("/api/credits/purchase");
-        let res = self
-            .http
-            .post(&url)
-            .header("Authorization", auth)
-            .json(&serde_json::json!({ "template": template }))
-            .send()
-            .await
-            .map_err(|e| self.http_error(&url, e))?;
-        self.json(&url, res).await
+        self.post_json(
+            "/api/credits/purchase",
+            &serde_json::json!({ "template": template }),
+        )
+        .await
     }
 
     /// `POST /api/credits/checkout`: opens a Stripe Checkout for a credit bundle.
@@ -285,17 +298,53 @@ impl PeerClient {
         &mut self,
         bundle: &str,
     ) -> Result<BundleCheckoutResponse, ClientError> {
-        let auth = self.authorization().await?;
-        let url = self.url("/api/credits/checkout");
-        let res = self
-            .http
-            .post(&url)
-            .header("Authorization", auth)
-            .json(&serde_json::json!({ "bundle": bundle }))
-            .send()
+        self.post_json(
+            "/api/credits/checkout",
+            &serde_json::json!({ "bundle": bundle }),
+        )
+        .await
+    }
+
+    /// `GET /api/credits/bundles`: the credit bundles and whether checkout is open.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn bundles(&mut self) -> Result<BundlesResponse, ClientError> {
+        self.get_json("/api/credits/bundles", false).await
+    }
+
+    /// `POST /api/credits/redeem`: a campaign code or an invite code.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] 404 for an unknown code, 409 naming the rule that
+    /// refused it.
+    pub async fn redeem(&mut self, code: &str) -> Result<RedeemResponse, ClientError> {
+        self.post_json("/api/credits/redeem", &serde_json::json!({ "code": code }))
             .await
-            .map_err(|e| self.http_error(&url, e))?;
-        self.json(&url, res).await
+    }
+
+    /// `GET /api/credits/referral`: this peer's invite code.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn referral(&mut self) -> Result<ReferralResponse, ClientError> {
+        self.get_json("/api/credits/referral", true).await
+    }
+
+    /// `GET /api/credits/transactions?limit=&offset=`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn history_page(
+        &mut self,
+        limit: u32,
+        offset: u64,
+    ) -> Result<TransactionsResponse, ClientError> {
+        self.get_json(
+            &format!("/api/credits/transactions?limit={limit}&offset={offset}"),
+            true,
+        )
+        .await
     }
 
     /// Downloads `template`'s bundle and extracts it into `dir` safely (see

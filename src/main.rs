@@ -8,7 +8,7 @@ use rendezvous_credits::app::{self, StartOptions};
 use rendezvous_credits::auth::admin::new_token;
 use rendezvous_credits::client::{load_or_create_peer_key, PeerClient};
 use rendezvous_credits::config::{Config, RoochipTenant, TenantSettings};
-use rendezvous_credits::dialects::goop2::{ops, Goop2Error};
+use rendezvous_credits::dialects::goop2::{self, ops, Goop2Error};
 use rendezvous_credits::dialects::roochip::{self, RoochipError};
 use rendezvous_credits::dialects::rrr;
 use rendezvous_credits::ledger::{format_minor, Actor, Amount, Ledger, TenantId};
@@ -143,6 +143,13 @@ enum PeerCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Redeems a campaign code or another peer's invite code.
+    Redeem {
+        /// The code.
+        code: String,
+    },
+    /// Shows this peer's invite code and the referral rules.
+    Referral,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +215,39 @@ enum AdminCommand {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Goop2 campaign codes (promotional credits).
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignsCommand {
+    /// Makes a campaign code: each peer may redeem it once, inside its window, until
+    /// it has been redeemed MAX times.
+    Create {
+        /// The code (3 to 32 of A-Z 0-9 - _; upper-cased).
+        #[arg(long)]
+        code: String,
+        /// Whole credits per redemption.
+        #[arg(long)]
+        amount: i64,
+        /// Opens at (RFC 3339; default now).
+        #[arg(long)]
+        starts_at: Option<String>,
+        /// Closes at (RFC 3339, exclusive).
+        #[arg(long)]
+        ends_at: String,
+        /// Most redemptions in all.
+        #[arg(long)]
+        max_redemptions: i64,
+        /// The operator's note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Lists the campaigns, newest first, with their redemptions.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -406,8 +446,23 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
         }
         PeerCommand::Balance => {
             let b = client.balance().await.map_err(err)?;
-            let low = if b.low_balance { " (running low)" } else { "" };
-            println!("{}: {} credits{low}", b.peer_id, b.balance);
+            println!("{}: {} credits", b.peer_id, b.balance);
+            if b.low_balance {
+                let bundles = client.bundles().await.map_err(err)?;
+                match bundles
+                    .bundles
+                    .first()
+                    .filter(|_| bundles.checkout_available)
+                {
+                    Some(bundle) => println!(
+                        "Running low on credits. Get more: rendezvous-credits peer buy-credits {}",
+                        bundle.id
+                    ),
+                    None => println!(
+                        "Running low on credits. Contact the server admin for more credits."
+                    ),
+                }
+            }
         }
         PeerCommand::Templates => {
             for t in client.templates().await.map_err(err)? {
@@ -465,6 +520,21 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
             }
             println!("{} entries in all", h.total);
         }
+        PeerCommand::Redeem { code } => {
+            let r = client.redeem(&code).await.map_err(err)?;
+            println!(
+                "redeemed a {} code: +{} credits; balance {}",
+                r.kind, r.amount, r.new_balance
+            );
+        }
+        PeerCommand::Referral => {
+            let r = client.referral().await.map_err(err)?;
+            println!("your invite code: {}", r.code);
+            println!(
+                "a new peer who redeems it within {} hours of joining gets {} credits, and so do you ({} of at most {} bonuses received)",
+                r.window_hours, r.bonus, r.bonuses_received, r.cap
+            );
+        }
     }
     Ok(())
 }
@@ -517,6 +587,7 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
         AdminCommand::Codes { command } => codes(&node.load()?, command),
         AdminCommand::Webhooks { command } => webhooks(&node.load()?, command),
         AdminCommand::Payments { command } => payments(&node.load()?, command),
+        AdminCommand::Campaigns { command } => campaigns(&node.load()?, command),
         AdminCommand::RrrClient => {
             let (secret, digest) = new_token();
             println!("client_secret:        {secret}");
@@ -578,6 +649,52 @@ fn admin(node: NodeArgs, command: AdminCommand) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn campaigns(config: &Config, command: CampaignsCommand) -> Result<ExitCode, String> {
+    let print = |c: &goop2::repo::Campaign| {
+        println!(
+            "{:<20} {:>8} credits  {:>6}/{:<6} {} .. {}",
+            c.code, c.amount, c.redeemed, c.max_redemptions, c.starts_at, c.ends_at
+        )
+    };
+    match command {
+        CampaignsCommand::Create {
+            code,
+            amount,
+            starts_at,
+            ends_at,
+            max_redemptions,
+            note,
+        } => {
+            let campaign = goop2::repo::NewCampaign {
+                code,
+                amount,
+                starts_at: starts_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()),
+                ends_at,
+                max_redemptions,
+                note,
+            };
+            let (ledger, tenant) = open_ledger(config)?;
+            let made = ledger
+                .run_blocking(move |tx| goop2::campaigns::create_campaign(tx, &tenant, campaign));
+            ledger.shutdown();
+            let made = made.map_err(|e: Goop2Error| e.to_string())?;
+            print(&made);
+            println!("campaign {} created", made.code);
+        }
+        CampaignsCommand::List => {
+            let tenant = TenantId::new(config.goop2.tenant.clone()).map_err(|e| e.to_string())?;
+            let all = read_only(config)?
+                .read_blocking(|r| goop2::campaigns::campaigns(r, &tenant))
+                .map_err(|e| e.to_string())?;
+            for c in &all {
+                print(c);
+            }
+            println!("{} campaigns", all.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `admin grant --tenant T --user ID --amount 5.00`: the Roochip admin grant, through

@@ -78,6 +78,11 @@ pub enum EntryKind {
     PendingCancel,
     /// A movement undone (lots restored).
     Reversal,
+    /// Goop2: credits of a redeemed campaign code (goop2-credit-system.md, "Phase 3").
+    Promo,
+    /// Goop2: a referral bonus, to the invitee and the inviter (goop2-credit-system.md,
+    /// "Phase 3").
+    Referral,
 }
 
 impl EntryKind {
@@ -100,6 +105,8 @@ impl EntryKind {
             EntryKind::PendingPost => "post",
             EntryKind::PendingCancel => "cancel",
             EntryKind::Reversal => "reversal",
+            EntryKind::Promo => "promo",
+            EntryKind::Referral => "referral",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! dependency tree again.
 
 mod bad_input;
+mod campaigns;
 mod common;
 mod concurrency;
 mod durability;

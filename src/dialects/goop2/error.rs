@@ -47,6 +47,16 @@ pub enum Goop2Error {
         /// Its price.
         price: i64,
     },
+    /// 409: a campaign or invite code that cannot be redeemed now; `code` says why
+    /// (`campaign_not_open`, `campaign_exhausted`, `already_redeemed`, `own_code`,
+    /// `referral_window_closed`, `already_referred`, `code_taken`).
+    #[error("{message}")]
+    Refused {
+        /// The error code of the body.
+        code: &'static str,
+        /// The sentence for the peer.
+        message: String,
+    },
     /// 413.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -137,6 +147,7 @@ impl Goop2Error {
             Goop2Error::NotFound(_) => "not_found",
             Goop2Error::InsufficientCredits { .. } => "insufficient_credits",
             Goop2Error::PaymentRequired { .. } => "payment_required",
+            Goop2Error::Refused { code, .. } => code,
             Goop2Error::PayloadTooLarge(_) => "payload_too_large",
             Goop2Error::RateLimited { .. } => "rate_limited",
             Goop2Error::Unavailable(_) => "unavailable",
@@ -157,6 +168,7 @@ impl ResponseError for Goop2Error {
             Goop2Error::InsufficientCredits { .. } | Goop2Error::PaymentRequired { .. } => {
                 StatusCode::PAYMENT_REQUIRED
             }
+            Goop2Error::Refused { .. } => StatusCode::CONFLICT,
             Goop2Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Goop2Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Goop2Error::Unavailable(_) | Goop2Error::StorageFull(_) => {

@@ -1,6 +1,7 @@
 //! The Goop2 dialect: the rendezvous credit API of goop2-credit-system.md and the
 //! routes real Goop2 peers call (field-notes §1), on the ledger core.
 
+pub mod campaigns;
 pub mod error;
 pub mod limits;
 pub mod merchant;
@@ -55,6 +56,10 @@ pub use settings::Goop2Settings;
         routes::store_data,
         routes::spend,
         routes::node,
+        routes::redeem,
+        routes::referral,
+        routes::create_campaign,
+        routes::list_campaigns,
     )
 )]
 pub struct ApiDoc;
@@ -126,6 +131,13 @@ pub fn mount(cfg: &mut web::ServiceConfig, state: web::Data<Goop2State>, max_bod
             .route("/credits/refund", web::post().to(routes::refund))
             .route("/credits/store-data", web::get().to(routes::store_data))
             .route("/credits/spend", web::post().to(routes::spend))
+            .route("/credits/redeem", web::post().to(routes::redeem))
+            .route("/credits/referral", web::get().to(routes::referral))
+            .route(
+                "/credits/campaigns",
+                web::post().to(routes::create_campaign),
+            )
+            .route("/credits/campaigns", web::get().to(routes::list_campaigns))
             .route("/templates", web::get().to(routes::manifests))
             .route("/templates/list", web::get().to(routes::list))
             .route("/templates/download", web::get().to(routes::download))

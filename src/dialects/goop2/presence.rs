@@ -1,6 +1,7 @@
 //! Peer presence for `POST /publish` and `GET /events` (field-notes §1): the latest
 //! presence message of each online peer, and a broadcast of every change as
-//! Server-Sent Events.
+//! Server-Sent Events. A stream opened with a peer's credentials also carries that
+//! peer's own notices (`event: low_balance`), and no other peer's.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,10 +27,17 @@ pub const MAX_ONLINE: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PresenceFull;
 
+/// One broadcast frame: presence for every subscriber, or a notice for one peer.
+#[derive(Debug, Clone)]
+enum Frame {
+    Presence(String),
+    Notice { peer: String, frame: String },
+}
+
 /// Online peers and subscribers.
 pub struct Presence {
     peers: Mutex<HashMap<String, (String, Instant)>>,
-    changes: broadcast::Sender<String>,
+    changes: broadcast::Sender<Frame>,
     closed: watch::Sender<bool>,
 }
 
@@ -65,8 +73,18 @@ impl Presence {
                 peers.insert(message.peer_id.clone(), (json.clone(), now));
             }
         }
-        let _ = self.changes.send(json);
+        let _ = self.changes.send(Frame::Presence(json));
         Ok(())
+    }
+
+    /// Sends `event: {event}` with `data` (one line of JSON) to the streams that
+    /// `peer` opened with its credentials. Not stored: a peer that is not listening
+    /// does not get it later.
+    pub fn notify(&self, peer: &str, event: &str, data: &serde_json::Value) {
+        let _ = self.changes.send(Frame::Notice {
+            peer: peer.to_string(),
+            frame: format!("event: {event}\ndata: {data}\n\n"),
+        });
     }
 
     /// Ends every event stream, so that a graceful shutdown need not wait for
@@ -81,8 +99,14 @@ impl Presence {
     }
 
     /// The SSE byte stream of one subscriber: a `data:` line per online peer, then one
-    /// per change, and a `: ping` comment every `ping`; it ends at [`Presence::close`].
-    pub fn subscribe(&self, ping: Duration) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    /// per change, the notices of `viewer` (the peer that opened the stream, if it
+    /// authenticated), and a `: ping` comment every `ping`; it ends at
+    /// [`Presence::close`].
+    pub fn subscribe(
+        &self,
+        ping: Duration,
+        viewer: Option<String>,
+    ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
         let receiver = self.changes.subscribe();
         let snapshot: Vec<String> = self
             .peers
@@ -95,18 +119,24 @@ impl Presence {
                     .collect()
             })
             .unwrap_or_default();
-        let frame = |json: String| Bytes::from(format!("data: {json}\n\n"));
+        fn frame(json: String) -> Bytes {
+            Bytes::from(format!("data: {json}\n\n"))
+        }
         let initial = stream::iter(snapshot.into_iter().map(frame));
-        let changes = stream::unfold(receiver, |mut rx| async move {
+        let changes = stream::unfold((receiver, viewer), |(mut rx, viewer)| async move {
             loop {
                 match rx.recv().await {
-                    Ok(json) => return Some((json, rx)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(Frame::Presence(json)) => return Some((frame(json), (rx, viewer))),
+                    Ok(Frame::Notice { peer, frame }) if viewer.as_ref() == Some(&peer) => {
+                        return Some((Bytes::from(frame), (rx, viewer)))
+                    }
+                    Ok(Frame::Notice { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        continue
+                    }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
-        })
-        .map(frame);
+        });
         let pings = stream::unfold(
             tokio::time::interval_at(tokio::time::Instant::now() + ping, ping),
             |mut iv| async move {

@@ -5,10 +5,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::campaigns::{self, Redeemed, ReferralRules, REFERRAL_WINDOW};
 use super::error::Goop2Error;
 use super::limits::Limit;
 use super::ops::{self, PurchaseOutcome};
 use super::presence::PING_INTERVAL;
+use super::repo::NewCampaign;
 use super::wire::*;
 use super::Goop2State as AppState;
 use crate::auth::PeerIdentity;
@@ -119,6 +121,24 @@ fn check_note(note: &Option<String>) -> Result<()> {
     }
 }
 
+/// Sends `low_balance` on `peer`'s event streams when a debit of `spent` credits took
+/// its balance from at or above `goop2.low_balance_threshold` to below it.
+fn notify_low_balance(state: &AppState, peer: &str, spent: i64, new_balance: i64) {
+    let threshold = state.settings.low_balance_threshold;
+    if new_balance < threshold && new_balance + spent >= threshold {
+        state.presence.notify(
+            peer,
+            "low_balance",
+            &serde_json::json!({
+                "type": "low_balance",
+                "peerId": peer,
+                "balance": new_balance,
+                "threshold": threshold,
+            }),
+        );
+    }
+}
+
 /// The caller's balance.
 #[utoipa::path(get, path = "/api/credits/balance", tag = "goop2",
     params(PeerQuery),
@@ -203,10 +223,14 @@ pub async fn purchase(
     }
     let tenant = state.tenant.clone();
     let unit_template = t.clone();
+    let buyer = id.clone();
     let outcome = state
         .ledger
-        .run(move |tx| ops::purchase(tx, &tenant, &id, &unit_template))
+        .run(move |tx| ops::purchase(tx, &tenant, &buyer, &unit_template))
         .await?;
+    if let PurchaseOutcome::Bought { new_balance } = outcome {
+        notify_low_balance(&state, &id, t.price, new_balance);
+    }
     Ok(HttpResponse::Ok().json(match outcome {
         PurchaseOutcome::Bought { new_balance } => PurchaseResponse {
             status: "ok".into(),
@@ -496,14 +520,130 @@ pub async fn publish(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Presence as Server-Sent Events, with a `: ping` every 25 s.
+/// Presence as Server-Sent Events, with a `: ping` every 25 s. With a peer's
+/// credentials the stream also carries that peer's `event: low_balance` notices
+/// (`{"type": "low_balance", "peerId", "balance", "threshold"}`) when a purchase takes
+/// its balance below `goop2.low_balance_threshold`.
 #[utoipa::path(get, path = "/events", tag = "goop2",
-    responses((status = 200, content_type = "text/event-stream", description = "data: <presence JSON> lines")))]
-pub async fn events(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+    responses((status = 200, content_type = "text/event-stream", description = "data: <presence JSON> lines; event: low_balance for the authenticated peer"),
+        (status = 401, body = ErrorBody)))]
+pub async fn events(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
+    let viewer = maybe_peer(&state, &req)?.map(|w| w.peer.to_string());
+    Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .streaming(state.presence.subscribe(PING_INTERVAL))
+        .streaming(state.presence.subscribe(PING_INTERVAL, viewer)))
+}
+
+/// Redeems a campaign code or an invite code for the caller (goop2-credit-system.md,
+/// "Phase 3"): a `promo` or `referral` entry. 404 for an unknown code; 409 with the
+/// rule that refused it (`campaign_not_open`, `campaign_exhausted`,
+/// `already_redeemed`, `own_code`, `already_referred`, `referral_window_closed`).
+#[utoipa::path(post, path = "/api/credits/redeem", tag = "goop2",
+    request_body = RedeemRequest,
+    responses((status = 200, body = RedeemResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<RedeemRequest>,
+) -> Result<HttpResponse> {
+    let id = limited_peer(&state, &req, Limit::Purchase)?;
+    let tenant = state.tenant.clone();
+    let rules = ReferralRules {
+        bonus: state.settings.referral_bonus,
+        cap: state.settings.referral_cap,
+    };
+    let code = body.value.code;
+    let redeemed = state
+        .ledger
+        .run(move |tx| campaigns::redeem(tx, &tenant, &id, &code, rules))
+        .await?;
+    let (kind, amount, new_balance) = match redeemed {
+        Redeemed::Campaign {
+            amount,
+            new_balance,
+        } => ("campaign", amount, new_balance),
+        Redeemed::Referral {
+            amount,
+            new_balance,
+            ..
+        } => ("referral", amount, new_balance),
+    };
+    Ok(HttpResponse::Ok().json(RedeemResponse {
+        status: "ok".into(),
+        kind: kind.into(),
+        amount,
+        new_balance,
+    }))
+}
+
+/// The caller's invite code (made on first call) and the referral rules.
+#[utoipa::path(get, path = "/api/credits/referral", tag = "goop2",
+    responses((status = 200, body = ReferralResponse), (status = 401, body = ErrorBody)))]
+pub async fn referral(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
+    let id = limited_peer(&state, &req, Limit::Balance)?;
+    let tenant = state.tenant.clone();
+    let (account, code) = state
+        .ledger
+        .run(move |tx| campaigns::invite_code(tx, &tenant, &id))
+        .await?;
+    let bonuses_received = state
+        .ledger
+        .read(move |r| campaigns::inviter_bonuses(r, account))
+        .await?;
+    Ok(HttpResponse::Ok().json(ReferralResponse {
+        code,
+        bonus: state.settings.referral_bonus,
+        cap: state.settings.referral_cap,
+        bonuses_received,
+        window_hours: REFERRAL_WINDOW.as_secs() / 3600,
+    }))
+}
+
+/// Admin: makes a campaign code. 409 `code_taken` when the code is in use.
+#[utoipa::path(post, path = "/api/credits/campaigns", tag = "admin",
+    request_body = CampaignRequest,
+    responses((status = 200, body = CampaignView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_campaign(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<CampaignRequest>,
+) -> Result<HttpResponse> {
+    admin(&state, &req)?;
+    let b = body.value;
+    let campaign = NewCampaign {
+        code: b.code,
+        amount: b.amount,
+        starts_at: b
+            .starts_at
+            .unwrap_or_else(|| jiff::Timestamp::now().to_string()),
+        ends_at: b.ends_at,
+        max_redemptions: b.max_redemptions,
+        note: b.note,
+    };
+    let tenant = state.tenant.clone();
+    let made = state
+        .ledger
+        .run(move |tx| campaigns::create_campaign(tx, &tenant, campaign))
+        .await?;
+    Ok(HttpResponse::Ok().json(CampaignView::from(made)))
+}
+
+/// Admin: every campaign, newest first.
+#[utoipa::path(get, path = "/api/credits/campaigns", tag = "admin",
+    responses((status = 200, body = CampaignsResponse), (status = 401, body = ErrorBody)))]
+pub async fn list_campaigns(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
+    admin(&state, &req)?;
+    let tenant = state.tenant.clone();
+    let all = state
+        .ledger
+        .read(move |r| campaigns::campaigns(r, &tenant))
+        .await?;
+    Ok(HttpResponse::Ok().json(CampaignsResponse {
+        campaigns: all.into_iter().map(CampaignView::from).collect(),
+    }))
 }
 
 fn manifest_json(t: &Template, state: &AppState) -> Value {
@@ -597,12 +737,16 @@ pub async fn spend(
         }));
     }
     let tenant = state.tenant.clone();
+    let (buyer, price) = (id.clone(), t.price);
     let outcome = state
         .ledger
-        .run(move |tx| ops::purchase(tx, &tenant, &id, &t))
+        .run(move |tx| ops::purchase(tx, &tenant, &buyer, &t))
         .await?;
     let balance = match outcome {
-        PurchaseOutcome::Bought { new_balance } => new_balance,
+        PurchaseOutcome::Bought { new_balance } => {
+            notify_low_balance(&state, &id, price, new_balance);
+            new_balance
+        }
         PurchaseOutcome::AlreadyOwned { balance } => balance,
     };
     Ok(HttpResponse::Ok().json(SpendResponse {

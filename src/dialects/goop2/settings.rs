@@ -27,6 +27,11 @@ pub struct Goop2Settings {
     pub credits_enabled: bool,
     /// Requests per minute.
     pub rate_limits: RateLimits,
+    /// Whole credits a referral gives to the invitee and to the inviter
+    /// (`GET /api/credits/referral`, `POST /api/credits/redeem`).
+    pub referral_bonus: i64,
+    /// Most referral bonuses one inviter receives; past it, invitees still get theirs.
+    pub referral_cap: i64,
     /// `[goop2.stripe]`: Stripe Checkout for the credit bundles; absent = checkout
     /// answers 503.
     pub stripe: Option<StripeSettings>,
@@ -88,6 +93,8 @@ impl Default for Goop2Settings {
             namespace: "goop2".into(),
             starter_credits: 500,
             low_balance_threshold: 100,
+            referral_bonus: 50,
+            referral_cap: 20,
             trust_peer_id_header: false,
             credits_enabled: true,
             rate_limits: RateLimits::default(),
@@ -130,6 +137,12 @@ impl Goop2Settings {
     pub fn validate(&self) -> Result<(), String> {
         if self.starter_credits < 0 {
             return Err("goop2.starter_credits must not be negative".into());
+        }
+        if !(0..=CEILING).contains(&self.referral_bonus) {
+            return Err(format!("goop2.referral_bonus must be 0 to {CEILING}"));
+        }
+        if self.referral_cap < 0 {
+            return Err("goop2.referral_cap must not be negative".into());
         }
         if self.namespace.is_empty() || self.namespace.len() > 255 {
             return Err("goop2.namespace must be 1 to 255 bytes".into());

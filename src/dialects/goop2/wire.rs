@@ -293,3 +293,103 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
 }
+
+/// `POST /api/credits/redeem`: a campaign code or an invite code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    /// The code, any case.
+    pub code: String,
+}
+
+/// `POST /api/credits/redeem` answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RedeemResponse {
+    /// `ok`.
+    pub status: String,
+    /// `campaign` or `referral`.
+    pub kind: String,
+    /// Credits given to the caller.
+    pub amount: i64,
+    /// Balance after.
+    pub new_balance: i64,
+}
+
+/// `GET /api/credits/referral`: the caller's invite code and the rules.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReferralResponse {
+    /// The invite code to share.
+    pub code: String,
+    /// Credits each peer gets (`goop2.referral_bonus`).
+    pub bonus: i64,
+    /// Most bonuses the caller can receive as an inviter (`goop2.referral_cap`).
+    pub cap: i64,
+    /// Bonuses the caller has received as an inviter.
+    pub bonuses_received: i64,
+    /// Hours after joining within which a new peer may redeem a code.
+    pub window_hours: u64,
+}
+
+/// `POST /api/credits/campaigns` (admin): a new campaign.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRequest {
+    /// 3 to 32 of `A-Z 0-9 - _` (lower case is upper-cased).
+    pub code: String,
+    /// Whole credits per redemption.
+    pub amount: i64,
+    /// RFC 3339; default now.
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    /// RFC 3339, after `starts_at`.
+    pub ends_at: String,
+    /// Most redemptions in all, ≥ 1.
+    pub max_redemptions: i64,
+    /// The operator's note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A campaign as the admin routes show it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CampaignView {
+    /// The code.
+    pub code: String,
+    /// Whole credits per redemption.
+    pub amount: i64,
+    /// RFC 3339 UTC, inclusive.
+    pub starts_at: String,
+    /// RFC 3339 UTC, exclusive.
+    pub ends_at: String,
+    /// Most redemptions.
+    pub max_redemptions: i64,
+    /// Redemptions so far.
+    pub redeemed: i64,
+    /// The operator's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl From<super::repo::Campaign> for CampaignView {
+    fn from(c: super::repo::Campaign) -> Self {
+        CampaignView {
+            code: c.code,
+            amount: c.amount,
+            starts_at: c.starts_at,
+            ends_at: c.ends_at,
+            max_redemptions: c.max_redemptions,
+            redeemed: c.redeemed,
+            note: c.note,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// `GET /api/credits/campaigns` (admin).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CampaignsResponse {
+    /// Newest first.
+    pub campaigns: Vec<CampaignView>,
+}

@@ -32,6 +32,7 @@ macro_rules! contract_tests {
             deliveries::failures_follow_the_schedule_then_dead_letter_and_replay_restarts,
             deliveries::events_go_to_each_endpoint_that_wants_them,
             repos::template_purchases,
+            repos::campaigns_and_referrals,
             repos::promo_codes_and_requests,
             repos::peer_directory,
             repos::payments,

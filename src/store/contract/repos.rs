@@ -1,9 +1,11 @@
-//! The modules' repositories: template purchases, promo codes and requests, the peer
-//! directory, payments, and the tenant registry of the core.
+//! The modules' repositories: template purchases, campaigns and referrals, promo codes
+//! and requests, the peer directory, payments, and the tenant registry of the core.
 
 use super::core::tenant;
 use super::Fixture;
-use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
+use crate::dialects::goop2::repo::{
+    NewCampaign, PromotionReads, Promotions, PurchaseReads, Purchases,
+};
 use crate::dialects::roochip::repo::{CodeRequest, NewCode, PromoCodeReads, PromoCodes};
 use crate::ledger::{Actor, Amount, EntryKind, LedgerError, Posting, TenantId, TenantSpec};
 use crate::p2p::directory::{Directory, DirectoryReads, StoredRegistration};
@@ -394,5 +396,99 @@ pub fn payments(open: fn() -> Fixture) {
     assert_eq!(page[0].provider, Provider::AppleIap);
     assert_eq!(unacked.len(), 1);
     assert_eq!(unacked[0].external_id, "tok-1");
+    f.ledger.shutdown();
+}
+
+/// Campaigns and referrals: a code once per tenant, one redemption per account up to
+/// the maximum, one invite code per account found only in its tenant, one referral per
+/// invitee, and bonuses counted per inviter.
+pub fn campaigns_and_referrals(open: fn() -> Fixture) {
+    let f = open();
+    let t = tenant(&f.ledger);
+    let other = TenantId::new("elsewhere").unwrap();
+    f.ledger
+        .ensure_tenant_blocking(TenantSpec {
+            id: other.clone(),
+            mode: "goop2".into(),
+            scale: 0,
+            ceiling: 1_000_000,
+            lots: false,
+        })
+        .unwrap();
+    let tt = t.clone();
+    let (a, b) = f
+        .ledger
+        .run_blocking(move |tx| {
+            let t = tt;
+            let (a, b, c) = (
+                tx.open_account(&t, "a")?,
+                tx.open_account(&t, "b")?,
+                tx.open_account(&t, "c")?,
+            );
+            let e = tx.credit(
+                a,
+                Amount::new(5).unwrap(),
+                &Posting::new(EntryKind::Promo, Actor::System),
+            )?;
+            let now = tx.now();
+            let opened = tx.repo::<dyn Promotions>()?.account_opened_at(a)?;
+            assert_eq!(opened, now);
+            let repo = tx.repo::<dyn Promotions>()?;
+            let campaign = NewCampaign {
+                code: "SPRING".into(),
+                amount: 5,
+                starts_at: "2026-01-01T00:00:00Z".into(),
+                ends_at: "2026-02-01T00:00:00Z".into(),
+                max_redemptions: 2,
+                note: Some("n".into()),
+            };
+            let id = repo.insert_campaign(&t, &campaign, now)?;
+            assert!(repo.insert_campaign(&t, &campaign, now).is_err());
+            assert!(repo.insert_campaign(&other, &campaign, now).is_ok());
+            assert!(repo.code_taken(&t, "SPRING")?);
+            assert!(!repo.code_taken(&t, "AUTUMN")?);
+            assert!(!repo.has_redeemed(id, a)?);
+            repo.insert_redemption(id, a, e.id, now)?;
+            assert!(repo.has_redeemed(id, a)?);
+            assert!(repo.insert_redemption(id, a, e.id, now).is_err());
+            repo.insert_redemption(id, b, e.id, now)?;
+            // Past the maximum the store refuses.
+            assert!(repo.insert_redemption(id, c, e.id, now).is_err());
+            let stored = repo.campaign(&t, "SPRING")?.unwrap();
+            assert_eq!((stored.redeemed, stored.max_redemptions), (2, 2));
+            assert_eq!(repo.campaign(&t, "spring")?, None);
+
+            assert_eq!(repo.referral_code(a)?, None);
+            repo.insert_referral_code(a, "INVITEA", now)?;
+            assert!(repo.insert_referral_code(b, "INVITEA", now).is_err());
+            assert_eq!(repo.referral_code(a)?.as_deref(), Some("INVITEA"));
+            assert!(repo.code_taken(&other, "INVITEA")?);
+            assert_eq!(repo.referral_owner(&t, "INVITEA")?, Some(a));
+            assert_eq!(repo.referral_owner(&other, "INVITEA")?, None);
+            assert!(!repo.referred(b)?);
+            repo.insert_referral(b, a, Some(e.id), Some(e.id), now)?;
+            repo.insert_referral(c, a, Some(e.id), None, now)?;
+            assert!(repo.referred(b)?);
+            assert!(repo.insert_referral(b, a, None, None, now).is_err());
+            assert!(repo.insert_referral(a, a, None, None, now).is_err());
+            assert_eq!(repo.inviter_bonuses(a)?, 1);
+            Ok::<_, LedgerError>((a, b))
+        })
+        .unwrap();
+    let (campaigns, bonuses, none) = f
+        .ledger
+        .read_blocking(move |r| {
+            let repo = r.repo::<dyn PromotionReads>()?;
+            Ok::<_, LedgerError>((
+                repo.campaigns(&t)?,
+                repo.inviter_bonuses(a)?,
+                repo.inviter_bonuses(b)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(campaigns.len(), 1);
+    assert_eq!(campaigns[0].code, "SPRING");
+    assert_eq!(campaigns[0].note.as_deref(), Some("n"));
+    assert_eq!((bonuses, none), (1, 0));
     f.ledger.shutdown();
 }

@@ -26,7 +26,7 @@ pub use connect::{open_reader, schema_version};
 
 use self::read::SqliteRead;
 use self::tx::SqliteTx;
-use crate::dialects::goop2::repo::{PurchaseReads, Purchases};
+use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
 use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
 use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStats};
@@ -49,6 +49,8 @@ pub fn repositories() -> Repositories {
     let mut r = Repositories::new();
     r.register::<dyn Purchases>(|a| tx(a).map(|t| t as &mut dyn Purchases))
         .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
+        .register::<dyn Promotions>(|a| tx(a).map(|t| t as &mut dyn Promotions))
+        .register::<dyn PromotionReads>(|a| rd(a).map(|t| t as &mut dyn PromotionReads))
         .register::<dyn PromoCodes>(|a| tx(a).map(|t| t as &mut dyn PromoCodes))
         .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
         .register::<dyn RrrStore>(|a| tx(a).map(|t| t as &mut dyn RrrStore))
