@@ -186,38 +186,29 @@ async fn campaign_codes_keep_their_window_cap_and_once_per_peer() {
 
     // The CLI makes and lists campaigns on the same ledger (beside the running node).
     let data_dir = node.data.path().to_str().expect("path").to_string();
-    let (done, out) = run_cli([
-        "admin",
-        "--data-dir",
-        &data_dir,
-        "campaigns",
-        "create",
-        "--code",
-        "cli-code",
-        "--amount",
-        "7",
-        "--ends-at",
-        &hours_from_now(5),
-        "--max-redemptions",
-        "3",
-    ]);
+    let ends_at = hours_from_now(5);
+    let create_cli_code = || {
+        run_cli([
+            "admin",
+            "--data-dir",
+            &data_dir,
+            "campaigns",
+            "create",
+            "--code",
+            "cli-code",
+            "--amount",
+            "7",
+            "--ends-at",
+            &ends_at,
+            "--max-redemptions",
+            "3",
+        ])
+    };
+    let (done, out) = create_cli_code();
     assert!(done, "{out}");
     assert!(out.contains("campaign CLI-CODE created"), "{out}");
-    let (done, out) = run_cli([
-        "admin",
-        "--data-dir",
-        &data_dir,
-        "campaigns",
-        "create",
-        "--code",
-        "cli-code",
-        "--amount",
-        "7",
-        "--ends-at",
-        &hours_from_now(5),
-        "--max-redemptions",
-        "3",
-    ]);
+    // The same code again is refused.
+    let (done, out) = create_cli_code();
     assert!(!done && out.contains("already in use"), "{out}");
     let (done, out) = run_cli(["admin", "--data-dir", &data_dir, "campaigns", "list"]);
     assert!(done, "{out}");
