@@ -16,6 +16,18 @@ fn hours_from_now(h: i64) -> String {
     (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(h)).to_string()
 }
 
+/// `GET /api/credits/campaigns` with the admin token.
+async fn list(node: &TestNode) -> Value {
+    ok(node
+        .http
+        .get(node.url("/api/credits/campaigns"))
+        .bearer_auth(&node.admin_token)
+        .send()
+        .await
+        .expect("list"))
+    .await
+}
+
 async fn create(node: &TestNode, body: Value) -> reqwest::Response {
     node.admin_post("/api/credits/campaigns", &body).await
 }
@@ -80,14 +92,7 @@ async fn campaign_codes_keep_their_window_cap_and_once_per_peer() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let listed = ok(node
-        .http
-        .get(node.url("/api/credits/campaigns"))
-        .bearer_auth(&node.admin_token)
-        .send()
-        .await
-        .expect("list"))
-    .await;
+    let listed = list(&node).await;
     assert_eq!(listed["campaigns"], j!([]));
 
     let made = ok(create(
@@ -267,14 +272,7 @@ async fn a_hundred_simultaneous_redemptions_of_a_code_capped_at_ten() {
         credited += p.balance().await;
     }
     assert_eq!(credited, 250);
-    let listed = ok(node
-        .http
-        .get(node.url("/api/credits/campaigns"))
-        .bearer_auth(&node.admin_token)
-        .send()
-        .await
-        .expect("list"))
-    .await;
+    let listed = list(&node).await;
     assert_eq!(listed["campaigns"][0]["redeemed"], 10);
     node.verify();
 }

@@ -144,7 +144,8 @@ pub fn create_campaign(
     })
 }
 
-/// The invite code of `peer`, made (random, unique) on first use.
+/// The invite code of `peer`, made (random, unique) on first use, and how many
+/// referral bonuses `peer` has received as an inviter.
 ///
 /// # Errors
 /// Storage errors.
@@ -152,10 +153,12 @@ pub fn invite_code(
     tx: &mut LedgerTx<'_>,
     tenant: &TenantId,
     peer: &str,
-) -> Result<(AccountId, String), Goop2Error> {
+) -> Result<(String, i64), Goop2Error> {
     let account = tx.open_account(tenant, peer)?;
-    if let Some(code) = tx.repo::<dyn Promotions>()?.referral_code(account)? {
-        return Ok((account, code));
+    let repo = tx.repo::<dyn Promotions>()?;
+    let bonuses = repo.inviter_bonuses(account)?;
+    if let Some(code) = repo.referral_code(account)? {
+        return Ok((code, bonuses));
     }
     let code = loop {
         let code: String = (0..INVITE_LEN)
@@ -168,15 +171,7 @@ pub fn invite_code(
     let now = tx.now();
     tx.repo::<dyn Promotions>()?
         .insert_referral_code(account, &code, now)?;
-    Ok((account, code))
-}
-
-/// How many referral bonuses `account` has received as an inviter.
-///
-/// # Errors
-/// Storage errors.
-pub fn inviter_bonuses(r: &mut LedgerRead<'_>, account: AccountId) -> Result<i64, LedgerError> {
-    r.repo::<dyn PromotionReads>()?.inviter_bonuses(account)
+    Ok((code, bonuses))
 }
 
 /// The campaigns of `tenant`, newest first.

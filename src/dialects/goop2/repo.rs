@@ -205,9 +205,4 @@ pub trait PromotionReads {
     /// # Errors
     /// Storage errors.
     fn campaigns(&mut self, tenant: &TenantId) -> Result<Vec<Campaign>, LedgerError>;
-    /// How many referral bonuses `inviter` has received.
-    ///
-    /// # Errors
-    /// Storage errors.
-    fn inviter_bonuses(&mut self, inviter: AccountId) -> Result<i64, LedgerError>;
 }

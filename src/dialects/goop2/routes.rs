@@ -584,13 +584,9 @@ pub async fn redeem(
 pub async fn referral(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse> {
     let id = limited_peer(&state, &req, Limit::Balance)?;
     let tenant = state.tenant.clone();
-    let (account, code) = state
+    let (code, bonuses_received) = state
         .ledger
         .run(move |tx| campaigns::invite_code(tx, &tenant, &id))
-        .await?;
-    let bonuses_received = state
-        .ledger
-        .read(move |r| campaigns::inviter_bonuses(r, account))
         .await?;
     Ok(HttpResponse::Ok().json(ReferralResponse {
         code,

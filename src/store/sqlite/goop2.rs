@@ -102,14 +102,6 @@ fn campaign_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
     })
 }
 
-fn inviter_bonuses(conn: &Connection, inviter: AccountId) -> Result<i64, LedgerError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM referrals WHERE inviter_account = ?1 AND inviter_entry IS NOT NULL",
-        )?
-        .query_row([inviter.0], |r| r.get(0))?)
-}
-
 impl Promotions for SqliteTx {
     fn campaign(&mut self, tenant: &TenantId, code: &str) -> Result<Option<Campaign>, LedgerError> {
         Ok(self
@@ -230,7 +222,12 @@ impl Promotions for SqliteTx {
     }
 
     fn inviter_bonuses(&mut self, inviter: AccountId) -> Result<i64, LedgerError> {
-        inviter_bonuses(self.conn(), inviter)
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT count(*) FROM referrals WHERE inviter_account = ?1 AND inviter_entry IS NOT NULL",
+            )?
+            .query_row([inviter.0], |r| r.get(0))?)
     }
 
     fn insert_referral(
@@ -266,9 +263,5 @@ impl PromotionReads for SqliteRead {
         ))?;
         let rows = stmt.query_map([tenant.as_str()], campaign_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn inviter_bonuses(&mut self, inviter: AccountId) -> Result<i64, LedgerError> {
-        inviter_bonuses(self.conn(), inviter)
     }
 }
