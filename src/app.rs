@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use crate::auth::{AdminAuth, PeerAuthenticator};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{Config, TenantSettings};
+use crate::console::{self, ConsoleDialect, ConsoleState, ConsoleTenant};
 use crate::dialects::goop2::{
     self, limits::Limiters, merchant::Goop2Merchant, ops, presence::Presence, Goop2State,
 };
@@ -172,6 +173,21 @@ fn stripe_webhooks(config: &Config, ledger: Ledger) -> Result<StripeWebhooks, St
     Ok(StripeWebhooks::new(ledger, tenants))
 }
 
+/// The console's tenants in configuration order, each with what its dialect adds.
+fn console_tenants(config: &Config) -> Result<Vec<ConsoleTenant>, StartError> {
+    Ok(config
+        .tenant_specs()?
+        .into_iter()
+        .map(|spec| {
+            let dialect: Arc<dyn ConsoleDialect> = match spec.mode.as_str() {
+                "goop2" => goop2::console::dialect(config.goop2.low_balance_threshold),
+                _ => Arc::new(console::CorePagesOnly),
+            };
+            ConsoleTenant { spec, dialect }
+        })
+        .collect())
+}
+
 /// Starts everything (ledger, libp2p node, HTTP server, webhook dispatcher) and
 /// returns once HTTP and libp2p listen.
 ///
@@ -298,6 +314,12 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         ledger: ledger.clone(),
         admin: admin.clone(),
     });
+    let console_state = web::Data::new(ConsoleState {
+        ledger: ledger.clone(),
+        admin: admin.clone(),
+        sessions: console::Sessions::default(),
+        tenants: console_tenants(&config)?,
+    });
     let upkeep_rrr = rrr_state.clone();
     let max_body = config.server.max_body_bytes;
     let _ = http::prometheus();
@@ -308,9 +330,12 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             rrr_state.clone(),
         );
         let (stripe_state, payments_admin) = (stripe_state.clone(), payments_admin.clone());
+        let console_state = console_state.clone();
         App::new()
             .wrap(middleware::from_fn(http::observe))
             .configure(move |cfg| {
+                console::mount(cfg, console_state);
+                goop2::console::mount(cfg, goop2_state.clone());
                 goop2::mount(cfg, goop2_state, max_body);
                 roochip::mount(cfg, roochip_state);
                 rrr::mount(cfg, rrr_state);

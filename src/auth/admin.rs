@@ -56,16 +56,29 @@ impl AdminAuth {
     /// # Errors
     /// [`AdminAuthError`] saying why the request is refused.
     pub fn check(&self, authorization: Option<&str>) -> Result<(), AdminAuthError> {
-        let Some(expected) = self.digest else {
+        if self.digest.is_none() {
             return Err(AdminAuthError::Disabled);
-        };
+        }
         let token = authorization
             .and_then(|h| {
                 let (scheme, rest) = h.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
             })
-            .filter(|t| !t.is_empty())
             .ok_or(AdminAuthError::Missing)?;
+        self.check_token(token)
+    }
+
+    /// Checks the token itself (the console's sign-in form).
+    ///
+    /// # Errors
+    /// [`AdminAuthError`] saying why it is refused (an empty token is missing).
+    pub fn check_token(&self, token: &str) -> Result<(), AdminAuthError> {
+        let Some(expected) = self.digest else {
+            return Err(AdminAuthError::Disabled);
+        };
+        if token.is_empty() {
+            return Err(AdminAuthError::Missing);
+        }
         let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if bool::from(given.ct_eq(&expected)) {
             Ok(())

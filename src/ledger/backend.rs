@@ -668,6 +668,54 @@ pub trait ReadBackend: Send {
         account: AccountId,
         until: &str,
     ) -> Result<Vec<LotRow>, LedgerError>;
+    /// Per UTC day, `tenant`'s `available` entries from `since` (canonical RFC 3339)
+    /// on: credits and debits summed, oldest day first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn daily_flows(
+        &mut self,
+        tenant: &TenantId,
+        since: &str,
+    ) -> Result<Vec<super::read::DayFlow>, LedgerError>;
+    /// `tenant`'s `available` entries summed by kind.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn kind_totals(
+        &mut self,
+        tenant: &TenantId,
+    ) -> Result<Vec<super::read::KindTotal>, LedgerError>;
+    /// Reference ids of `tenant`'s `available` debits of `kind`, by minor units debited.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn top_debit_refs(
+        &mut self,
+        tenant: &TenantId,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, i64)>, LedgerError>;
+    /// `tenant`'s accounts in sum.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn tenant_totals(
+        &mut self,
+        tenant: &TenantId,
+        low_below: Option<i64>,
+    ) -> Result<super::read::TenantTotals, LedgerError>;
+    /// `tenant`'s accounts by holder (substring `query`), optionally below a balance.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn find_accounts(
+        &mut self,
+        tenant: &TenantId,
+        query: &str,
+        low_below: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<super::AccountView>, LedgerError>;
     /// Scans every entry, then every account, in one snapshot.
     ///
     /// # Errors

@@ -27,7 +27,9 @@ use std::sync::Arc;
 pub use amount::{format_minor, json_number, Amount, AmountError};
 pub use backend::{Engine, WriterStats};
 pub use idempotency::Idempotency;
-pub use read::{AccountView, Discrepancy, EntryView, LedgerRead, VerifyReport};
+pub use read::{
+    AccountView, DayFlow, Discrepancy, EntryView, KindTotal, LedgerRead, TenantTotals, VerifyReport,
+};
 pub use repo::Repositories;
 pub use tx::{
     canonical_time, Actor, Balances, Bucket, DueItem, DueKind, EntryKind, LedgerTx, PostedEntry,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::backend::{AccountTotals, EntryRecord, ReadBackend, VerifyVisitor};
 use super::hash::{entry_hash, EntryFields, GENESIS};
 use super::repo::Repositories;
+use super::tx::canonical_time;
 use super::{AccountId, Bucket, LedgerError, TenantId};
 
 /// An account as readers see it. Amounts in minor units.
@@ -49,6 +50,56 @@ pub struct EntryView {
     pub actor: String,
     /// RFC 3339 UTC.
     pub created_at: String,
+}
+
+/// One UTC day of a tenant's spendable (`available` bucket) entries, minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayFlow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Sum of the day's credits (amounts > 0): issued.
+    pub credited: i64,
+    /// Sum of the day's debits as a positive number: spent or taken back.
+    pub debited: i64,
+}
+
+/// A tenant's spendable entries of one kind, all time, minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindTotal {
+    /// Entry kind (`starter`, `purchase`, `promo`, `referral`, …).
+    pub kind: String,
+    /// Sum of its credits.
+    pub credited: i64,
+    /// Sum of its debits as a positive number.
+    pub debited: i64,
+    /// How many entries.
+    pub entries: u64,
+}
+
+/// A tenant's accounts in sum, minor units. `available + held + pending` is what the
+/// tenant owes its account holders (its liability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantTotals {
+    /// Accounts opened.
+    pub accounts: u64,
+    /// Sum of the spendable balances.
+    pub available: i64,
+    /// Sum of the held balances.
+    pub held: i64,
+    /// Sum of the pending balances.
+    pub pending: i64,
+    /// Accounts whose spendable balance is below the threshold asked for (0 when none
+    /// was asked for).
+    pub low_balance: u64,
+}
+
+impl TenantTotals {
+    /// `available + held + pending` (saturating).
+    pub fn liability(&self) -> i64 {
+        self.available
+            .saturating_add(self.held)
+            .saturating_add(self.pending)
+    }
 }
 
 /// A read snapshot source handed to [`Ledger::read`](super::Ledger::read) closures:
@@ -109,13 +160,78 @@ impl<'a> LedgerRead<'a> {
         account: AccountId,
         until: &str,
     ) -> Result<Vec<(String, i64)>, LedgerError> {
-        let until = super::tx::canonical_time(until)?;
+        let until = canonical_time(until)?;
         Ok(self
             .backend
             .lots_expiring(account, &until)?
             .into_iter()
             .filter_map(|l| Some((l.expires_at?, l.remaining)))
             .collect())
+    }
+
+    /// Per UTC day, `tenant`'s spendable credits and debits from `since` (RFC 3339,
+    /// inclusive) on, oldest day first; days without entries are left out.
+    ///
+    /// # Errors
+    /// [`LedgerError::Invalid`] for a malformed `since`; storage errors.
+    pub fn daily_flows(
+        &mut self,
+        tenant: &TenantId,
+        since: &str,
+    ) -> Result<Vec<DayFlow>, LedgerError> {
+        let since = canonical_time(since)?;
+        self.backend.daily_flows(tenant, &since)
+    }
+
+    /// `tenant`'s spendable entries summed by kind, all time, kinds in name order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn kind_totals(&mut self, tenant: &TenantId) -> Result<Vec<KindTotal>, LedgerError> {
+        self.backend.kind_totals(tenant)
+    }
+
+    /// The reference ids that `tenant`'s spendable debits of `kind` name most, by the
+    /// minor units debited (largest first, then by id), at most `limit`: e.g. the
+    /// templates credits were spent on. Reversed debits are not netted out.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn top_debit_refs(
+        &mut self,
+        tenant: &TenantId,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, i64)>, LedgerError> {
+        self.backend.top_debit_refs(tenant, kind, limit)
+    }
+
+    /// `tenant`'s accounts in sum; `low_below` counts the accounts whose spendable
+    /// balance is below it.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn tenant_totals(
+        &mut self,
+        tenant: &TenantId,
+        low_below: Option<i64>,
+    ) -> Result<TenantTotals, LedgerError> {
+        self.backend.tenant_totals(tenant, low_below)
+    }
+
+    /// `tenant`'s accounts whose holder contains `query` (all when empty) and, with
+    /// `low_below`, whose spendable balance is below it; by holder, at most `limit`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn find_accounts(
+        &mut self,
+        tenant: &TenantId,
+        query: &str,
+        low_below: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccountView>, LedgerError> {
+        self.backend.find_accounts(tenant, query, low_below, limit)
     }
 
     /// The read repository `R` of a module.

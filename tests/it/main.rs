@@ -9,6 +9,7 @@ mod bad_input;
 mod campaigns;
 mod common;
 mod concurrency;
+mod console;
 mod durability;
 mod goop2_flows;
 mod iap;

@@ -2,6 +2,7 @@
 //! routes real Goop2 peers call (field-notes §1), on the ledger core.
 
 pub mod campaigns;
+pub mod console;
 pub mod error;
 pub mod limits;
 pub mod merchant;

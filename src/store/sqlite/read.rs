@@ -8,7 +8,10 @@ use super::tx::{lot_row, LOT_COLUMNS};
 use crate::ledger::backend::{
     AccountTotals, EntryRecord, LotRow, ReadBackend, ReadJob, VerifyVisitor,
 };
-use crate::ledger::{AccountId, AccountView, Balances, Bucket, EntryView, LedgerError, TenantId};
+use crate::ledger::{
+    AccountId, AccountView, Balances, Bucket, DayFlow, EntryView, KindTotal, LedgerError, TenantId,
+    TenantTotals,
+};
 
 /// A read-only connection: a reader thread's, or one opened for one synchronous read.
 pub struct SqliteRead(pub(crate) Connection);
@@ -92,6 +95,20 @@ impl SqliteRead {
     }
 }
 
+/// An account row read as `id, holder, available, held, pending, created_at,
+/// updated_at`.
+fn account_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountView> {
+    Ok(AccountView {
+        id: AccountId(r.get(0)?),
+        holder: r.get(1)?,
+        available: r.get(2)?,
+        held: r.get(3)?,
+        pending: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
 impl ReadBackend for SqliteRead {
     fn account(
         &mut self,
@@ -104,17 +121,7 @@ impl ReadBackend for SqliteRead {
                 "SELECT id, holder, available, held, pending, created_at, updated_at
                  FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2",
             )?
-            .query_row(params![tenant.as_str(), holder], |r| {
-                Ok(AccountView {
-                    id: AccountId(r.get(0)?),
-                    holder: r.get(1)?,
-                    available: r.get(2)?,
-                    held: r.get(3)?,
-                    pending: r.get(4)?,
-                    created_at: r.get(5)?,
-                    updated_at: r.get(6)?,
-                })
-            })
+            .query_row(params![tenant.as_str(), holder], account_view)
             .optional()?)
     }
 
@@ -178,6 +185,110 @@ impl ReadBackend for SqliteRead {
              ORDER BY expires_at, id"
         ))?;
         let rows = stmt.query_map(params![account.0, until], lot_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn daily_flows(&mut self, tenant: &TenantId, since: &str) -> Result<Vec<DayFlow>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT substr(created_at, 1, 10) AS day,
+                    coalesce(sum(CASE WHEN amount > 0 THEN amount END), 0),
+                    coalesce(sum(CASE WHEN amount < 0 THEN -amount END), 0)
+             FROM credit_transactions
+             WHERE tenant_id = ?1 AND bucket = 'available' AND created_at >= ?2
+             GROUP BY day ORDER BY day",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), since], |r| {
+            Ok(DayFlow {
+                day: r.get(0)?,
+                credited: r.get(1)?,
+                debited: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn kind_totals(&mut self, tenant: &TenantId) -> Result<Vec<KindTotal>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT kind,
+                    coalesce(sum(CASE WHEN amount > 0 THEN amount END), 0),
+                    coalesce(sum(CASE WHEN amount < 0 THEN -amount END), 0),
+                    count(*)
+             FROM credit_transactions
+             WHERE tenant_id = ?1 AND bucket = 'available'
+             GROUP BY kind ORDER BY kind",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str()], |r| {
+            Ok(KindTotal {
+                kind: r.get(0)?,
+                credited: r.get(1)?,
+                debited: r.get(2)?,
+                entries: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn top_debit_refs(
+        &mut self,
+        tenant: &TenantId,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, i64)>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT ref_id, sum(-amount) AS spent
+             FROM credit_transactions
+             WHERE tenant_id = ?1 AND bucket = 'available' AND kind = ?2 AND amount < 0
+               AND ref_id IS NOT NULL
+             GROUP BY ref_id ORDER BY spent DESC, ref_id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), kind, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn tenant_totals(
+        &mut self,
+        tenant: &TenantId,
+        low_below: Option<i64>,
+    ) -> Result<TenantTotals, LedgerError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(available), 0), coalesce(sum(held), 0),
+                        coalesce(sum(pending), 0),
+                        coalesce(sum(CASE WHEN available < ?2 THEN 1 ELSE 0 END), 0)
+                 FROM credit_accounts WHERE tenant_id = ?1",
+            )?
+            .query_row(params![tenant.as_str(), low_below], |r| {
+                Ok(TenantTotals {
+                    accounts: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    available: r.get(1)?,
+                    held: r.get(2)?,
+                    pending: r.get(3)?,
+                    low_balance: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                })
+            })?)
+    }
+
+    fn find_accounts(
+        &mut self,
+        tenant: &TenantId,
+        query: &str,
+        low_below: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccountView>, LedgerError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, holder, available, held, pending, created_at, updated_at
+             FROM credit_accounts
+             WHERE tenant_id = ?1 AND instr(holder, ?2) > 0
+               AND (?3 IS NULL OR available < ?3)
+             ORDER BY holder LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![tenant.as_str(), query, low_below, limit],
+            account_view,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
