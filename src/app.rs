@@ -181,6 +181,8 @@ fn console_tenants(config: &Config) -> Result<Vec<ConsoleTenant>, StartError> {
         .map(|spec| {
             let dialect: Arc<dyn ConsoleDialect> = match spec.mode.as_str() {
                 "goop2" => goop2::console::dialect(config.goop2.low_balance_threshold),
+                "roochip" => Arc::new(roochip::console::RoochipConsole),
+                "rrr" => Arc::new(rrr::console::RrrConsole),
                 _ => Arc::new(console::CorePagesOnly),
             };
             ConsoleTenant { spec, dialect }
@@ -336,6 +338,8 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
             .configure(move |cfg| {
                 console::mount(cfg, console_state);
                 goop2::console::mount(cfg, goop2_state.clone());
+                roochip::console::mount(cfg, &roochip_state);
+                rrr::console::mount(cfg, rrr_state.clone());
                 goop2::mount(cfg, goop2_state, max_body);
                 roochip::mount(cfg, roochip_state);
                 rrr::mount(cfg, rrr_state);

@@ -1,5 +1,5 @@
-//! What the two web UIs share: the operator console ([`crate::console`], served by
-//! the node) and the peer's store UI ([`crate::peer_ui`], served by `peer ui`).
+//! What the two web UIs share: the operator console (served by
+//! the node at `/admin/`) and the peer's store UI (served by `peer ui`).
 //!
 //! - [`assets`]: the stylesheet, the console's script and the vendored uPlot chart
 //!   library, compiled into the binary (no CDN, no build step at run time);

@@ -498,3 +498,218 @@ async fn refunds_campaigns_and_the_dashboard_match_the_ledger() {
     node.verify();
     node.shutdown().await;
 }
+
+/// A node with the Goop2 tenant, a Roochip tenant `rooverse` whose webhooks go to a
+/// port where nothing listens (one attempt, then a dead letter), and a RedRoomRewards
+/// tenant `xcn`, with work waiting for the operator: a pending promo code request of
+/// `request_user`, and a promotion with its two client-admin approvals awaiting the
+/// RRR admin's (`promotion`).
+pub struct Scene {
+    /// The node.
+    pub node: TestNode,
+    /// The Roochip user whose code request waits.
+    pub request_user: String,
+    /// The promotion awaiting the RRR admin.
+    pub promotion: String,
+}
+
+impl Scene {
+    /// Starts the node and puts the work in place.
+    pub async fn start() -> Scene {
+        use crate::common::{roochip_server_key, roochip_tenant};
+        use crate::rrr::promotions::{approval, at, ADMIN_A, ADMIN_B};
+        use crate::rrr::{rrr_tenant, Xcn, CLIENT};
+        let node = TestNode::start(|c| {
+            let mut rooverse = roochip_tenant("rooverse");
+            rooverse.webhook_url = "http://127.0.0.1:9/hooks".into();
+            rooverse.webhook_secret = "whsec_console_scene".into();
+            c.tenants.push(rooverse.into());
+            c.tenants.push(rrr_tenant("xcn", &[CLIENT], json!({})));
+            c.webhooks.schedule_secs = vec![0];
+            c.webhooks.poll_interval_ms = 100;
+            c.webhooks.timeout_secs = 2;
+        })
+        .await;
+        let request_user = "roo-user-7".to_string();
+        let res = node
+            .http
+            .post(node.url("/v1/codes/request"))
+            .header("X-API-Key", roochip_server_key("rooverse"))
+            .json(&json!({"external_user_id": request_user}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{:?}", res.text().await);
+
+        let xcn = Xcn::connect(&node, CLIENT).await;
+        let body = json!({"name": "Double points <b>weekend</b>", "starts_at": at(60), "ends_at": at(86_400),
+                          "earn_rules": {"multiplier": 2}});
+        let p = xcn.post("/v1/promotions", &body).await.ok(201);
+        let promotion = p["promotion_id"].as_str().unwrap().to_string();
+        xcn.post(&format!("/v1/promotions/{promotion}/submit"), &json!({}))
+            .await
+            .ok(200);
+        for a in [ADMIN_A, ADMIN_B] {
+            xcn.post(
+                &format!("/v1/promotions/{promotion}/approve"),
+                &approval("CLIENT_ADMIN", a),
+            )
+            .await
+            .ok(200);
+        }
+        Scene {
+            node,
+            request_user,
+            promotion,
+        }
+    }
+
+    /// The tenant's deliveries with `status`.
+    pub fn deliveries(
+        &self,
+        tenant: &str,
+        status: &str,
+    ) -> Vec<rendezvous_credits::webhooks::deliveries::DeliveryView> {
+        use rendezvous_credits::webhooks::deliveries::{list_deliveries, Status};
+        let tenant = rendezvous_credits::ledger::TenantId::new(tenant).unwrap();
+        let status = Status::parse(status).unwrap();
+        self.node
+            .running
+            .ledger
+            .read_blocking(|r| list_deliveries(r, Some(&tenant), Some(status), 100, 0))
+            .unwrap()
+    }
+
+    /// Waits until `tenant` has a dead letter; returns its outbox id.
+    pub async fn dead_letter(&self, tenant: &str) -> i64 {
+        within("a dead letter", async {
+            loop {
+                if let Some(d) = self.deliveries(tenant, "dead").first() {
+                    return d.id;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roochip_codes_dead_letters_and_rrr_approvals_from_the_console() {
+    let scene = Scene::start().await;
+    let node = &scene.node;
+    let console = Console::sign_in(node).await;
+
+    // Roochip: the request is listed; generating shows the code once and fulfils it.
+    let (status, page) = console.page("/admin/t/rooverse/roochip/codes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&scene.request_user), "{page}");
+    let page = console
+        .submit(
+            "/admin/t/rooverse/roochip/codes/generate",
+            &[("user", &scene.request_user)],
+        )
+        .await;
+    let at = page
+        .find("Code for roo-user-7: ")
+        .expect("the code is shown")
+        + "Code for roo-user-7: ".len();
+    let code = &page[at..at + 12];
+    assert!(code.starts_with("ROO-"), "{code}");
+    assert!(
+        !page.contains(r#"data-request=""#),
+        "no request is pending any more"
+    );
+    let (_, again) = console.page("/admin/t/rooverse/roochip/codes").await;
+    assert!(!again.contains(code), "the code is shown once");
+    let page = console
+        .submit(
+            "/admin/t/rooverse/roochip/codes/generate",
+            &[("user", &scene.request_user)],
+        )
+        .await;
+    assert!(page.contains("notice error"), "one code per user: {page}");
+
+    // A grant from the account page writes the event; its delivery dead-letters.
+    let page = console
+        .submit(
+            "/admin/t/rooverse/roochip/grant",
+            &[
+                ("user", "roo-user-9"),
+                ("amount", "12.50"),
+                ("reason", "goodwill"),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("Granted 12.50 ROO: the balance is now 12.50."),
+        "{page}"
+    );
+    let page = console
+        .submit(
+            "/admin/t/rooverse/roochip/grant",
+            &[("user", "roo-user-9"), ("amount", "1.234"), ("reason", "x")],
+        )
+        .await;
+    assert!(page.contains("amount: "), "{page}");
+    let dead = scene.dead_letter("rooverse").await;
+    let (_, page) = console
+        .page("/admin/t/rooverse/deliveries?status=dead")
+        .await;
+    assert!(
+        page.contains(&format!(r#"data-delivery="{dead}""#)),
+        "{page}"
+    );
+    let page = console
+        .submit(&format!("/admin/t/rooverse/deliveries/{dead}/replay"), &[])
+        .await;
+    assert!(
+        page.contains(&format!("evt_{dead} is pending again")),
+        "{page}"
+    );
+    let page = console
+        .submit("/admin/t/goop2/deliveries/999999/replay", &[])
+        .await;
+    assert!(page.contains("notice error"), "{page}");
+
+    // RedRoomRewards: the promotion awaits the RRR admin; approving makes it ACTIVE.
+    let (_, page) = console.page("/admin/t/xcn/rrr/promotions").await;
+    assert!(page.contains(&scene.promotion), "{page}");
+    assert!(
+        page.contains("Double points &lt;b&gt;weekend&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("CLIENT_ADMIN: 2 of 2"), "{page}");
+    let approve = format!("/admin/t/xcn/rrr/promotions/{}/approve", scene.promotion);
+    let page = console
+        .submit(&approve, &[("actor_id", "operator-1")])
+        .await;
+    assert!(page.contains("the promotion is now ACTIVE"), "{page}");
+    assert!(page.contains("No promotion awaits approval."), "{page}");
+    let page = console
+        .submit(&approve, &[("actor_id", "operator-2")])
+        .await;
+    assert!(
+        page.contains("only a PENDING_APPROVAL promotion is approved"),
+        "{page}"
+    );
+    let page = console
+        .submit(
+            "/admin/t/xcn/rrr/promotions/not-a-uuid/approve",
+            &[("actor_id", "x")],
+        )
+        .await;
+    assert!(page.contains("promotion_id"), "{page}");
+
+    // A dialect's pages belong to its tenants only.
+    for path in [
+        "/admin/t/goop2/roochip/codes",
+        "/admin/t/rooverse/rrr/promotions",
+        "/admin/t/xcn/goop2/campaigns",
+        "/admin/t/nobody",
+    ] {
+        assert_eq!(console.page(path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    scene.node.verify();
+    scene.node.shutdown().await;
+}

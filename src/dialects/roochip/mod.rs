@@ -17,6 +17,7 @@
 
 pub mod body;
 pub mod caller;
+pub mod console;
 pub mod deliveries;
 pub mod error;
 pub mod merchant;

@@ -17,6 +17,7 @@
 
 pub mod awards;
 pub mod caller;
+pub mod console;
 pub mod endpoints;
 pub mod error;
 pub mod links;

@@ -510,6 +510,45 @@ pub fn approve(
     ops::answer(200, &view(&p, &approvals))
 }
 
+/// The node operator's approval of promotion `id` of `tenant` as `RRR_ADMIN`
+/// `actor_id`, signed with `method` (`CLI`, `CONSOLE`) and `attestation`: the
+/// approver and the request [`approve`] takes. `None` when the tenant has no such
+/// promotion.
+///
+/// # Errors
+/// Storage errors.
+pub fn operator_approval(
+    r: &mut crate::ledger::LedgerRead<'_>,
+    tenant: &std::sync::Arc<super::caller::Tenant>,
+    id: &str,
+    actor_id: &str,
+    method: &str,
+    attestation: String,
+) -> Result<Option<(Approver, ApproveRequest)>> {
+    let Some((p, _)) = r
+        .repo::<dyn super::repo::RrrReads>()?
+        .promotion(&tenant.id, id)?
+    else {
+        return Ok(None);
+    };
+    let approver = Approver::RrrAdmin(Client {
+        tenant: tenant.clone(),
+        client_id: p.client_id,
+        trace: String::new(),
+    });
+    let request = ApproveRequest {
+        actor: ActorRef {
+            actor_type: "RRR_ADMIN".into(),
+            actor_id: actor_id.to_string(),
+        },
+        signature: Signature {
+            method: method.into(),
+            attestation,
+        },
+    };
+    Ok(Some((approver, request)))
+}
+
 /// The RRR admin's approval from the command line (`admin rrr approve`): finds the
 /// promotion among `state`'s tenants, approves it as `RRR_ADMIN` `actor_id` with
 /// signature method `CLI`, and returns the promotion as JSON. For synchronous callers.
@@ -523,25 +562,13 @@ pub fn approve_from_cli(
 ) -> Result<String> {
     let id = ops::uuid_field("promotion_id", promotion_id)?;
     for tenant in state.tenants.values() {
-        let (t, pid) = (tenant.id.clone(), id.clone());
+        let (t, pid, actor) = (tenant.clone(), id.clone(), actor_id.to_string());
+        let attestation = format!("rendezvous-credits admin rrr approve {id}");
         let found = state
             .ledger
-            .read_blocking(move |r| r.repo::<dyn super::repo::RrrReads>()?.promotion(&t, &pid))?;
-        let Some((p, _)) = found else { continue };
-        let approver = Approver::RrrAdmin(Client {
-            tenant: tenant.clone(),
-            client_id: p.client_id,
-            trace: String::new(),
-        });
-        let request = ApproveRequest {
-            actor: ActorRef {
-                actor_type: "RRR_ADMIN".into(),
-                actor_id: actor_id.to_string(),
-            },
-            signature: Signature {
-                method: "CLI".into(),
-                attestation: format!("rendezvous-credits admin rrr approve {id}"),
-            },
+            .read_blocking(move |r| operator_approval(r, &t, &pid, &actor, "CLI", attestation))?;
+        let Some((approver, request)) = found else {
+            continue;
         };
         let id = id.clone();
         let answer = state

@@ -8,7 +8,7 @@ mod awards;
 mod flows;
 mod habits;
 mod idempotency;
-mod promotions;
+pub mod promotions;
 mod reports;
 mod webhooks;
 
