@@ -1,5 +1,5 @@
 // Draws the dashboard's daily chart with uPlot from the JSON the page embeds:
-// {"days": ["2026-11-02", ...], "issued": [..], "spent": [..]} (whole credits).
+// {"days": ["2026-11-02", ...], "scale": 0, "issued": [..], "spent": [..]} (minor units).
 (function () {
   "use strict";
   function draw() {
@@ -7,11 +7,13 @@
     var target = document.getElementById("daily-chart");
     if (!data || !target || typeof uPlot === "undefined") { return; }
     var d = JSON.parse(data.textContent);
+    // Amounts arrive in minor units; the chart shows them at the tenant's scale.
+    function unit(v) { return v / Math.pow(10, d.scale); }
     var xs = d.days.map(function (day) { return Date.parse(day + "T00:00:00Z") / 1000; });
-    var width = Math.max(280, Math.min(target.clientWidth || 800, 1100));
-    new uPlot({
+    function fit() { return Math.max(240, Math.min(target.clientWidth || 800, 1100)); }
+    var chart = new uPlot({
       title: "Credits issued and spent per day (UTC)",
-      width: width,
+      width: fit(),
       height: 300,
       series: [
         {},
@@ -19,7 +21,10 @@
         { label: "Spent", stroke: "#a61b1b", width: 2 }
       ],
       axes: [{}, { label: "credits" }]
-    }, [xs, d.issued, d.spent], target);
+    }, [xs, d.issued.map(unit), d.spent.map(unit)], target);
+    window.addEventListener("resize", function () {
+      chart.setSize({ width: fit(), height: 300 });
+    });
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ledger;
 pub mod p2p;
 pub mod payments;
+pub mod peer_ui;
 pub mod redact;
 pub mod secret;
 pub mod store;

@@ -150,6 +150,17 @@ enum PeerCommand {
     },
     /// Shows this peer's invite code and the referral rules.
     Referral,
+    /// Starts the store UI: a local web app (balance, catalog, purchases with a
+    /// confirmation, installs, history, credit bundles) at the printed URL. Stop it with
+    /// Ctrl-C.
+    Ui {
+        /// Where the UI listens; keep it on loopback.
+        #[arg(long, default_value = "127.0.0.1:7777")]
+        listen: String,
+        /// Default parent folder of installs (`DIR/<template>`).
+        #[arg(long, default_value = "templates")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -526,6 +537,16 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
                 "redeemed a {} code: +{} credits; balance {}",
                 r.kind, r.amount, r.new_balance
             );
+        }
+        PeerCommand::Ui { listen, dir } => {
+            let running = rendezvous_credits::peer_ui::start(client, node, &listen, dir, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "store UI for this peer: {} (Ctrl-C stops it)",
+                running.url()
+            );
+            running.wait().await.map_err(|e| e.to_string())?;
         }
         PeerCommand::Referral => {
             let r = client.referral().await.map_err(err)?;

@@ -208,7 +208,7 @@ async fn dashboard(
             script type="application/json" id="daily-data" { (PreEscaped(chart.to_string())) }
             details {
                 summary { "Table of the days with entries" }
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr { th scope="col" { "Day (UTC)" } th.num scope="col" { "Issued" } th.num scope="col" { "Spent" } } }
                     tbody { @for f in &d.flows {
                         tr data-day=(f.day) { td { (f.day) } td.num { (t.amount(f.credited)) } td.num { (t.amount(f.debited)) } }
@@ -218,7 +218,7 @@ async fn dashboard(
         }
         section aria-labelledby="kinds" {
             h2 id="kinds" { "Entries by kind, all time" }
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" { table {
                 thead { tr { th scope="col" { "Kind" } th.num scope="col" { "Credited" } th.num scope="col" { "Debited" } th.num scope="col" { "Entries" } } }
                 tbody { @for k in &d.kinds {
                     tr data-kind=(k.kind) { td { (k.kind) } td.num { (t.amount(k.credited)) } td.num { (t.amount(k.debited)) } td.num { (k.entries) } }
@@ -291,7 +291,7 @@ async fn accounts(
             button type="submit" { "Search" }
         }
         p.muted { (found.len()) " accounts shown (at most 200)." }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Holder" } th.num scope="col" { "Available" }
                 th.num scope="col" { "Held" } th.num scope="col" { "Pending" } th scope="col" { "Last change" }
@@ -377,7 +377,7 @@ async fn account(
 
 fn entries_table(t: &ConsoleTenant, entries: &[EntryView]) -> Markup {
     html! {
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "When (UTC)" } th scope="col" { "Kind" } th.num scope="col" { "Amount" }
                 th.num scope="col" { "Balance" } th scope="col" { "Reference" } th scope="col" { "Note" } th scope="col" { "Actor" }
@@ -432,7 +432,7 @@ async fn deliveries_page(
                 li { a href={(t.path("/deliveries")) "?status=" (value)} aria-current=[(value == filter).then_some("page")] { (label) } }
             }
         } }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Event" } th scope="col" { "Type" } th scope="col" { "Status" }
                 th.num scope="col" { "Attempts" } th scope="col" { "Last error" } th scope="col" { "Written" } th scope="col" { "Action" }
@@ -524,7 +524,7 @@ async fn payments(
             li { a href=(t.path("/payments")) aria-current=[(!unrecovered).then_some("page")] { "All" } }
             li { a href={(t.path("/payments")) "?unrecovered=1"} aria-current=[unrecovered.then_some("page")] { "Unrecovered claw-backs" } }
         } }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Provider" } th scope="col" { "Account" } th scope="col" { "Package" }
                 th.num scope="col" { "Credits" } th.num scope="col" { "Paid (minor units)" } th scope="col" { "Status" }

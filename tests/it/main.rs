@@ -6,6 +6,7 @@
 //! dependency tree again.
 
 mod bad_input;
+mod browser;
 mod campaigns;
 mod common;
 mod concurrency;
@@ -20,4 +21,5 @@ mod peer_auth;
 mod roochip;
 mod rrr;
 mod storage_full;
+mod store_ui;
 mod webhooks;

@@ -48,7 +48,7 @@ impl ConsoleDialect for Goop2Console {
         Ok(html! {
             section aria-labelledby="top-templates" {
                 h2 id="top-templates" { "Top templates by credits spent" }
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr { th scope="col" { "Template" } th.num scope="col" { "Credits spent" } } }
                     tbody { @for (template, spent) in &top {
                         tr data-template=(template) { td { (template) } td.num { (t.amount(*spent)) } }
@@ -74,7 +74,7 @@ impl ConsoleDialect for Goop2Console {
             section aria-labelledby="owned" {
                 h2 id="owned" { "Owned templates" }
                 @if owned.is_empty() { p.muted { "None." } }
-                div.table-wrap { table {
+                div.table-wrap tabindex="0" { table {
                     thead { tr { th scope="col" { "Template" } th.num scope="col" { "Price paid" } th scope="col" { "Bought" } th scope="col" { "Refund" } } }
                     tbody { @for o in &owned {
                         tr data-owned=(o.template) {
@@ -108,7 +108,7 @@ impl ConsoleDialect for Goop2Console {
 fn campaign_table(t: &ConsoleTenant, all: &[super::repo::Campaign]) -> Markup {
     html! {
         @if all.is_empty() { p.muted { "No campaigns yet." } }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Code" } th.num scope="col" { "Credits" } th.num scope="col" { "Redeemed" }
                 th scope="col" { "From" } th scope="col" { "Until" } th scope="col" { "Note" }

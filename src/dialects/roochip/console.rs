@@ -129,7 +129,7 @@ async fn codes(
         .await?;
     let body = html! {
         p.muted { (count) " pending requests" @if count > u64::from(SHOWN) { " (the oldest " (SHOWN) " shown)" } "." }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" { table {
             thead { tr { th scope="col" { "User" } th scope="col" { "Requested" } th scope="col" { "Actions" } } }
             tbody { @for q in &requests {
                 tr data-request=(q.id) {
