@@ -255,6 +255,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let limits = Arc::new(Limiters::new(&config.goop2.rate_limits));
     let presence = Arc::new(Presence::default());
     let admin = AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref());
+    // A cluster's shared bearer key, when `auth.token_secret` is set.
+    let token_secret = (!config.auth.token_secret.is_empty())
+        .then(|| config.auth.token_key_material(&node_secret));
     let goop2_state = web::Data::new(Goop2State {
         settings: config.goop2.clone(),
         tenant: goop2_tenant,
@@ -262,6 +265,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         catalog: catalog.clone(),
         peers: Arc::new(PeerAuthenticator::new(
             &keypair,
+            token_secret.as_deref(),
             Duration::from_secs(config.auth.bearer_ttl_secs),
             config.goop2.trust_peer_id_header,
         )),
@@ -306,7 +310,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let rrr_state = web::Data::new(RrrState::new(
         ledger.clone(),
         &rrr_tenants,
-        &node_secret,
+        &config.auth.token_key_material(&node_secret),
         admin.clone(),
         config.server.max_body_bytes,
     )?);

@@ -214,6 +214,26 @@ pub struct LedgerConfig {
 pub struct AuthConfig {
     /// Lifetime of a libp2p-PeerID bearer token, seconds.
     pub bearer_ttl_secs: u64,
+    /// The key material of bearer tokens (libp2p-PeerID bearers and the RRR OAuth
+    /// tokens) shared by the nodes of one cluster, so that a bearer one node issued
+    /// works on any of them (`RC_AUTH__TOKEN_SECRET`). Empty: each node derives its
+    /// own from its libp2p key, and its bearers work on it alone. At least 32 bytes
+    /// when set; never logged.
+    pub token_secret: crate::secret::Secret,
+}
+
+impl AuthConfig {
+    /// The secret bearer tokens are derived from: `token_secret` when set (a
+    /// cluster), else `node_secret` (the node's own key).
+    pub fn token_key_material(&self, node_secret: &[u8]) -> Vec<u8> {
+        if self.token_secret.is_empty() {
+            node_secret.to_vec()
+        } else {
+            let mut shared = b"cluster:".to_vec();
+            shared.extend_from_slice(self.token_secret.expose().as_bytes());
+            shared
+        }
+    }
 }
 
 /// `[admin]`
@@ -267,6 +287,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             bearer_ttl_secs: 3600,
+            token_secret: crate::secret::Secret::default(),
         }
     }
 }
@@ -314,6 +335,10 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        let token_secret = self.auth.token_secret.expose();
+        if !token_secret.is_empty() && token_secret.len() < 32 {
+            return bad("auth.token_secret: at least 32 bytes when set (e.g. the output of `rendezvous-credits admin token`)".into());
+        }
         if self.server.http_addr.parse::<SocketAddr>().is_err() {
             return bad(format!(
                 "server.http_addr {:?} is not IP:PORT",

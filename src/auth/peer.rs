@@ -71,15 +71,25 @@ impl std::fmt::Debug for PeerAuthenticator {
 }
 
 impl PeerAuthenticator {
-    /// With the node's libp2p key. Bearer tokens live `token_ttl`; the HMAC key of
-    /// tokens and opaque values is derived from the node key, so tokens survive a
-    /// restart and no other node can mint them.
-    pub fn new(node_key: &Keypair, token_ttl: Duration, trust_legacy_header: bool) -> Self {
-        let secret = node_key
-            .clone()
-            .try_into_ed25519()
-            .map(|k| k.secret().as_ref().to_vec())
-            .unwrap_or_else(|_| node_key.public().encode_protobuf());
+    /// With the node's libp2p key. Bearer tokens live `token_ttl`. The HMAC key of
+    /// tokens and opaque values is derived from `shared_secret` when given (the
+    /// cluster's `auth.token_secret`: every node of the cluster accepts the others'
+    /// tokens), else from the node key (tokens survive a restart and no other node can
+    /// mint them).
+    pub fn new(
+        node_key: &Keypair,
+        shared_secret: Option<&[u8]>,
+        token_ttl: Duration,
+        trust_legacy_header: bool,
+    ) -> Self {
+        let secret = match shared_secret {
+            Some(shared) => shared.to_vec(),
+            None => node_key
+                .clone()
+                .try_into_ed25519()
+                .map(|k| k.secret().as_ref().to_vec())
+                .unwrap_or_else(|_| node_key.public().encode_protobuf()),
+        };
         let mut h = Sha256::new();
         h.update(b"rendezvous-credits peer-id-auth hmac v1");
         h.update(&secret);

@@ -463,3 +463,52 @@ async fn legacy_peer_header_is_refused_unless_trusted() {
     node.verify();
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_works_on_every_node_sharing_the_token_secret() {
+    use rendezvous_credits::secret::Secret;
+    let cluster = "a-cluster-token-secret-of-forty-bytes-xx";
+    let start =
+        |secret: &'static str| TestNode::start(move |c| c.auth.token_secret = Secret::new(secret));
+    let (a, b, other) = (
+        start(cluster).await,
+        start(cluster).await,
+        start("another-cluster-token-secret-40-bytes-yy").await,
+    );
+    let peer = a.peer().await;
+    a.grant(&peer.id, 7).await;
+    // Behind a load balancer every node sees the same Host: the bearer is bound to it.
+    let at = |node: &TestNode| {
+        node.http
+            .get(node.url(BALANCE))
+            .header(header::AUTHORIZATION, &peer.authorization)
+            .header(header::HOST, a.host())
+            .send()
+    };
+    let (status, body) = json(at(&b).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["peer_id"], peer.id.to_string());
+    assert_refused(at(&other).await.unwrap(), "not issued by this server").await;
+
+    // A node without a token secret mints its own bearers, which no other node takes.
+    let lone = TestNode::start(|_| {}).await;
+    let lone_peer = lone.peer().await;
+    let res = a
+        .http
+        .get(a.url(BALANCE))
+        .header(header::AUTHORIZATION, &lone_peer.authorization)
+        .header(header::HOST, lone.host())
+        .send()
+        .await
+        .unwrap();
+    assert_refused(res, "not issued by this server").await;
+
+    // A short secret is refused at start.
+    let mut config = crate::common::test_config(std::path::Path::new("unused"));
+    config.auth.token_secret = Secret::new("short");
+    let e = config.validate().unwrap_err().to_string();
+    assert!(e.contains("auth.token_secret: at least 32 bytes"), "{e}");
+    for node in [a, b, other, lone] {
+        node.shutdown().await;
+    }
+}
