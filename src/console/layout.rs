@@ -55,7 +55,7 @@ pub fn page(
                 }
             }
             h1 { (heading) }
-            @if let Some((kind, text)) = &operator.notice { (web_html::notice(kind, text)) }
+            @if let Some((kind, text)) = state.sessions.take_notice(&operator.session) { (web_html::notice(kind, &text)) }
             (body)
         }
     };
@@ -132,12 +132,12 @@ pub fn csrf(token: &str) -> Markup {
 /// builds the URL of an offset.
 pub fn pager(offset: u64, limit: u32, total: u64, link: impl Fn(u64) -> String) -> Markup {
     let limit = u64::from(limit);
-    let shown_to = (offset + limit).min(total);
+    let shown_to = offset.saturating_add(limit).min(total);
     html! {
         nav.pager aria-label="Pages" {
-            @if offset > 0 { a href=(link(offset.saturating_sub(limit))) rel="prev" { "← Newer" } }
-            span { (if total == 0 { 0 } else { offset + 1 }) "–" (shown_to) " of " (total) }
-            @if shown_to < total { a href=(link(offset + limit)) rel="next" { "Older →" } }
+            @if offset > 0 { a href=(link(offset.saturating_sub(limit).min(total))) rel="prev" { "← Newer" } }
+            span { (if total == 0 { 0 } else { offset.saturating_add(1).min(total) }) "–" (shown_to) " of " (total) }
+            @if shown_to < total { a href=(link(shown_to)) rel="next" { "Older →" } }
         }
     }
 }

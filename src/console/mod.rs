@@ -13,8 +13,9 @@
 //!   approval). The console knows no dialect: the wiring root hands it one
 //!   [`ConsoleTenant`] per tenant.
 //!
-//! Every write goes through the same units of work as the API, with the same audit
-//! entries; actor `admin`.
+//! Every write goes through the same units of work as the admin API, with the same
+//! entries and events, written as the node operator (actor `admin`, as the CLI writes
+//! them).
 
 pub mod layout;
 pub mod pages;
@@ -101,6 +102,12 @@ impl ConsoleTenant {
     /// `/admin/t/{tenant}` followed by `path`.
     pub fn path(&self, path: &str) -> String {
         format!("{BASE}/t/{}{path}", self.spec.id)
+    }
+
+    /// The account page of `holder`: `/admin/t/{tenant}/account?holder=…`.
+    pub fn account_path(&self, holder: &str) -> String {
+        let query = serde_urlencoded::to_string([("holder", holder)]).unwrap_or_default();
+        format!("{}?{query}", self.path("/account"))
     }
 
     /// `minor` units at the tenant's scale, grouped: `1,250` or `12.50`.
@@ -216,6 +223,62 @@ impl ResponseError for ConsoleError {
     }
 }
 
+/// What a dialect's failed write means for the operator: a refusal is told on the
+/// next page; a failure of the node is this request's error page.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The sentence for the next page's notice.
+    Notice(String),
+    /// The node failed (storage full, internal error).
+    Fail(ConsoleError),
+}
+
+impl<T> Posted<T> {
+    /// Leaves the outcome of a write as the next page's notice (`ok` with the
+    /// sentence, or `error` with the refusal) and answers 303 to `ok_to` after a
+    /// success, `refused_to` after a refusal.
+    ///
+    /// # Errors
+    /// [`Refusal::Fail`]'s error.
+    pub fn settle(
+        &self,
+        outcome: std::result::Result<String, Refusal>,
+        ok_to: &str,
+        refused_to: &str,
+    ) -> Result<HttpResponse> {
+        match outcome {
+            Ok(text) => {
+                self.notice("ok", text);
+                Ok(crate::web::html::see_other(ok_to))
+            }
+            Err(Refusal::Notice(text)) => {
+                self.notice("error", text);
+                Ok(crate::web::html::see_other(refused_to))
+            }
+            Err(Refusal::Fail(e)) => Err(e),
+        }
+    }
+
+    /// [`Posted::settle`] for a write on `holder`'s account: its page after a success,
+    /// the account search for it after a refusal (the account may not exist).
+    ///
+    /// # Errors
+    /// [`Refusal::Fail`]'s error.
+    pub fn settle_account(
+        &self,
+        t: &ConsoleTenant,
+        holder: &str,
+        outcome: std::result::Result<String, Refusal>,
+    ) -> Result<HttpResponse> {
+        let query = serde_urlencoded::to_string([("q", holder)]).unwrap_or_default();
+        self.settle(
+            outcome,
+            &t.account_path(holder),
+            &format!("{}?{query}", t.path("/accounts")),
+        )
+    }
+}
+
 /// Result of console handlers.
 pub type Result<T, E = ConsoleError> = std::result::Result<T, E>;
 
@@ -225,4 +288,39 @@ pub fn mount(cfg: &mut web::ServiceConfig, state: web::Data<ConsoleState>) {
     crate::web::assets::mount(cfg, BASE);
     cfg.app_data(state);
     pages::routes(cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(scale: u32) -> ConsoleTenant {
+        ConsoleTenant {
+            spec: TenantSpec {
+                id: TenantId::new("t").unwrap(),
+                mode: "roochip".into(),
+                scale,
+                ceiling: i64::MAX,
+                lots: false,
+            },
+            dialect: Arc::new(CorePagesOnly),
+        }
+    }
+
+    #[test]
+    fn amounts_are_written_at_the_tenant_scale() {
+        let (credits, roo) = (tenant(0), tenant(2));
+        assert_eq!(credits.amount(1_234_567), "1,234,567");
+        assert_eq!(roo.amount(1_250), "12.50");
+        assert_eq!(roo.amount(123_456_700), "1,234,567.00");
+        assert_eq!(roo.amount(5), "0.05");
+        assert_eq!(roo.amount(-5), "-0.05");
+        assert_eq!(roo.amount(-1_250), "-12.50");
+        assert_eq!(roo.amount(0), "0.00");
+        assert_eq!(tenant(6).amount(1), "0.000001");
+        assert_eq!(
+            credits.account_path("a b&c"),
+            "/admin/t/t/account?holder=a+b%26c"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::layout::{self, csrf, page, pager};
 use super::session::{self, Operator, Posted};
-use super::{ConsoleError, ConsoleState, ConsoleTenant, Result, BASE};
+use super::{ConsoleError, ConsoleState, ConsoleTenant, Refusal, Result, BASE};
 use crate::ledger::{Bucket, DayFlow, EntryView, KindTotal, LedgerError, TenantTotals};
 use crate::payments::admin::{self as payments_admin, PaymentView};
 use crate::payments::repo::PaymentFilter;
@@ -91,6 +91,9 @@ async fn sign_in(
             StatusCode::UNAUTHORIZED,
             Some(&e.to_string()),
         ));
+    }
+    if let Some(old) = req.cookie(session::COOKIE) {
+        state.sessions.close(old.value());
     }
     let id = state.sessions.open();
     tracing::info!("console session opened");
@@ -189,7 +192,7 @@ async fn dashboard(
                 (card("accounts", "Accounts", &d.totals.accounts.to_string()))
                 (card("liability", "Outstanding balance (liability)", &t.amount(d.totals.liability())))
                 (card("issued", &format!("Issued, last {CHART_DAYS} days"), &t.amount(issued)))
-                (card("spent", &format!("Spent, last {CHART_DAYS} days"), &t.amount(spent)))
+                (card("spent", &format!("Spent or taken back, last {CHART_DAYS} days"), &t.amount(spent)))
                 @if let Some(threshold) = threshold {
                     div.card data-figure="low-balance" {
                         span.figure { a href={(t.path("/accounts")) "?low=1"} { (d.totals.low_balance) } }
@@ -205,7 +208,8 @@ async fn dashboard(
         section aria-labelledby="daily" {
             h2 id="daily" { "Credits issued and spent per day" }
             div.chart id="daily-chart" role="img" aria-label="Chart of credits issued and spent per day; the same figures are in the table below" {}
-            script type="application/json" id="daily-data" { (PreEscaped(chart.to_string())) }
+            // Only days and numbers; `<` is escaped all the same, so that no value can end the element.
+            script type="application/json" id="daily-data" { (PreEscaped(chart.to_string().replace('<', "\\u003c"))) }
             details {
                 summary { "Table of the days with entries" }
                 div.table-wrap tabindex="0" { table {
@@ -256,11 +260,6 @@ struct AccountsQuery {
     low: Option<String>,
 }
 
-fn account_link(t: &ConsoleTenant, holder: &str) -> String {
-    let query = serde_urlencoded::to_string([("holder", holder)]).unwrap_or_default();
-    format!("{}?{query}", t.path("/account"))
-}
-
 async fn accounts(
     state: web::Data<ConsoleState>,
     operator: Operator,
@@ -298,7 +297,7 @@ async fn accounts(
             } }
             tbody { @for a in &found {
                 tr {
-                    td { a href=(account_link(&t, &a.holder)) { (a.holder) } }
+                    td { a href=(t.account_path(&a.holder)) { (a.holder) } }
                     td.num { (t.amount(a.available)) } td.num { (t.amount(a.held)) }
                     td.num { (t.amount(a.pending)) } td { (a.updated_at) }
                 }
@@ -351,7 +350,7 @@ async fn account(
             t.id()
         )));
     };
-    let link = account_link(&t, &a.holder);
+    let link = t.account_path(&a.holder);
     let body = html! {
         p { "Holder: " code { (a.holder) } }
         div.cards {
@@ -471,27 +470,16 @@ async fn replay(
 ) -> Result<HttpResponse> {
     let (tenant, id) = path.into_inner();
     let t = state.tenant(&tenant)?.clone();
-    let scope = t.id().clone();
-    match state
-        .ledger
-        .run(move |tx| deliveries::replay(tx, id, Some(&scope)))
-        .await
-    {
-        Ok(view) => {
-            state.ledger.outbox_signal().notify_one();
-            tracing::info!(event = %view.webhook_id, tenant = %view.tenant, "webhook delivery replayed from the console");
-            posted.notice(
-                "ok",
-                format!("{} is pending again: it will be sent now.", view.webhook_id),
-            );
-        }
-        Err(deliveries::ReplayError::Ledger(e)) => return Err(e.into()),
-        Err(e) => posted.notice("error", e.to_string()),
-    }
-    Ok(crate::web::html::see_other(&format!(
-        "{}?status=dead",
-        t.path("/deliveries")
-    )))
+    let outcome = match deliveries::replay_now(&state.ledger, id, Some(t.id().clone())).await {
+        Ok(view) => Ok(format!(
+            "{} is pending again: it will be sent now.",
+            view.webhook_id
+        )),
+        Err(deliveries::ReplayError::Ledger(e)) => Err(Refusal::Fail(e.into())),
+        Err(e) => Err(Refusal::Notice(e.to_string())),
+    };
+    let back = format!("{}?status=dead", t.path("/deliveries"));
+    posted.settle(outcome, &back, &back)
 }
 
 #[derive(Deserialize)]
@@ -527,14 +515,14 @@ async fn payments(
         div.table-wrap tabindex="0" { table {
             thead { tr {
                 th scope="col" { "Provider" } th scope="col" { "Account" } th scope="col" { "Package" }
-                th.num scope="col" { "Credits" } th.num scope="col" { "Paid (minor units)" } th scope="col" { "Status" }
+                th.num scope="col" { "Credits" } th.num scope="col" { "Paid" } th scope="col" { "Status" }
                 th.num scope="col" { "Clawed back" } th.num scope="col" { "Unrecovered" } th scope="col" { "When" }
             } }
             tbody { @for p in &rows {
                 tr data-payment=(p.id) {
-                    td { (p.provider) } td { a href=(account_link(&t, &p.account)) { (p.account) } }
+                    td { (p.provider) } td { a href=(t.account_path(&p.account)) { (p.account) } }
                     td { (p.package) } td.num { (t.amount(p.credits)) }
-                    td.num { (p.amount) " " (p.currency.to_uppercase()) }
+                    td.num { (crate::web::html::money(p.amount, &p.currency)) }
                     td { (p.status) } td.num { (t.amount(p.clawed_back)) } td.num { (t.amount(p.shortfall)) }
                     td { (p.created_at) }
                 }

@@ -18,7 +18,6 @@ use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{ConsoleError, ConsoleState, BASE};
@@ -41,15 +40,23 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 struct Session {
     csrf: String,
+    /// Opening order (the oldest is ended first when too many are open).
+    number: u64,
     started: Instant,
     seen: Instant,
     notice: Option<(&'static str, String)>,
 }
 
+#[derive(Default)]
+struct Live {
+    opened: u64,
+    by_key: HashMap<[u8; 32], Session>,
+}
+
 /// The signed-in sessions, by the SHA-256 of their ids.
 #[derive(Default)]
 pub struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Session>>,
+    live: Mutex<Live>,
 }
 
 fn key(id: &str) -> [u8; 32] {
@@ -62,16 +69,24 @@ impl Sessions {
         let id = guard::random_token();
         let now = Instant::now();
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|_, s| alive(s, now));
-        if live.len() >= MAX_SESSIONS {
-            if let Some(oldest) = live.iter().min_by_key(|(_, s)| s.started).map(|(k, _)| *k) {
-                live.remove(&oldest);
+        live.by_key.retain(|_, s| alive(s, now));
+        if live.by_key.len() >= MAX_SESSIONS {
+            if let Some(oldest) = live
+                .by_key
+                .iter()
+                .min_by_key(|(_, s)| s.number)
+                .map(|(k, _)| *k)
+            {
+                live.by_key.remove(&oldest);
             }
         }
-        live.insert(
+        live.opened += 1;
+        let number = live.opened;
+        live.by_key.insert(
             key(&id),
             Session {
                 csrf: guard::random_token(),
+                number,
                 started: now,
                 seen: now,
                 notice: None,
@@ -83,38 +98,38 @@ impl Sessions {
     /// Ends the session `id` (unknown ids are ignored).
     pub fn close(&self, id: &str) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.remove(&key(id));
+        live.by_key.remove(&key(id));
     }
 
-    /// The live session `id`: its CSRF token and the notice left for this page (taken
-    /// when `take_notice`). Refreshes its idle timer.
-    fn touch(
-        &self,
-        id: &str,
-        take_notice: bool,
-    ) -> Option<(String, Option<(&'static str, String)>)> {
+    /// The CSRF token of the live session `id`. Refreshes its idle timer.
+    fn touch(&self, id: &str) -> Option<String> {
         let now = Instant::now();
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let k = key(id);
-        let s = live.get_mut(&k)?;
+        let s = live.by_key.get_mut(&k)?;
         if !alive(s, now) {
-            live.remove(&k);
+            live.by_key.remove(&k);
             return None;
         }
         s.seen = now;
-        let notice = if take_notice { s.notice.take() } else { None };
-        Some((s.csrf.clone(), notice))
+        Some(s.csrf.clone())
+    }
+
+    /// Takes the notice left for the session's next page.
+    pub fn take_notice(&self, id: &str) -> Option<(&'static str, String)> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.by_key.get_mut(&key(id))?.notice.take()
     }
 
     /// Whether `id` names a live session (refreshes its idle timer).
     pub fn is_live(&self, id: &str) -> bool {
-        self.touch(id, false).is_some()
+        self.touch(id).is_some()
     }
 
     /// Leaves a notice (`ok` or `error`) for the session's next page.
     fn leave_notice(&self, id: &str, kind: &'static str, text: String) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = live.get_mut(&key(id)) {
+        if let Some(s) = live.by_key.get_mut(&key(id)) {
             s.notice = Some((kind, text));
         }
     }
@@ -123,7 +138,7 @@ impl Sessions {
     pub fn len(&self) -> usize {
         let now = Instant::now();
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.values().filter(|s| alive(s, now)).count()
+        live.by_key.values().filter(|s| alive(s, now)).count()
     }
 
     /// Whether no session is live.
@@ -168,8 +183,9 @@ fn state(req: &HttpRequest) -> Result<web::Data<ConsoleState>, ConsoleError> {
 pub struct Operator {
     /// The session's CSRF token, for the page's forms.
     pub csrf: String,
-    /// A notice left by the form post that led here: (`ok` or `error`, text).
-    pub notice: Option<(&'static str, String)>,
+    /// The session id (the notice left by the form post that led here is taken when
+    /// the page is rendered, so a page that fails keeps it for the next one).
+    pub(crate) session: String,
 }
 
 impl FromRequest for Operator {
@@ -180,18 +196,11 @@ impl FromRequest for Operator {
         std::future::ready((|| {
             let state = state(req)?;
             let id = req.cookie(COOKIE).ok_or(ConsoleError::SignIn)?;
-            let (csrf, notice) = state
-                .sessions
-                .touch(id.value(), true)
-                .ok_or(ConsoleError::SignIn)?;
-            Ok(Operator { csrf, notice })
+            let session = id.value().to_string();
+            let csrf = state.sessions.touch(&session).ok_or(ConsoleError::SignIn)?;
+            Ok(Operator { csrf, session })
         })())
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfField {
-    csrf: Option<String>,
 }
 
 /// A form post of a signed-in operator: the session is live, the post comes from this
@@ -225,9 +234,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Posted<T> {
                 .cookie(COOKIE)
                 .map(|c| c.value().to_string())
                 .ok_or(ConsoleError::NoSession)?;
-            let (csrf, _) = state
+            let csrf = state
                 .sessions
-                .touch(&session, false)
+                .touch(&session)
                 .ok_or(ConsoleError::NoSession)?;
             let body = body.await.map_err(|e| {
                 ConsoleError::BadRequest(format!("the form could not be read: {e}"))
@@ -235,11 +244,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Posted<T> {
             if body.len() > MAX_FORM_BYTES {
                 return Err(ConsoleError::BadRequest("the form is too large".into()));
             }
-            let given: CsrfField =
-                serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf: None });
-            guard::check_post(&req, given.csrf.as_deref(), &csrf)?;
-            let form = serde_urlencoded::from_bytes(&body)
-                .map_err(|e| ConsoleError::BadRequest(format!("form: {e}")))?;
+            guard::same_origin(&req)?;
+            let form = guard::checked_form(&body, &csrf).map_err(|e| match e {
+                guard::FormError::Guard(g) => ConsoleError::Guard(g),
+                malformed => ConsoleError::BadRequest(malformed.to_string()),
+            })?;
             Ok(Posted {
                 form,
                 session,
@@ -258,17 +267,19 @@ mod tests {
         let s = Sessions::default();
         let id = s.open();
         assert_eq!(s.len(), 1);
-        let (csrf, notice) = s.touch(&id, true).unwrap();
-        assert!(notice.is_none());
+        let csrf = s.touch(&id).unwrap();
         assert_ne!(csrf, id);
+        assert!(s.take_notice(&id).is_none());
         s.leave_notice(&id, "ok", "done".into());
-        assert_eq!(s.touch(&id, true).unwrap().1, Some(("ok", "done".into())));
-        assert_eq!(s.touch(&id, true).unwrap().1, None);
-        assert!(s.touch("not-a-session", false).is_none());
-        // Only the digest of the id is a key.
-        assert!(!s.live.lock().unwrap().contains_key(id.as_bytes()));
+        assert_eq!(s.take_notice(&id), Some(("ok", "done".into())));
+        assert_eq!(s.take_notice(&id), None);
+        assert!(s.touch("not-a-session").is_none());
+        // The only key is the digest of the id: the id itself is not kept.
+        let keys: Vec<[u8; 32]> = s.live.lock().unwrap().by_key.keys().copied().collect();
+        assert_eq!(keys, vec![key(&id)]);
+        assert_ne!(&key(&id)[..], &id.as_bytes()[..32]);
         s.close(&id);
-        assert!(s.touch(&id, false).is_none());
+        assert!(s.touch(&id).is_none());
         assert!(s.is_empty());
     }
 
@@ -280,7 +291,7 @@ mod tests {
             s.open();
         }
         assert_eq!(s.len(), MAX_SESSIONS);
-        assert!(s.touch(&first, false).is_none(), "the oldest session ended");
+        assert!(s.touch(&first).is_none(), "the oldest session ended");
     }
 
     #[test]

@@ -668,8 +668,8 @@ pub trait ReadBackend: Send {
         account: AccountId,
         until: &str,
     ) -> Result<Vec<LotRow>, LedgerError>;
-    /// Per UTC day, `tenant`'s `available` entries from `since` (canonical RFC 3339)
-    /// on: credits and debits summed, oldest day first.
+    /// Per UTC day from `since` (canonical RFC 3339) on, oldest day first: `tenant`'s
+    /// credits and debits as [`DayFlow`](super::read::DayFlow) defines them.
     ///
     /// # Errors
     /// Storage errors.

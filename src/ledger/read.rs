@@ -52,14 +52,18 @@ pub struct EntryView {
     pub created_at: String,
 }
 
-/// One UTC day of a tenant's spendable (`available` bucket) entries, minor units.
+/// One UTC day of credits in and out of a tenant's accounts, minor units. Moves
+/// between an account's own buckets are left out: a hold (available → held) and its
+/// release (held → available) are neither; a capture of held credits is a debit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayFlow {
     /// `YYYY-MM-DD` (UTC).
     pub day: String,
-    /// Sum of the day's credits (amounts > 0): issued.
+    /// Credits to spendable balances (grants, purchases of credits, refunds,
+    /// reversals, posted pending credits…), other than releases of holds: issued.
     pub credited: i64,
-    /// Sum of the day's debits as a positive number: spent or taken back.
+    /// Debits of spendable balances other than holds, plus captures of held credits,
+    /// as a positive number: spent, expired or taken back.
     pub debited: i64,
 }
 
@@ -169,8 +173,9 @@ impl<'a> LedgerRead<'a> {
             .collect())
     }
 
-    /// Per UTC day, `tenant`'s spendable credits and debits from `since` (RFC 3339,
-    /// inclusive) on, oldest day first; days without entries are left out.
+    /// Per UTC day, credits in and out of `tenant`'s accounts ([`DayFlow`]) from
+    /// `since` (RFC 3339, inclusive) on, oldest day first; days without them are left
+    /// out.
     ///
     /// # Errors
     /// [`LedgerError::Invalid`] for a malformed `since`; storage errors.

@@ -12,7 +12,8 @@
 //!
 //! It listens on loopback by default. Because it spends the peer's credits, every form
 //! post carries a per-process CSRF token and must come from its own origin, and every
-//! request must name it in `Host` (`127.0.0.1:PORT` or `localhost:PORT`), so another
+//! request must name it in its `Host` header (the address it listens on,
+//! `127.0.0.1:PORT` or `localhost:PORT`; forwarding headers are ignored), so another
 //! site can neither post to it nor read it through DNS rebinding.
 
 pub mod pages;
@@ -177,16 +178,24 @@ impl actix_web::ResponseError for PageError {
     }
 }
 
-fn ui(req: &HttpRequest) -> Result<web::Data<StoreUi>, PageError> {
+/// The UI's state and its own origin (`http://HOST`), once the request's raw `Host`
+/// header names the UI. `Forwarded` and `X-Forwarded-Host` are not looked at: a page
+/// that reached the UI through a rebound name could set them.
+fn ui(req: &HttpRequest) -> Result<(web::Data<StoreUi>, String), PageError> {
     let state = req
         .app_data::<web::Data<StoreUi>>()
         .cloned()
         .ok_or_else(|| PageError::BadRequest("the UI state is not mounted".into()))?;
-    let host = req.connection_info().host().to_ascii_lowercase();
+    let host = req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if !state.hosts.contains(&host) {
         return Err(PageError::Host(state.hosts.join(", ")));
     }
-    Ok(state)
+    Ok((state, format!("http://{host}")))
 }
 
 /// A page request that named the UI in `Host`.
@@ -197,13 +206,8 @@ impl FromRequest for Local {
     type Future = std::future::Ready<Result<Local, PageError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(ui(req).map(Local))
+        std::future::ready(ui(req).map(|(state, _)| Local(state)))
     }
-}
-
-#[derive(serde::Deserialize)]
-struct CsrfField {
-    csrf: Option<String>,
 }
 
 /// A form post from the UI's own page: `Host`, origin and CSRF token checked.
@@ -223,15 +227,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for LocalPost<T> {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let ui = ui(&req)?;
+            let (ui, own) = ui(&req)?;
+            guard::same_origin_as(&req, &own)?;
             let body = body
                 .await
                 .map_err(|e| PageError::BadRequest(format!("the form could not be read: {e}")))?;
-            let given: CsrfField =
-                serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf: None });
-            guard::check_post(&req, given.csrf.as_deref(), &ui.csrf)?;
-            let form = serde_urlencoded::from_bytes(&body)
-                .map_err(|e| PageError::BadRequest(format!("form: {e}")))?;
+            let form = guard::checked_form(&body, &ui.csrf).map_err(|e| match e {
+                guard::FormError::Guard(g) => PageError::Guard(g),
+                malformed => PageError::BadRequest(malformed.to_string()),
+            })?;
             Ok(LocalPost { ui, form })
         })
     }

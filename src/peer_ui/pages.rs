@@ -12,7 +12,7 @@ use super::{Local, LocalPost, StoreUi};
 use crate::client::{ClientError, PeerClient};
 use crate::dialects::goop2::wire::{BalanceResponse, TemplateListing};
 use crate::p2p::RecordDomain;
-use crate::web::html::{document, grouped, notice, respond, see_other};
+use crate::web::html::{document, grouped, money, notice, respond, see_other};
 
 /// History entries per page.
 pub const HISTORY_PAGE: u32 = 20;
@@ -218,7 +218,10 @@ struct HistoryQuery {
 }
 
 async fn history(Local(ui): Local, query: web::Query<HistoryQuery>) -> HttpResponse {
-    let page = query.page.unwrap_or(1).max(1);
+    let page = query
+        .page
+        .unwrap_or(1)
+        .clamp(1, u64::MAX / u64::from(HISTORY_PAGE));
     let mut client = ui.client.lock().await;
     let top = top(&mut client).await;
     let offset = (page - 1).saturating_mul(u64::from(HISTORY_PAGE));
@@ -245,7 +248,7 @@ async fn history(Local(ui): Local, query: web::Query<HistoryQuery>) -> HttpRespo
                 nav.pager aria-label="Pages" {
                     @if page > 1 { a href={"/history?page=" (page - 1)} rel="prev" { "← Newer" } }
                     span { "Page " (page) " of " (h.total.div_ceil(u64::from(HISTORY_PAGE)).max(1)) }
-                    @if offset + u64::from(HISTORY_PAGE) < h.total { a href={"/history?page=" (page + 1)} rel="next" { "Older →" } }
+                    @if offset.saturating_add(u64::from(HISTORY_PAGE)) < h.total { a href={"/history?page=" (page + 1)} rel="next" { "Older →" } }
                 }
             }
         }
@@ -268,7 +271,7 @@ async fn credits(Local(ui): Local) -> HttpResponse {
                 @for bundle in &b.bundles {
                     li data-bundle=(bundle.id) {
                         h2 { (credits_text(bundle.credits)) }
-                        p.price { (crate::ledger::format_minor(bundle.price_amount, 2)) " " (bundle.currency.to_uppercase()) }
+                        p.price { (money(bundle.price_amount, &bundle.currency)) }
                         form method="post" action="/checkout" {
                             (csrf(&ui))
                             input type="hidden" name="bundle" value=(bundle.id);

@@ -46,19 +46,26 @@ pub fn own_origin(req: &HttpRequest) -> String {
     format!("{}://{}", info.scheme(), info.host())
 }
 
-/// Checks that `req` was posted from this server's own pages.
+/// Checks that `req` was posted from this server's own pages ([`own_origin`]).
 ///
 /// # Errors
 /// [`GuardError::NoOrigin`] or [`GuardError::OtherOrigin`].
 pub fn same_origin(req: &HttpRequest) -> Result<(), GuardError> {
+    same_origin_as(req, &own_origin(req))
+}
+
+/// Checks that `req` was posted from pages of `own` (`scheme://host[:port]`).
+///
+/// # Errors
+/// [`GuardError::NoOrigin`] or [`GuardError::OtherOrigin`].
+pub fn same_origin_as(req: &HttpRequest, own: &str) -> Result<(), GuardError> {
     let headers = req.headers();
     let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if get(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
         return Err(GuardError::OtherOrigin("Sec-Fetch-Site: cross-site".into()));
     }
-    let own = own_origin(req);
     if let Some(origin) = get(header::ORIGIN) {
-        return if origin.eq_ignore_ascii_case(&own) {
+        return if origin.eq_ignore_ascii_case(own) {
             Ok(())
         } else {
             Err(GuardError::OtherOrigin(origin.chars().take(100).collect()))
@@ -71,16 +78,53 @@ pub fn same_origin(req: &HttpRequest) -> Result<(), GuardError> {
     }
 }
 
+/// Checks the form's `csrf` field against `expected`.
+///
+/// # Errors
+/// [`GuardError::Csrf`].
+pub fn check_csrf(csrf: Option<&str>, expected: &str) -> Result<(), GuardError> {
+    match csrf {
+        Some(given) if same_token(given, expected) => Ok(()),
+        _ => Err(GuardError::Csrf),
+    }
+}
+
 /// Checks the origin of `req` and that the form's `csrf` equals `expected`.
 ///
 /// # Errors
 /// [`GuardError`].
 pub fn check_post(req: &HttpRequest, csrf: Option<&str>, expected: &str) -> Result<(), GuardError> {
     same_origin(req)?;
-    match csrf {
-        Some(given) if same_token(given, expected) => Ok(()),
-        _ => Err(GuardError::Csrf),
-    }
+    check_csrf(csrf, expected)
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+/// Why a form body is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    /// The CSRF token is missing or wrong.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    /// The body is not the form expected; the message names the field.
+    #[error("form: {0}")]
+    Malformed(String),
+}
+
+/// The urlencoded form `body` as `T`, once its `csrf` field equals `expected`.
+///
+/// # Errors
+/// [`FormError`].
+pub fn checked_form<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, FormError> {
+    let given: CsrfField = serde_urlencoded::from_bytes(body).unwrap_or(CsrfField { csrf: None });
+    check_csrf(given.csrf.as_deref(), expected)?;
+    serde_urlencoded::from_bytes(body).map_err(|e| FormError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

@@ -75,6 +75,45 @@ pub fn grouped(n: i64) -> String {
     out
 }
 
+/// Decimal places of an ISO 4217 currency as payment providers count them: none for
+/// the zero-decimal currencies (JPY, KRW, …), three for BHD, JOD, KWD, OMR and TND,
+/// else two.
+pub fn currency_decimals(currency: &str) -> u32 {
+    const ZERO: [&str; 16] = [
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+        "xaf", "xof", "xpf",
+    ];
+    const THREE: [&str; 5] = ["bhd", "jod", "kwd", "omr", "tnd"];
+    let c = currency.to_ascii_lowercase();
+    if ZERO.contains(&c.as_str()) {
+        0
+    } else if THREE.contains(&c.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+/// A price in the currency's minor units, written out: `499, "usd"` → `4.99 USD`,
+/// `450, "usd"` → `4.50 USD`, `500, "jpy"` → `500 JPY`.
+pub fn money(minor: i64, currency: &str) -> String {
+    let decimals = currency_decimals(currency);
+    let sign = if minor < 0 { "-" } else { "" };
+    let digits = minor.unsigned_abs();
+    let text = if decimals == 0 {
+        digits.to_string()
+    } else {
+        let unit = 10u64.pow(decimals);
+        format!(
+            "{}.{:0width$}",
+            digits / unit,
+            digits % unit,
+            width = decimals as usize
+        )
+    };
+    format!("{sign}{text} {}", currency.to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +125,16 @@ mod tests {
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(-1234567), "-1,234,567");
         assert_eq!(grouped(i64::MIN), "-9,223,372,036,854,775,808");
+    }
+
+    #[test]
+    fn prices_keep_their_currency_decimals() {
+        assert_eq!(money(499, "usd"), "4.99 USD");
+        assert_eq!(money(450, "usd"), "4.50 USD");
+        assert_eq!(money(5, "eur"), "0.05 EUR");
+        assert_eq!(money(500, "jpy"), "500 JPY");
+        assert_eq!(money(1234, "KWD"), "1.234 KWD");
+        assert_eq!(money(-250, "usd"), "-2.50 USD");
     }
 
     #[test]

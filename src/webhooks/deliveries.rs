@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::signing::webhook_id;
-use crate::ledger::{LedgerError, LedgerRead, LedgerTx, TenantId};
+use crate::ledger::{Ledger, LedgerError, LedgerRead, LedgerTx, TenantId};
 use crate::secret::Secret;
 
 /// The state of a delivery.
@@ -318,6 +318,25 @@ pub fn get_delivery(
     Ok(r.repo::<dyn DeliveryReads>()?
         .get(outbox_id, tenant)?
         .map(DeliveryRow::view))
+}
+
+/// [`replay`] in its own unit of work (of `tenant` only, with one), then wakes the
+/// dispatcher so that the attempt goes out now, and logs it. What the admin routes
+/// and the console call.
+///
+/// # Errors
+/// As [`replay`].
+pub async fn replay_now(
+    ledger: &Ledger,
+    outbox_id: i64,
+    tenant: Option<TenantId>,
+) -> Result<DeliveryView, ReplayError> {
+    let view = ledger
+        .run(move |tx| replay(tx, outbox_id, tenant.as_ref()))
+        .await?;
+    ledger.outbox_signal().notify_one();
+    tracing::info!(event = %view.webhook_id, tenant = %view.tenant, "webhook delivery replayed");
+    Ok(view)
 }
 
 /// Puts a dead or delivered event back to pending with 0 attempts (to each of its

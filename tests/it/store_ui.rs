@@ -49,27 +49,44 @@ async fn the_store_ui_refuses_other_hosts_and_cross_site_posts() {
     assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
     assert!(!rebound.text().await.unwrap().contains("300 credits"));
 
-    // Posts without the token, with a wrong one, or from another origin buy nothing.
+    // Forwarding headers do not stand in for Host (a rebound page could set them).
+    for header in ["X-Forwarded-Host", "Forwarded"] {
+        let value = if header == "Forwarded" {
+            format!("host={}", ui.addr)
+        } else {
+            ui.addr.to_string()
+        };
+        let res = http
+            .get(ui.url())
+            .header("Host", "evil.example")
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{header}");
+    }
+
+    // Posts without the token, with a wrong one, from another origin, or with no
+    // origin at all buy nothing.
     for (token, origin) in [
-        (None, own.as_str()),
-        (Some("wrong"), own.as_str()),
-        (Some(csrf.as_str()), "https://evil.example"),
+        (None, Some(own.as_str())),
+        (Some("wrong"), Some(own.as_str())),
+        (Some(csrf.as_str()), Some("https://evil.example")),
+        (Some(csrf.as_str()), None),
     ] {
         let mut form = vec![("template", "poker")];
         if let Some(t) = token {
             form.push(("csrf", t));
         }
-        let res = http
-            .post(format!("{own}/buy"))
-            .header("Origin", origin)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let mut req = http.post(format!("{own}/buy")).form(&form);
+        if let Some(origin) = origin {
+            req = req.header("Origin", origin);
+        }
+        let res = req.send().await.unwrap();
         assert_eq!(
             res.status(),
             StatusCode::FORBIDDEN,
-            "{token:?} from {origin}"
+            "{token:?} from {origin:?}"
         );
     }
     assert_eq!(

@@ -17,10 +17,11 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::routes::{check_note, parse_peer_id};
 use super::{campaigns, ops, repo::NewCampaign, Goop2Error, Goop2State};
 use crate::console::layout::{csrf, page};
 use crate::console::{
-    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, BASE,
+    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, Refusal, BASE,
 };
 use crate::ledger::{AccountView, Amount, LedgerError, LedgerRead};
 
@@ -160,12 +161,13 @@ fn tenant(
     Ok(t.clone())
 }
 
-/// A refusal becomes the notice of the next page; a storage failure is the page's error.
-fn refusal(e: Goop2Error) -> Result<String, ConsoleError> {
-    match e {
-        Goop2Error::StorageFull(s) => Err(ConsoleError::StorageFull(s)),
-        Goop2Error::Internal(m) => Err(ConsoleError::Internal(m)),
-        other => Ok(other.to_string()),
+impl From<Goop2Error> for Refusal {
+    fn from(e: Goop2Error) -> Refusal {
+        match e {
+            Goop2Error::StorageFull(s) => Refusal::Fail(ConsoleError::StorageFull(s)),
+            Goop2Error::Internal(m) => Refusal::Fail(ConsoleError::Internal(m)),
+            other => Refusal::Notice(other.to_string()),
+        }
     }
 }
 
@@ -264,20 +266,17 @@ async fn create_campaign(
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
-    match made {
-        Ok(c) => {
-            tracing::info!(code = %c.code, "campaign made from the console");
-            posted.notice(
-                "ok",
-                format!(
-                    "Campaign {} made: {} credits, at most {} redemptions.",
-                    c.code, c.amount, c.max_redemptions
-                ),
-            );
-        }
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    Ok(crate::web::html::see_other(&t.path("/goop2/campaigns")))
+    let outcome = made.map_err(Refusal::from).map(|c| {
+        tracing::info!(code = %c.code, "campaign made from the console");
+        format!(
+            "Campaign {} made: {} credits, at most {} redemptions.",
+            c.code,
+            t.amount(c.amount),
+            c.max_redemptions
+        )
+    });
+    let back = t.path("/goop2/campaigns");
+    posted.settle(outcome, &back, &back)
 }
 
 #[derive(Deserialize)]
@@ -288,11 +287,6 @@ struct GrantForm {
     note: String,
 }
 
-fn account_page(t: &ConsoleTenant, holder: &str) -> String {
-    let query = serde_urlencoded::to_string([("holder", holder)]).unwrap_or_default();
-    format!("{}?{query}", t.path("/account"))
-}
-
 async fn grant(
     console: web::Data<ConsoleState>,
     goop2: web::Data<Goop2State>,
@@ -301,50 +295,32 @@ async fn grant(
 ) -> Result<HttpResponse, ConsoleError> {
     let t = tenant(&console, &goop2, &path)?;
     let f = &posted.form;
-    let amount = whole("amount", &f.amount).and_then(|n| {
-        Amount::new(n)
-            .ok_or_else(|| Goop2Error::BadRequest("amount: must be a whole number > 0".into()))
-    });
-    let note = note(&f.note);
-    let peer = f
-        .holder
-        .trim()
-        .parse::<libp2p::PeerId>()
-        .map_err(|_| Goop2Error::BadRequest("holder: not a valid libp2p peer id".into()));
-    let peer_ok = peer.is_ok();
-    let result = match (amount, peer) {
-        (Err(e), _) | (_, Err(e)) => Err(e),
-        (Ok(_), Ok(_)) if note.as_ref().is_some_and(|n| n.len() > 500) => {
-            Err(Goop2Error::BadRequest("note: at most 500 bytes".into()))
-        }
-        (Ok(amount), Ok(peer)) => {
-            let (id, holder) = (t.id().clone(), peer.to_string());
+    let checked = (|| {
+        let amount = Amount::new(whole("amount", &f.amount)?)
+            .ok_or_else(|| Goop2Error::BadRequest("amount: must be a whole number > 0".into()))?;
+        let note = note(&f.note);
+        check_note(&note)?;
+        Ok::<_, Goop2Error>((parse_peer_id(&f.holder)?, amount, note))
+    })();
+    let result = match checked {
+        Err(e) => Err(e),
+        Ok((peer, amount, note)) => {
+            let id = t.id().clone();
             console
                 .ledger
-                .run(move |tx| ops::grant(tx, &id, &holder, amount, note).map(|b| (amount, b)))
+                .run(move |tx| ops::grant(tx, &id, &peer, amount, note).map(|b| (amount, b)))
                 .await
         }
     };
-    let back = if peer_ok {
-        account_page(&t, &f.holder)
-    } else {
-        t.path("/accounts")
-    };
-    match result {
-        Ok((amount, balance)) => {
-            tracing::info!(credits = amount.minor(), "credits granted from the console");
-            posted.notice(
-                "ok",
-                format!(
-                    "Granted {} credits: the balance is now {}.",
-                    t.amount(amount.minor()),
-                    t.amount(balance)
-                ),
-            );
-        }
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    Ok(crate::web::html::see_other(&back))
+    let outcome = result.map_err(Refusal::from).map(|(amount, balance)| {
+        tracing::info!(credits = amount.minor(), "credits granted from the console");
+        format!(
+            "Granted {} credits: the balance is now {}.",
+            t.amount(amount.minor()),
+            t.amount(balance)
+        )
+    });
+    posted.settle_account(&t, &f.holder, outcome)
 }
 
 #[derive(Deserialize)]
@@ -363,32 +339,31 @@ async fn refund(
 ) -> Result<HttpResponse, ConsoleError> {
     let t = tenant(&console, &goop2, &path)?;
     let f = &posted.form;
-    let (id, holder, template, note) = (
-        t.id().clone(),
-        f.holder.clone(),
-        f.template.clone(),
-        note(&f.note),
-    );
-    let result = console
-        .ledger
-        .run(move |tx| ops::refund(tx, &id, &holder, &template, note))
-        .await;
-    match result {
-        Ok((refunded, balance)) => {
-            tracing::info!(template = %f.template, "template refunded from the console");
-            posted.notice(
-                "ok",
-                format!(
-                    "Refunded {} ({} credits): the balance is now {}.",
-                    f.template,
-                    t.amount(refunded),
-                    t.amount(balance)
-                ),
-            );
+    let checked = (|| {
+        let note = note(&f.note);
+        check_note(&note)?;
+        Ok::<_, Goop2Error>((parse_peer_id(&f.holder)?, note))
+    })();
+    let result = match checked {
+        Err(e) => Err(e),
+        Ok((peer, note)) => {
+            let (id, template) = (t.id().clone(), f.template.clone());
+            console
+                .ledger
+                .run(move |tx| ops::refund(tx, &id, &peer, &template, note))
+                .await
         }
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    Ok(crate::web::html::see_other(&account_page(&t, &f.holder)))
+    };
+    let outcome = result.map_err(Refusal::from).map(|(refunded, balance)| {
+        tracing::info!(template = %f.template, "template refunded from the console");
+        format!(
+            "Refunded {} ({} credits): the balance is now {}.",
+            f.template,
+            t.amount(refunded),
+            t.amount(balance)
+        )
+    });
+    posted.settle_account(&t, &f.holder, outcome)
 }
 
 /// The Goop2 console of `settings`.

@@ -107,14 +107,15 @@ async fn holdings(state: &AppState, peer: &str) -> Result<(i64, Vec<String>)> {
 }
 
 /// Parses a peer id given in a body, naming the field.
-fn parse_peer_id(text: &str) -> Result<String> {
+pub(crate) fn parse_peer_id(text: &str) -> Result<String> {
     text.trim()
         .parse::<libp2p::PeerId>()
         .map(|p| p.to_string())
         .map_err(|_| Goop2Error::BadRequest("peer_id: not a valid libp2p peer id".into()))
 }
 
-fn check_note(note: &Option<String>) -> Result<()> {
+/// A note of at most 500 bytes.
+pub(crate) fn check_note(note: &Option<String>) -> Result<()> {
     match note {
         Some(n) if n.len() > 500 => Err(Goop2Error::BadRequest("note: at most 500 bytes".into())),
         _ => Ok(()),

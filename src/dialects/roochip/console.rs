@@ -19,7 +19,7 @@ use super::caller::WalletContext;
 use super::{ops, routes, settings, RoochipError, RoochipState, RoochipTenant};
 use crate::console::layout::{csrf, page};
 use crate::console::{
-    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, BASE,
+    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, Refusal, BASE,
 };
 use crate::ledger::{AccountView, Actor, Amount, LedgerError, LedgerRead};
 
@@ -106,12 +106,13 @@ fn wallet(t: &ConsoleTenant, settings: &RoochipTenant) -> WalletContext {
     }
 }
 
-/// A refusal becomes the notice of the next page; a storage failure is the page's error.
-fn refusal(e: RoochipError) -> Result<String, ConsoleError> {
-    match e {
-        RoochipError::StorageFull(s) => Err(ConsoleError::StorageFull(s)),
-        RoochipError::Internal(m) => Err(ConsoleError::Internal(m)),
-        other => Ok(other.to_string()),
+impl From<RoochipError> for Refusal {
+    fn from(e: RoochipError) -> Refusal {
+        match e {
+            RoochipError::StorageFull(s) => Refusal::Fail(ConsoleError::StorageFull(s)),
+            RoochipError::Internal(m) => Refusal::Fail(ConsoleError::Internal(m)),
+            other => Refusal::Notice(other.to_string()),
+        }
     }
 }
 
@@ -183,17 +184,15 @@ async fn generate(
         }
         Err(e) => Err(e),
     };
-    match result {
-        Ok((code, user)) => {
-            tracing::info!(tenant = %t.id(), "promo code generated from the console");
-            posted.notice(
-                "ok",
-                format!("Code for {user}: {code} (worth {} ROO). It is shown only now; share it with the user.", t.amount(credits.minor())),
-            );
-        }
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    Ok(crate::web::html::see_other(&t.path("/roochip/codes")))
+    let outcome = result.map_err(Refusal::from).map(|(code, user)| {
+        tracing::info!(tenant = %t.id(), "promo code generated from the console");
+        format!(
+            "Code for {user}: {code} (worth {} ROO). It is shown only now; share it with the user.",
+            t.amount(credits.minor())
+        )
+    });
+    let back = t.path("/roochip/codes");
+    posted.settle(outcome, &back, &back)
 }
 
 async fn reject(
@@ -205,18 +204,19 @@ async fn reject(
     let (tenant_id, id) = path.into_inner();
     let (t, s) = tenant(&console, &roochip, &tenant_id)?;
     let w = wallet(&t, s);
-    let result = console
-        .ledger
-        .run(move |tx| ops::reject_request(tx, &w, &id))
-        .await;
-    match result {
-        Ok(r) => posted.notice(
-            "ok",
-            format!("Rejected the request of {}.", r.external_user_id),
-        ),
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    Ok(crate::web::html::see_other(&t.path("/roochip/codes")))
+    let result = if id.len() > 64 {
+        Err(RoochipError::NotFound("Code request not found.".into()))
+    } else {
+        console
+            .ledger
+            .run(move |tx| ops::reject_request(tx, &w, &id))
+            .await
+    };
+    let outcome = result
+        .map_err(Refusal::from)
+        .map(|r| format!("Rejected the request of {}.", r.external_user_id));
+    let back = t.path("/roochip/codes");
+    posted.settle(outcome, &back, &back)
 }
 
 #[derive(Deserialize)]
@@ -265,23 +265,13 @@ async fn grant(
         }
         Err(e) => Err(e),
     };
-    match result {
-        Ok((minor, balance)) => {
-            tracing::info!(tenant = %t.id(), "ROO granted from the console");
-            posted.notice(
-                "ok",
-                format!(
-                    "Granted {} ROO: the balance is now {}.",
-                    t.amount(minor),
-                    t.amount(balance)
-                ),
-            );
-        }
-        Err(e) => posted.notice("error", refusal(e)?),
-    }
-    let query = serde_urlencoded::to_string([("holder", f.user.as_str())]).unwrap_or_default();
-    Ok(crate::web::html::see_other(&format!(
-        "{}?{query}",
-        t.path("/account")
-    )))
+    let outcome = result.map_err(Refusal::from).map(|(minor, balance)| {
+        tracing::info!(tenant = %t.id(), "ROO granted from the console");
+        format!(
+            "Granted {} ROO: the balance is now {}.",
+            t.amount(minor),
+            t.amount(balance)
+        )
+    });
+    posted.settle_account(&t, &f.user, outcome)
 }

@@ -281,12 +281,7 @@ pub async fn replay(
 ) -> Result<HttpResponse, AdminError> {
     let tenant = admin_tenant(&state, &req)?;
     let id = id.into_inner();
-    let view = state
-        .ledger
-        .run(move |tx| deliveries::replay(tx, id, Some(&tenant)))
-        .await?;
-    state.ledger.outbox_signal().notify_one();
-    tracing::info!(event = %view.webhook_id, tenant = %view.tenant, "webhook delivery replayed");
+    let view = deliveries::replay_now(&state.ledger, id, Some(tenant)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

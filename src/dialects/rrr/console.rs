@@ -16,7 +16,7 @@ use super::repo::RrrReads;
 use super::{RrrError, RrrState};
 use crate::console::layout::{csrf, page};
 use crate::console::{
-    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, BASE,
+    ConsoleDialect, ConsoleError, ConsoleState, ConsoleTenant, Operator, Posted, Refusal, BASE,
 };
 use crate::ledger::LedgerError;
 
@@ -146,17 +146,16 @@ async fn approve(
         Ok::<_, RrrError>(status)
     }
     .await;
-    match result {
-        Ok(status) => {
+    let outcome = result
+        .map_err(|e| match e {
+            RrrError::StorageFull(s) => Refusal::Fail(ConsoleError::StorageFull(s)),
+            RrrError::Internal(m) => Refusal::Fail(ConsoleError::Internal(m)),
+            other => Refusal::Notice(other.to_string()),
+        })
+        .map(|status| {
             tracing::info!(status = %status, "promotion approved from the console");
-            posted.notice(
-                "ok",
-                format!("Approved as RRR admin: the promotion is now {status}."),
-            );
-        }
-        Err(RrrError::StorageFull(s)) => return Err(ConsoleError::StorageFull(s)),
-        Err(RrrError::Internal(m)) => return Err(ConsoleError::Internal(m)),
-        Err(e) => posted.notice("error", e.to_string()),
-    }
-    Ok(crate::web::html::see_other(&t.path("/rrr/promotions")))
+            format!("Approved as RRR admin: the promotion is now {status}.")
+        });
+    let back = t.path("/rrr/promotions");
+    posted.settle(outcome, &back, &back)
 }

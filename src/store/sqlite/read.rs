@@ -191,10 +191,12 @@ impl ReadBackend for SqliteRead {
     fn daily_flows(&mut self, tenant: &TenantId, since: &str) -> Result<Vec<DayFlow>, LedgerError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT substr(created_at, 1, 10) AS day,
-                    coalesce(sum(CASE WHEN amount > 0 THEN amount END), 0),
+                    coalesce(sum(CASE WHEN amount > 0 AND bucket = 'available' THEN amount END), 0),
                     coalesce(sum(CASE WHEN amount < 0 THEN -amount END), 0)
              FROM credit_transactions
-             WHERE tenant_id = ?1 AND bucket = 'available' AND created_at >= ?2
+             WHERE tenant_id = ?1 AND created_at >= ?2
+               AND ((bucket = 'available' AND kind NOT IN ('hold', 'release'))
+                    OR (bucket = 'held' AND kind = 'capture'))
              GROUP BY day ORDER BY day",
         )?;
         let rows = stmt.query_map(params![tenant.as_str(), since], |r| {
