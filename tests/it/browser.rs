@@ -9,12 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use libp2p::identity::Keypair;
 use serde_json::{json, Value};
 
 use crate::common::{within, ADMIN_TOKEN, WAIT};
 use crate::console::{Console, Scene};
-use rendezvous_credits::client::PeerClient;
 
 /// axe-core, injected into each page checked.
 const AXE: &str = include_str!("fixtures/axe.min.js");
@@ -205,17 +203,7 @@ async fn the_store_ui_and_the_console_in_a_real_browser() {
     let scene = Scene::start().await;
     let node = &scene.node;
     let installs = tempfile::tempdir().unwrap();
-    let key = Keypair::generate_ed25519();
-    let peer = key.public().to_peer_id();
-    let ui = rendezvous_credits::peer_ui::start(
-        PeerClient::new(&node.base, key),
-        &node.base,
-        "127.0.0.1:0",
-        installs.path().to_path_buf(),
-        false,
-    )
-    .await
-    .expect("the store UI starts");
+    let (ui, peer) = crate::store_ui::start_ui(node, installs.path()).await;
     let store = ui.url();
     let b = Browser::start().await;
 

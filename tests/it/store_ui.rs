@@ -8,22 +8,32 @@ use reqwest::{redirect, StatusCode};
 use crate::common::TestNode;
 use rendezvous_credits::client::PeerClient;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_store_ui_refuses_other_hosts_and_cross_site_posts() {
-    let node = TestNode::start(|_| {}).await;
+/// A store UI on a free loopback port for a new peer of `node`, installing below
+/// `installs`; returns it and the peer's id.
+pub async fn start_ui(
+    node: &TestNode,
+    installs: &std::path::Path,
+) -> (rendezvous_credits::peer_ui::RunningUi, libp2p::PeerId) {
     let key = Keypair::generate_ed25519();
     let peer = key.public().to_peer_id();
-    node.grant(&peer, 300).await;
-    let installs = tempfile::tempdir().unwrap();
     let ui = rendezvous_credits::peer_ui::start(
         PeerClient::new(&node.base, key),
         &node.base,
         "127.0.0.1:0",
-        installs.path().to_path_buf(),
+        installs.to_path_buf(),
         false,
     )
     .await
-    .unwrap();
+    .expect("the store UI starts");
+    (ui, peer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_ui_refuses_other_hosts_and_cross_site_posts() {
+    let node = TestNode::start(|_| {}).await;
+    let installs = tempfile::tempdir().unwrap();
+    let (ui, peer) = start_ui(&node, installs.path()).await;
+    node.grant(&peer, 300).await;
     let http = reqwest::Client::builder()
         .redirect(redirect::Policy::none())
         .build()
