@@ -16,27 +16,7 @@ const SCHEMA: &str = include_str!("../../../schema.sql");
 
 /// The migrations of [`SCHEMA`] in order, as (version, SQL).
 fn migrations() -> Vec<(i64, &'static str)> {
-    // (version, where its marker line starts, where its SQL starts)
-    let mut marks: Vec<(i64, usize, usize)> = Vec::new();
-    let mut offset = 0;
-    for line in SCHEMA.split_inclusive('\n') {
-        if let Some(n) = line.trim().strip_prefix("-- version ") {
-            if let Ok(n) = n.trim().parse() {
-                marks.push((n, offset, offset + line.len()));
-            }
-        }
-        offset += line.len();
-    }
-    let ends = marks
-        .iter()
-        .skip(1)
-        .map(|(_, marker, _)| *marker)
-        .chain(std::iter::once(SCHEMA.len()));
-    marks
-        .iter()
-        .zip(ends)
-        .map(|((n, _, start), end)| (*n, &SCHEMA[*start..end]))
-        .collect()
+    crate::store::versions(SCHEMA)
 }
 
 /// The schema version this build writes.
