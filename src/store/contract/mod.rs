@@ -48,6 +48,24 @@ macro_rules! contract_tests {
             time::a_failing_item_does_not_hold_back_the_others,
         );
     };
+    // The core's tests alone: a backend that does not implement the modules'
+    // repositories yet.
+    (core: $open:path) => {
+        $crate::contract_tests!(@each $open;
+            core::answered_events_are_below_the_durable_watermark,
+            core::verify_reads_one_snapshot_while_writes_go_on,
+            core::holds_move_between_buckets_and_belong_to_their_account,
+            time::lots_are_consumed_earliest_expiry_first,
+            time::many_lots_chargebacks_and_expiring_reads,
+            time::the_expiry_job_takes_back_what_is_left,
+            time::a_reversal_restores_the_lots_a_debit_took,
+            time::pending_credits_post_or_cancel_once,
+            time::holds_release_themselves_when_they_expire,
+            time::idempotency_replays_refuses_and_sweeps,
+            time::the_scheduler_runs_every_job,
+            time::a_failing_item_does_not_hold_back_the_others,
+        );
+    };
     (@each $open:path; $($module:ident :: $name:ident),* $(,)?) => {
         $(
             #[test]

@@ -4,16 +4,49 @@
 //!
 //! So far: the schema of the core's tables (`schema.sql` beside this file, bigint
 //! money, the same constraints as SQLite, entries append-only by trigger, the chain
-//! head kept on the tenant row for `SELECT … FOR UPDATE`, delivery leases) and the
-//! migrations that bring a database to it ([`migrate`]). The core's backend traits
-//! are not implemented yet: a node cannot serve from PostgreSQL in this build.
+//! head kept on the tenant row for `SELECT … FOR UPDATE`, delivery leases), the
+//! migrations that bring a database to it ([`migrate`]), and the core's backend:
+//! the writer with group commit ([`engine`]), its transaction ([`tx`]) and the reads
+//! ([`read`]), which pass the core's contract tests. The modules' repositories
+//! (Goop2, Roochip, RRR, payments, webhooks, the peer directory) are not implemented
+//! yet, so a node cannot serve from PostgreSQL in this build.
 
+mod engine;
 pub mod migrate;
+pub mod read;
+pub mod tx;
+
+use std::sync::Arc;
 
 pub use migrate::{migrate, schema_version};
 
-use crate::ledger::LedgerError;
+use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories};
 use crate::secret::Secret;
+
+/// The repositories this backend implements: none of the modules' yet.
+pub fn repositories() -> Repositories {
+    Repositories::new()
+}
+
+/// Opens the ledger on the database at `url`: connects, migrates, and starts the
+/// writer and `options.read_pool_size` readers. `options.max_batch` is the group
+/// commit's batch; `synchronous` and `max_pages` are SQLite's and not used here.
+///
+/// # Errors
+/// Connection, migration and storage errors.
+pub fn open(url: &Secret, options: LedgerOptions) -> Result<Ledger, LedgerError> {
+    let mut client = connect(url)?;
+    migrate(&mut client)?;
+    let location = url
+        .expose()
+        .parse::<postgres::Config>()
+        .ok()
+        .and_then(|c| c.get_dbname().map(|db| format!("PostgreSQL database {db}")))
+        .unwrap_or_else(|| "PostgreSQL".into());
+    let repos = Arc::new(repositories());
+    let engine = engine::PgEngine::start(url.clone(), client, repos.clone(), &options, location)?;
+    Ok(Ledger::new(Arc::new(engine), repos))
+}
 
 /// A PostgreSQL error as a core error: out of disk (SQLSTATE class 53, e.g. 53100
 /// `disk_full`) is [`LedgerError::StorageFull`], anything else
@@ -53,6 +86,25 @@ pub fn connect(url: &Secret) -> Result<postgres::Client, LedgerError> {
             hosts.join(",")
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::Fixture;
+
+    fn fixture() -> Fixture {
+        let db = testing::TestDatabase::create();
+        let url = db.url.clone();
+        let ledger = open(&url, LedgerOptions::default()).unwrap();
+        Fixture {
+            ledger,
+            reopen: Box::new(move || open(&url, LedgerOptions::default()).unwrap()),
+            _keep: Box::new(db),
+        }
+    }
+
+    crate::contract_tests!(core: fixture);
 }
 
 /// Databases for tests: a fresh one per test on the server named by
