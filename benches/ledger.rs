@@ -4,7 +4,8 @@
 //! `cargo bench --bench ledger` runs it with the defaults; environment variables:
 //! `RC_BENCH_SUBMITTERS` (64), `RC_BENCH_SECONDS` (5), `RC_BENCH_MAX_BATCH` (a list,
 //! default "4096,1"), `RC_BENCH_DIR` (a folder on the disk to measure; default a temp
-//! folder).
+//! folder), `RC_BENCH_POSTGRES_URL` (measure the PostgreSQL backend on that database
+//! instead of SQLite; it is migrated and written to).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,13 +28,14 @@ fn run(max_batch: usize, submitters: usize, seconds: u64) -> (f64, u64, u64) {
         Ok(d) => tempfile::tempdir_in(d).expect("temp dir"),
         Err(_) => tempfile::tempdir().expect("temp dir"),
     };
-    let ledger = store::sqlite::open(
-        &dir.path().join("ledger.db"),
-        LedgerOptions {
-            max_batch,
-            ..LedgerOptions::default()
-        },
-    )
+    let options = LedgerOptions {
+        max_batch,
+        ..LedgerOptions::default()
+    };
+    let ledger = match std::env::var("RC_BENCH_POSTGRES_URL") {
+        Ok(url) => store::postgres::open(&rendezvous_credits::secret::Secret::new(url), options),
+        Err(_) => store::sqlite::open(&dir.path().join("ledger.db"), options),
+    }
     .expect("open ledger");
     let tenant = TenantId::new("bench").expect("tenant id");
     ledger
@@ -103,8 +105,13 @@ fn main() {
         .filter_map(|b| b.trim().parse::<usize>().ok())
     {
         let (rate, commits, max_seen) = run(max_batch, submitters, seconds);
+        let backend = if std::env::var("RC_BENCH_POSTGRES_URL").is_ok() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
         println!(
-            "ledger grants: max_batch={max_batch:<5} submitters={submitters} seconds={seconds} \
+            "ledger grants ({backend}): max_batch={max_batch:<5} submitters={submitters} seconds={seconds} \
              -> {rate:>10.0} units/s, {commits} commits, largest batch {max_seen}"
         );
         results.push((max_batch, rate));

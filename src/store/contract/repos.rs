@@ -32,15 +32,23 @@ pub fn template_purchases(open: fn() -> Fixture) {
             assert_eq!(repo.owned(a, "poker")?, None);
             repo.insert_purchase(a, "poker", 100, e.id, now)?;
             repo.insert_purchase(a, "studio", 50, e.id, now)?;
-            assert!(repo.insert_purchase(a, "poker", 100, e.id, now).is_err());
             let poker = repo.owned(a, "poker")?.unwrap();
             assert_eq!((poker.template.as_str(), poker.price_paid), ("poker", 100));
             repo.revoke_purchase(poker.id, Some(e.id), now)?;
             assert_eq!(repo.owned(a, "poker")?, None);
             repo.insert_purchase(a, "poker", 90, e.id, now)?;
-            Ok::<_, LedgerError>(a)
+            Ok::<_, LedgerError>((a, e.id))
         })
         .unwrap();
+    let (account, entry) = account;
+    // A second live purchase of a template is refused, and fails its unit (on
+    // PostgreSQL a failed statement ends what the transaction can do).
+    let twice = f.ledger.run_blocking(move |tx| {
+        let now = tx.now();
+        tx.repo::<dyn Purchases>()?
+            .insert_purchase(account, "poker", 100, entry, now)
+    });
+    assert!(twice.is_err());
     let (owned, owns, not) = f
         .ledger
         .read_blocking(|r| {
@@ -399,6 +407,18 @@ pub fn payments(open: fn() -> Fixture) {
     f.ledger.shutdown();
 }
 
+/// The campaign the contract makes: `SPRING`, 5 credits, at most 2 redemptions.
+fn spring() -> NewCampaign {
+    NewCampaign {
+        code: "SPRING".into(),
+        amount: 5,
+        starts_at: "2026-01-01T00:00:00Z".into(),
+        ends_at: "2026-02-01T00:00:00Z".into(),
+        max_redemptions: 2,
+        note: Some("n".into()),
+    }
+}
+
 /// Campaigns and referrals: a code once per tenant, one redemption per account up to
 /// the maximum, one invite code per account found only in its tenant, one referral per
 /// invitee, and bonuses counted per inviter.
@@ -415,10 +435,11 @@ pub fn campaigns_and_referrals(open: fn() -> Fixture) {
             lots: false,
         })
         .unwrap();
-    let tt = t.clone();
-    f.ledger
+    let (tt, ot) = (t.clone(), other.clone());
+    let (a, b, c, id, entry) = f
+        .ledger
         .run_blocking(move |tx| {
-            let t = tt;
+            let (t, other) = (tt, ot);
             let (a, b, c) = (
                 tx.open_account(&t, "a")?,
                 tx.open_account(&t, "b")?,
@@ -433,33 +454,20 @@ pub fn campaigns_and_referrals(open: fn() -> Fixture) {
             let opened = tx.repo::<dyn Promotions>()?.account_opened_at(a)?;
             assert_eq!(opened, now);
             let repo = tx.repo::<dyn Promotions>()?;
-            let campaign = NewCampaign {
-                code: "SPRING".into(),
-                amount: 5,
-                starts_at: "2026-01-01T00:00:00Z".into(),
-                ends_at: "2026-02-01T00:00:00Z".into(),
-                max_redemptions: 2,
-                note: Some("n".into()),
-            };
-            let id = repo.insert_campaign(&t, &campaign, now)?;
-            assert!(repo.insert_campaign(&t, &campaign, now).is_err());
-            assert!(repo.insert_campaign(&other, &campaign, now).is_ok());
+            let id = repo.insert_campaign(&t, &spring(), now)?;
+            assert!(repo.insert_campaign(&other, &spring(), now).is_ok());
             assert!(repo.code_taken(&t, "SPRING")?);
             assert!(!repo.code_taken(&t, "AUTUMN")?);
             assert!(!repo.has_redeemed(id, a)?);
             repo.insert_redemption(id, a, e.id, now)?;
             assert!(repo.has_redeemed(id, a)?);
-            assert!(repo.insert_redemption(id, a, e.id, now).is_err());
             repo.insert_redemption(id, b, e.id, now)?;
-            // Past the maximum the store refuses.
-            assert!(repo.insert_redemption(id, c, e.id, now).is_err());
             let stored = repo.campaign(&t, "SPRING")?.unwrap();
             assert_eq!((stored.redeemed, stored.max_redemptions), (2, 2));
             assert_eq!(repo.campaign(&t, "spring")?, None);
 
             assert_eq!(repo.referral_code(a)?, None);
             repo.insert_referral_code(a, "INVITEA", now)?;
-            assert!(repo.insert_referral_code(b, "INVITEA", now).is_err());
             assert_eq!(repo.referral_code(a)?.as_deref(), Some("INVITEA"));
             assert!(repo.code_taken(&other, "INVITEA")?);
             assert_eq!(repo.referral_owner(&t, "INVITEA")?, Some(a));
@@ -468,13 +476,48 @@ pub fn campaigns_and_referrals(open: fn() -> Fixture) {
             repo.insert_referral(b, a, Some(e.id), Some(e.id), now)?;
             repo.insert_referral(c, a, Some(e.id), None, now)?;
             assert!(repo.referred(b)?);
-            assert!(repo.insert_referral(b, a, None, None, now).is_err());
-            assert!(repo.insert_referral(a, a, None, None, now).is_err());
             assert_eq!(repo.inviter_bonuses(a)?, 1);
             assert_eq!(repo.inviter_bonuses(b)?, 0);
-            Ok::<_, LedgerError>(())
+            Ok::<_, LedgerError>((a, b, c, id, e.id))
         })
         .unwrap();
+    // Each refusal fails its unit (on PostgreSQL a failed statement ends what the
+    // transaction can do) and changes nothing.
+    type Refused = Box<dyn FnOnce(&mut dyn Promotions, &str) -> Result<(), LedgerError> + Send>;
+    let tt = t.clone();
+    let refusals: Vec<(&str, Refused)> = vec![
+        (
+            "the same code twice in a tenant",
+            Box::new(move |r, now| r.insert_campaign(&tt, &spring(), now).map(drop)),
+        ),
+        (
+            "a second redemption by one account",
+            Box::new(move |r, now| r.insert_redemption(id, a, entry, now)),
+        ),
+        (
+            "a redemption past the maximum",
+            Box::new(move |r, now| r.insert_redemption(id, c, entry, now)),
+        ),
+        (
+            "an invite code taken",
+            Box::new(move |r, now| r.insert_referral_code(b, "INVITEA", now)),
+        ),
+        (
+            "a second referral of an invitee",
+            Box::new(move |r, now| r.insert_referral(b, a, None, None, now)),
+        ),
+        (
+            "a self-referral",
+            Box::new(move |r, now| r.insert_referral(a, a, None, None, now)),
+        ),
+    ];
+    for (what, refused) in refusals {
+        let result = f.ledger.run_blocking(move |tx| {
+            let now = tx.now().to_string();
+            refused(tx.repo::<dyn Promotions>()?, &now)
+        });
+        assert!(result.is_err(), "{what} is refused");
+    }
     let campaigns = f
         .ledger
         .read_blocking(move |r| r.repo::<dyn PromotionReads>()?.campaigns(&t))

@@ -191,3 +191,59 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX idx_deliveries_pending ON webhook_deliveries (status, outbox_id);
 CREATE INDEX idx_deliveries_account
     ON webhook_deliveries (account_id, endpoint_id, status, outbox_id);
+
+-- version 2
+
+-- Goop2: template ownership, campaigns and referrals (as SQLite's versions 1 and 6).
+
+CREATE TABLE template_purchases (
+    id              bigserial PRIMARY KEY,
+    account_id      bigint NOT NULL REFERENCES credit_accounts(id),
+    template_name   text NOT NULL,
+    price_paid      bigint NOT NULL CHECK (price_paid >= 0),
+    txn_id          bigint REFERENCES credit_transactions(id),
+    created_at      text NOT NULL,
+    revoked_at      text,
+    refund_txn_id   bigint REFERENCES credit_transactions(id)
+);
+CREATE UNIQUE INDEX idx_purchases_owned
+    ON template_purchases (account_id, template_name) WHERE revoked_at IS NULL;
+
+CREATE TABLE campaigns (
+    id               bigserial PRIMARY KEY,
+    tenant_id        text NOT NULL REFERENCES tenants(id),
+    code             text NOT NULL,
+    amount           bigint NOT NULL CHECK (amount > 0),
+    starts_at        text NOT NULL,
+    ends_at          text NOT NULL CHECK (ends_at > starts_at),
+    max_redemptions  bigint NOT NULL CHECK (max_redemptions > 0),
+    redeemed         bigint NOT NULL DEFAULT 0
+                     CHECK (redeemed >= 0 AND redeemed <= max_redemptions),
+    note             text,
+    created_at       text NOT NULL,
+    UNIQUE (tenant_id, code)
+);
+
+CREATE TABLE campaign_redemptions (
+    campaign_id  bigint NOT NULL REFERENCES campaigns(id),
+    account_id   bigint NOT NULL REFERENCES credit_accounts(id),
+    entry_id     bigint NOT NULL REFERENCES credit_transactions(id),
+    created_at   text NOT NULL,
+    PRIMARY KEY (campaign_id, account_id)
+);
+
+CREATE TABLE referral_codes (
+    code        text PRIMARY KEY,
+    account_id  bigint NOT NULL UNIQUE REFERENCES credit_accounts(id),
+    created_at  text NOT NULL
+);
+
+CREATE TABLE referrals (
+    invitee_account  bigint PRIMARY KEY REFERENCES credit_accounts(id),
+    inviter_account  bigint NOT NULL REFERENCES credit_accounts(id),
+    invitee_entry    bigint REFERENCES credit_transactions(id),
+    inviter_entry    bigint REFERENCES credit_transactions(id),
+    created_at       text NOT NULL,
+    CHECK (invitee_account <> inviter_account)
+);
+CREATE INDEX idx_referrals_inviter ON referrals (inviter_account);
