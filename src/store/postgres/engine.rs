@@ -318,26 +318,36 @@ impl Writer {
             self.abort_unrun(queue, &e);
             return;
         }
-        self.tx.events_written = false;
-        self.tx.max_outbox_id = 0;
+        self.tx.begin_batch();
         let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
         let mut ran = 0u64;
+        // The kept unit's savepoint is released together with the next one's start:
+        // one round trip between units.
+        let mut release_first = false;
         while ran < self.max_batch as u64 {
             let Some(unit) = queue.pop_front() else { break };
-            if let Err(e) = self.tx.conn.client.batch_execute("SAVEPOINT unit") {
+            let start = if release_first {
+                "RELEASE SAVEPOINT unit; SAVEPOINT unit"
+            } else {
+                "SAVEPOINT unit"
+            };
+            if let Err(e) = self.tx.conn.client.batch_execute(start) {
                 queue.push_front(unit);
                 self.abort_batch(replies, &error(e));
                 return;
             }
             ran += 1;
+            self.tx.begin_unit();
             let outcome = {
                 let mut tx = LedgerTx::new(&mut self.tx, &self.repos, &now);
                 catch_unwind(AssertUnwindSafe(|| unit.run(&mut tx)))
             };
             let keep = matches!(&outcome, Ok((true, _)));
+            release_first = keep;
             let settled = if keep {
-                self.tx.conn.client.batch_execute("RELEASE SAVEPOINT unit")
+                Ok(())
             } else {
+                self.tx.rollback_unit();
                 self.tx
                     .conn
                     .client
@@ -348,13 +358,25 @@ impl Writer {
                 Err(_) => tracing::error!("a unit of work panicked; rolled back"),
             }
             if let Err(e) = settled {
-                // A failed statement the unit let pass aborts the transaction until the
-                // savepoint is rolled back: RELEASE fails then, and the unit's effects
-                // cannot be kept. The batch fails as a whole.
                 tracing::error!(error = %e, "savepoint settle failed");
                 self.abort_batch(replies, &error(e));
                 return;
             }
+        }
+        // A kept unit whose statements failed cannot be released: the batch fails.
+        let closed = if release_first {
+            self.tx
+                .conn
+                .client
+                .batch_execute("RELEASE SAVEPOINT unit")
+                .map_err(error)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = closed.and_then(|()| self.tx.write_heads()) {
+            tracing::error!(error = %e, "closing the batch failed");
+            self.abort_batch(replies, &e);
+            return;
         }
         // Committed with this batch: its own events and every one committed before.
         let head = match max_outbox_id(&mut self.tx.conn.client) {

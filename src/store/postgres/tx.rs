@@ -81,6 +81,14 @@ pub struct PgTx {
     pub(crate) events_written: bool,
     /// The highest outbox id the batch wrote (0: none).
     pub(crate) max_outbox_id: i64,
+    /// The chain heads this transaction locked and advanced. Valid until the
+    /// transaction ends (the rows stay locked meanwhile); written back to the tenant
+    /// rows once, before COMMIT ([`PgTx::write_heads`]).
+    heads: HashMap<String, ChainHead>,
+    /// What the current unit changed in `heads`, to undo when its savepoint rolls back.
+    undo: Vec<(String, Option<ChainHead>)>,
+    /// Heads advanced since the last [`PgTx::write_heads`].
+    advanced: std::collections::BTreeSet<String>,
 }
 
 impl PgTx {
@@ -89,7 +97,48 @@ impl PgTx {
             conn: PgConn::new(client),
             events_written: false,
             max_outbox_id: 0,
+            heads: HashMap::new(),
+            undo: Vec::new(),
+            advanced: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// A new transaction: nothing is locked or cached yet.
+    pub(crate) fn begin_batch(&mut self) {
+        self.events_written = false;
+        self.max_outbox_id = 0;
+        self.heads.clear();
+        self.undo.clear();
+        self.advanced.clear();
+    }
+
+    /// A new unit: its changes to the cached heads are the ones to undo.
+    pub(crate) fn begin_unit(&mut self) {
+        self.undo.clear();
+    }
+
+    /// The unit's savepoint was rolled back: so are its heads (and the locks it took).
+    pub(crate) fn rollback_unit(&mut self) {
+        while let Some((tenant, previous)) = self.undo.pop() {
+            match previous {
+                Some(head) => self.heads.insert(tenant, head),
+                None => self.heads.remove(&tenant),
+            };
+        }
+    }
+
+    /// Writes the advanced chain heads to their tenant rows (one statement per tenant
+    /// per batch).
+    pub(crate) fn write_heads(&mut self) -> Result<(), LedgerError> {
+        for tenant in std::mem::take(&mut self.advanced) {
+            if let Some((seq, hash)) = self.heads.get(&tenant).copied() {
+                self.conn.execute(
+                    "UPDATE tenants SET head_seq = $2, head_hash = $3 WHERE id = $1",
+                    &[&tenant, &seq, &&hash[..]],
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +292,9 @@ impl LedgerBackend for PgTx {
     }
 
     fn chain_head_for_update(&mut self, tenant: &TenantId) -> Result<ChainHead, LedgerError> {
+        if let Some(head) = self.heads.get(tenant.as_str()) {
+            return Ok(*head);
+        }
         let row = self
             .conn
             .query_opt(
@@ -251,15 +303,18 @@ impl LedgerBackend for PgTx {
             )?
             .ok_or_else(|| LedgerError::UnknownTenant(tenant.to_string()))?;
         let seq: i64 = row.get(0);
-        match row.get::<_, Option<Vec<u8>>>(1) {
-            None => Ok((0, GENESIS)),
-            Some(hash) => Ok((
+        let head = match row.get::<_, Option<Vec<u8>>>(1) {
+            None => (0, GENESIS),
+            Some(hash) => (
                 seq,
                 <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
                     LedgerError::Invalid(format!("tenant {tenant}: malformed chain head"))
                 })?,
-            )),
-        }
+            ),
+        };
+        let previous = self.heads.insert(tenant.to_string(), head);
+        self.undo.push((tenant.to_string(), previous));
+        Ok(head)
     }
 
     fn append_entry(&mut self, e: &NewEntry<'_>) -> Result<i64, LedgerError> {
@@ -287,10 +342,11 @@ impl LedgerBackend for PgTx {
                 &hash,
             ],
         )?;
-        self.conn.execute(
-            "UPDATE tenants SET head_seq = $2, head_hash = $3 WHERE id = $1",
-            &[&f.tenant_id, &f.seq, &hash],
-        )?;
+        let previous = self
+            .heads
+            .insert(f.tenant_id.to_string(), (f.seq, e.hash));
+        self.undo.push((f.tenant_id.to_string(), previous));
+        self.advanced.insert(f.tenant_id.to_string());
         row.map(|r| r.get(0))
             .ok_or_else(|| LedgerError::Invalid("the entry was not written".into()))
     }
