@@ -1,7 +1,8 @@
 //! Storage engines behind the core's [`backend`](crate::ledger::backend) traits and
 //! the modules' repository traits. Each engine lives in its own folder and is the
 //! only code that names it: [`sqlite`] (embedded, the default) and [`postgres`]
-//! (several nodes on one database; its schema and migrations so far).
+//! (several nodes on one database; in progress: the core's backend and Goop2's
+//! repositories so far).
 
 pub mod postgres;
 pub mod sqlite;

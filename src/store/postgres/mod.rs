@@ -7,9 +7,10 @@
 //! head kept on the tenant row for `SELECT … FOR UPDATE`, delivery leases), the
 //! migrations that bring a database to it ([`migrate`]), and the core's backend:
 //! the writer with group commit ([`engine`]), its transaction ([`tx`]) and the reads
-//! ([`read`]), which pass the core's contract tests. The modules' repositories
-//! (Goop2, Roochip, RRR, payments, webhooks, the peer directory) are not implemented
-//! yet, so a node cannot serve from PostgreSQL in this build.
+//! ([`read`]), and Goop2's repositories, which pass the store contract's tests of the
+//! core and of those repositories. The other modules' repositories (Roochip, RRR,
+//! payments, webhooks, the peer directory) are not implemented yet, so a node cannot
+//! serve from PostgreSQL in this build.
 
 mod engine;
 mod goop2;

@@ -342,9 +342,7 @@ impl LedgerBackend for PgTx {
                 &hash,
             ],
         )?;
-        let previous = self
-            .heads
-            .insert(f.tenant_id.to_string(), (f.seq, e.hash));
+        let previous = self.heads.insert(f.tenant_id.to_string(), (f.seq, e.hash));
         self.undo.push((f.tenant_id.to_string(), previous));
         self.advanced.insert(f.tenant_id.to_string());
         row.map(|r| r.get(0))
