@@ -89,15 +89,6 @@ pub fn check_csrf(csrf: Option<&str>, expected: &str) -> Result<(), GuardError> 
     }
 }
 
-/// Checks the origin of `req` and that the form's `csrf` equals `expected`.
-///
-/// # Errors
-/// [`GuardError`].
-pub fn check_post(req: &HttpRequest, csrf: Option<&str>, expected: &str) -> Result<(), GuardError> {
-    same_origin(req)?;
-    check_csrf(csrf, expected)
-}
-
 #[derive(serde::Deserialize)]
 struct CsrfField {
     csrf: Option<String>,
@@ -167,13 +158,24 @@ mod tests {
         let token = random_token();
         assert_eq!(token.len(), 43);
         assert_ne!(token, random_token());
-        let req = post(&[("Origin", "http://node.example:8080")]);
-        assert_eq!(check_post(&req, Some(&token), &token), Ok(()));
-        assert_eq!(check_post(&req, None, &token), Err(GuardError::Csrf));
-        assert_eq!(
-            check_post(&req, Some(&token[1..]), &token),
-            Err(GuardError::Csrf)
-        );
-        assert_eq!(check_post(&req, Some(""), ""), Err(GuardError::Csrf));
+        assert_eq!(check_csrf(Some(&token), &token), Ok(()));
+        assert_eq!(check_csrf(None, &token), Err(GuardError::Csrf));
+        assert_eq!(check_csrf(Some(&token[1..]), &token), Err(GuardError::Csrf));
+        assert_eq!(check_csrf(Some(""), ""), Err(GuardError::Csrf));
+        #[derive(serde::Deserialize, Debug)]
+        struct Amount {
+            amount: String,
+        }
+        let form = format!("csrf={token}&amount=5");
+        let parsed: Amount = checked_form(form.as_bytes(), &token).unwrap();
+        assert_eq!(parsed.amount, "5");
+        assert!(matches!(
+            checked_form::<Amount>(b"amount=5", &token),
+            Err(FormError::Guard(GuardError::Csrf))
+        ));
+        assert!(matches!(
+            checked_form::<Amount>(format!("csrf={token}").as_bytes(), &token),
+            Err(FormError::Malformed(_))
+        ));
     }
 }

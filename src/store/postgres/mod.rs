@@ -7,16 +7,17 @@
 //! head kept on the tenant row for `SELECT … FOR UPDATE`, delivery leases), the
 //! migrations that bring a database to it ([`migrate`]), and the core's backend:
 //! the writer with group commit ([`engine`]), its transaction ([`tx`]) and the reads
-//! ([`read`]), and Goop2's repositories, which pass the store contract's tests of the
-//! core and of those repositories. The other modules' repositories (Roochip, RRR,
-//! payments, webhooks, the peer directory) are not implemented yet, so a node cannot
-//! serve from PostgreSQL in this build.
+//! ([`read`]), Goop2's repositories and the webhooks' (deliveries and endpoints),
+//! which pass the store contract's tests of the core and of those repositories. The
+//! other modules' repositories (Roochip, RRR, payments, the peer directory) are not
+//! implemented yet, so a node cannot serve from PostgreSQL in this build.
 
 mod engine;
 mod goop2;
 pub mod migrate;
 pub mod read;
 pub mod tx;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,10 +34,15 @@ fn rd(a: &mut dyn std::any::Any) -> Option<&mut read::PgRead> {
     a.downcast_mut::<read::PgRead>()
 }
 
-/// The repositories this backend implements so far: Goop2's.
+/// The repositories this backend implements so far: Goop2's and the webhooks'.
 pub fn repositories() -> Repositories {
     use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
+    use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
     let mut r = Repositories::new();
+    r.register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
+        .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
+        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
+        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads));
     r.register::<dyn Purchases>(|a| tx(a).map(|t| t as &mut dyn Purchases))
         .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
         .register::<dyn Promotions>(|a| tx(a).map(|t| t as &mut dyn Promotions))

@@ -84,9 +84,7 @@ pub struct PgTx {
     /// The chain heads this transaction locked and advanced. Valid until the
     /// transaction ends (the rows stay locked meanwhile); written back to the tenant
     /// rows once, before COMMIT ([`PgTx::write_heads`]).
-    heads: HashMap<String, ChainHead>,
-    /// What the current unit changed in `heads`, to undo when its savepoint rolls back.
-    undo: Vec<(String, Option<ChainHead>)>,
+    heads: crate::store::ChainHeads,
     /// Heads advanced since the last [`PgTx::write_heads`].
     advanced: std::collections::BTreeSet<String>,
 }
@@ -97,8 +95,7 @@ impl PgTx {
             conn: PgConn::new(client),
             events_written: false,
             max_outbox_id: 0,
-            heads: HashMap::new(),
-            undo: Vec::new(),
+            heads: crate::store::ChainHeads::default(),
             advanced: std::collections::BTreeSet::new(),
         }
     }
@@ -108,30 +105,24 @@ impl PgTx {
         self.events_written = false;
         self.max_outbox_id = 0;
         self.heads.clear();
-        self.undo.clear();
         self.advanced.clear();
     }
 
     /// A new unit: its changes to the cached heads are the ones to undo.
     pub(crate) fn begin_unit(&mut self) {
-        self.undo.clear();
+        self.heads.begin_unit();
     }
 
     /// The unit's savepoint was rolled back: so are its heads (and the locks it took).
     pub(crate) fn rollback_unit(&mut self) {
-        while let Some((tenant, previous)) = self.undo.pop() {
-            match previous {
-                Some(head) => self.heads.insert(tenant, head),
-                None => self.heads.remove(&tenant),
-            };
-        }
+        self.heads.rollback_unit();
     }
 
     /// Writes the advanced chain heads to their tenant rows (one statement per tenant
     /// per batch).
     pub(crate) fn write_heads(&mut self) -> Result<(), LedgerError> {
         for tenant in std::mem::take(&mut self.advanced) {
-            if let Some((seq, hash)) = self.heads.get(&tenant).copied() {
+            if let Some((seq, hash)) = self.heads.get(&tenant) {
                 self.conn.execute(
                     "UPDATE tenants SET head_seq = $2, head_hash = $3 WHERE id = $1",
                     &[&tenant, &seq, &&hash[..]],
@@ -293,7 +284,7 @@ impl LedgerBackend for PgTx {
 
     fn chain_head_for_update(&mut self, tenant: &TenantId) -> Result<ChainHead, LedgerError> {
         if let Some(head) = self.heads.get(tenant.as_str()) {
-            return Ok(*head);
+            return Ok(head);
         }
         let row = self
             .conn
@@ -312,8 +303,7 @@ impl LedgerBackend for PgTx {
                 })?,
             ),
         };
-        let previous = self.heads.insert(tenant.to_string(), head);
-        self.undo.push((tenant.to_string(), previous));
+        self.heads.advance(tenant.to_string(), head.0, head.1);
         Ok(head)
     }
 
@@ -342,8 +332,7 @@ impl LedgerBackend for PgTx {
                 &hash,
             ],
         )?;
-        let previous = self.heads.insert(f.tenant_id.to_string(), (f.seq, e.hash));
-        self.undo.push((f.tenant_id.to_string(), previous));
+        self.heads.advance(f.tenant_id.to_string(), f.seq, e.hash);
         self.advanced.insert(f.tenant_id.to_string());
         row.map(|r| r.get(0))
             .ok_or_else(|| LedgerError::Invalid("the entry was not written".into()))

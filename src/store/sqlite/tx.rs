@@ -18,7 +18,7 @@ use crate::ledger::{AccountId, Balances, Bucket, LedgerError, TenantId, TenantSp
 /// after the commit).
 pub struct SqliteTx {
     pub(crate) conn: Connection,
-    pub(crate) heads: ChainHeads,
+    pub(crate) heads: crate::store::ChainHeads,
     /// Whether each tenant keeps lots (tenant rows change only through this writer;
     /// dropped with the chain heads when another connection wrote).
     pub(crate) tenant_lots: HashMap<String, bool>,
@@ -32,7 +32,7 @@ impl SqliteTx {
     pub(crate) fn new(conn: Connection) -> SqliteTx {
         SqliteTx {
             conn,
-            heads: ChainHeads::default(),
+            heads: crate::store::ChainHeads::default(),
             tenant_lots: HashMap::new(),
             events_written: false,
             max_outbox_id: 0,
@@ -699,46 +699,5 @@ impl LedgerBackend for SqliteTx {
 
     fn as_any(&mut self) -> &mut dyn Any {
         self
-    }
-}
-
-/// The writer's cache of each tenant's chain head, so that appending an entry needs
-/// no lookup. A unit's changes are undone when its savepoint rolls back; the whole
-/// cache is dropped when a batch fails or another connection wrote to the file.
-#[derive(Debug, Default)]
-pub(crate) struct ChainHeads {
-    heads: HashMap<String, ChainHead>,
-    undo: Vec<(String, Option<ChainHead>)>,
-}
-
-impl ChainHeads {
-    fn get(&self, tenant: &str) -> Option<ChainHead> {
-        self.heads.get(tenant).copied()
-    }
-
-    fn advance(&mut self, tenant: String, seq: i64, hash: [u8; 32]) {
-        let previous = self.heads.insert(tenant.clone(), (seq, hash));
-        self.undo.push((tenant, previous));
-    }
-
-    /// Starts a unit: its changes are the ones to undo on rollback.
-    pub(crate) fn begin_unit(&mut self) {
-        self.undo.clear();
-    }
-
-    /// Undoes the current unit's changes (its savepoint was rolled back).
-    pub(crate) fn rollback_unit(&mut self) {
-        while let Some((tenant, previous)) = self.undo.pop() {
-            match previous {
-                Some(head) => self.heads.insert(tenant, head),
-                None => self.heads.remove(&tenant),
-            };
-        }
-    }
-
-    /// Forgets everything (the batch failed, or the file changed under us).
-    pub(crate) fn clear(&mut self) {
-        self.heads.clear();
-        self.undo.clear();
     }
 }
