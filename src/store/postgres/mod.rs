@@ -86,8 +86,8 @@ pub(crate) fn error(e: postgres::Error) -> LedgerError {
 /// a secret: it never appears in messages).
 ///
 /// # Errors
-/// [`LedgerError::Storage`] when it cannot connect (the message names the host, not
-/// the URL).
+/// [`LedgerError::Invalid`] for a URL that does not parse or a server that cannot be
+/// reached (the message names the host, not the URL).
 pub fn connect(url: &Secret) -> Result<postgres::Client, LedgerError> {
     let config: postgres::Config = url
         .expose()
