@@ -701,3 +701,10 @@ CREATE TABLE referrals (
     CHECK (invitee_account <> inviter_account)
 );
 CREATE INDEX idx_referrals_inviter ON referrals (inviter_account);
+
+-- version 7
+
+-- Delivery leases: nodes that share one database lease a delivery before attempting
+-- it (unix milliseconds). Kept here as well so that both engines answer alike; a
+-- single node has no one to lease against.
+ALTER TABLE webhook_deliveries ADD COLUMN leased_until INTEGER;

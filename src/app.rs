@@ -102,6 +102,7 @@ fn unix_now() -> u64 {
 /// The hook that persists registrations and welcomes Goop2 peers: a registration in
 /// the Goop2 namespace opens the peer's account and grants the starter credits once.
 fn registration_hook(
+    node: PeerId,
     ledger: Ledger,
     tenant: TenantId,
     namespace: String,
@@ -116,7 +117,7 @@ fn registration_hook(
                 RegistrationEvent::Registered(reg) => {
                     let welcomed = ledger
                         .run(move |tx| {
-                            directory::record(tx, &reg)?;
+                            directory::record(tx, &node, &reg)?;
                             if reg.namespace == namespace {
                                 return ops::welcome(tx, &tenant, &reg.peer.to_string(), starter);
                             }
@@ -130,11 +131,11 @@ fn registration_hook(
                     Ok(())
                 }
                 RegistrationEvent::Unregistered { peer, namespace } => ledger
-                    .run(move |tx| directory::remove(tx, &peer, &namespace))
+                    .run(move |tx| directory::remove(tx, &node, &peer, &namespace))
                     .await
                     .map_err(|e: LedgerError| e.to_string()),
                 RegistrationEvent::Expired(reg) => ledger
-                    .run(move |tx| directory::remove(tx, &reg.peer, &reg.namespace))
+                    .run(move |tx| directory::remove(tx, &node, &reg.peer, &reg.namespace))
                     .await
                     .map_err(|e: LedgerError| e.to_string()),
             }
@@ -201,9 +202,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         .map_err(|e| StartError::Config(e.to_string()))?;
     let config = Arc::new(config);
     let ledger = {
-        let path = config.ledger_path();
+        let location = config.ledger_location();
         let opts = config.ledger_options();
-        tokio::task::spawn_blocking(move || store::sqlite::open(&path, opts))
+        tokio::task::spawn_blocking(move || store::open(&location, opts))
             .await
             .map_err(|e| StartError::Config(format!("ledger open task failed: {e}")))??
     };
@@ -229,7 +230,9 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         })
         .collect::<Result<Vec<_>, _>>()?;
     let now = unix_now();
-    let restore = ledger.read(move |r| directory::load_active(r, now)).await?;
+    let restore = ledger
+        .read(move |r| directory::load_active(r, &peer_id, now))
+        .await?;
     let p2p_config = p2p::NodeConfig {
         keypair: keypair.clone(),
         listen,
@@ -243,6 +246,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         restore,
     };
     let hook = registration_hook(
+        peer_id,
         ledger.clone(),
         goop2_tenant.clone(),
         config.goop2.namespace.clone(),

@@ -32,6 +32,8 @@ pub struct Config {
     pub p2p: P2pConfig,
     /// The ledger core.
     pub ledger: LedgerConfig,
+    /// Where the ledger is stored.
+    pub storage: StorageConfig,
     /// The Goop2 economy.
     pub goop2: Goop2Settings,
     /// HTTP peer authentication.
@@ -208,6 +210,44 @@ pub struct LedgerConfig {
     pub max_pages: u64,
 }
 
+/// `[storage]`: where the ledger lives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite`: the file `data_dir/ledger.db` of this node (the default). `postgres`:
+    /// the database at `postgres_url`, which several nodes may share.
+    pub backend: StorageBackend,
+    /// The PostgreSQL URL, `postgres://user:password@host:port/database`
+    /// (`RC_STORAGE__POSTGRES_URL`). A secret: never logged; set it in the
+    /// environment rather than in the file.
+    pub postgres_url: crate::secret::Secret,
+    /// PostgreSQL connections of this node's readers; the writer and the webhook
+    /// dispatcher's listener have one each besides. (SQLite's readers are
+    /// `ledger.read_pool_size`.)
+    pub pool_size: u32,
+}
+
+/// The storage engine of `[storage] backend`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// One SQLite file per node.
+    #[default]
+    Sqlite,
+    /// One PostgreSQL database for every node of a cluster.
+    Postgres,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: StorageBackend::Sqlite,
+            postgres_url: crate::secret::Secret::default(),
+            pool_size: 16,
+        }
+    }
+}
+
 /// `[auth]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -345,6 +385,18 @@ impl Config {
                 self.server.http_addr
             ));
         }
+        match self.storage.backend {
+            StorageBackend::Postgres if self.storage.postgres_url.is_empty() => {
+                return bad("storage.postgres_url must be set when storage.backend = \"postgres\" (RC_STORAGE__POSTGRES_URL)".into());
+            }
+            StorageBackend::Sqlite if !self.storage.postgres_url.is_empty() => {
+                return bad("storage.postgres_url is set but storage.backend is \"sqlite\": set storage.backend = \"postgres\" to use it".into());
+            }
+            _ => {}
+        }
+        if self.storage.pool_size == 0 {
+            return bad("storage.pool_size must be at least 1".into());
+        }
         if self.ledger.max_batch == 0 {
             return bad("ledger.max_batch must be at least 1".into());
         }
@@ -372,6 +424,9 @@ impl Config {
                 "webhooks: schedule_secs needs at least one delay and timeout_secs must be > 0"
                     .into(),
             );
+        }
+        if self.webhooks.lease_secs <= self.webhooks.timeout_secs {
+            return bad("webhooks.lease_secs must be more than webhooks.timeout_secs".into());
         }
         if self.webhooks.concurrency == 0 || self.webhooks.poll_interval_ms == 0 {
             return bad("webhooks: concurrency and poll_interval_ms must be > 0".into());
@@ -417,14 +472,29 @@ impl Config {
         Ok(specs)
     }
 
-    /// The ledger options of `[ledger]`.
+    /// The ledger options of `[ledger]` (readers: `storage.pool_size` on PostgreSQL).
     pub fn ledger_options(&self) -> LedgerOptions {
+        let read_pool_size = match self.storage.backend {
+            StorageBackend::Sqlite => self.ledger.read_pool_size,
+            StorageBackend::Postgres => self.storage.pool_size,
+        };
         LedgerOptions {
             max_batch: self.ledger.max_batch,
             synchronous: self.ledger.synchronous,
-            read_pool_size: self.ledger.read_pool_size,
+            read_pool_size,
             max_pages: self.ledger.max_pages,
             ..LedgerOptions::default()
+        }
+    }
+
+    /// Where the ledger is: `data_dir/ledger.db`, or the PostgreSQL database of
+    /// `storage.postgres_url`.
+    pub fn ledger_location(&self) -> crate::store::Location {
+        match self.storage.backend {
+            StorageBackend::Sqlite => crate::store::Location::Sqlite(self.ledger_path()),
+            StorageBackend::Postgres => {
+                crate::store::Location::Postgres(self.storage.postgres_url.clone())
+            }
         }
     }
 

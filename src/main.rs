@@ -86,7 +86,8 @@ enum Command {
         #[command(flatten)]
         node: NodeArgs,
     },
-    /// Copies the ledger to DEST with SQLite's online backup (safe while serving).
+    /// Copies the ledger to DEST with SQLite's online backup (safe while serving). On
+    /// PostgreSQL, prints the `pg_dump` command that does it, and exits 1.
     Backup {
         #[command(flatten)]
         node: NodeArgs,
@@ -95,6 +96,12 @@ enum Command {
         /// Overwrite DEST if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Creates or migrates the ledger's schema to this build's version, without
+    /// serving (the nodes migrate at start too; this does it ahead of a rollout).
+    Migrate {
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Prints the OpenAPI document of the HTTP API.
     Openapi,
@@ -396,6 +403,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Admin { node, command } => admin(node, command),
         Command::Verify { node } => verify(&node.load()?),
         Command::Backup { node, dest, force } => backup(&node.load()?, &dest, force),
+        Command::Migrate { node } => {
+            let config = node.load()?;
+            let location = config.ledger_location();
+            let (before, now) = store::migrate(&location).map_err(|e| e.to_string())?;
+            if before == now {
+                println!("migrate: {location} is at schema version {now}: nothing to do");
+            } else {
+                println!("migrate: {location} migrated from schema version {before} to {now}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Openapi => {
             let doc = app::openapi().to_pretty_json().map_err(|e| e.to_string())?;
             println!("{doc}");
@@ -563,7 +581,7 @@ async fn peer(node: &str, key: &Path, command: PeerCommand) -> Result<(), String
 /// Opens the node's ledger for an operator command, with every configured tenant
 /// registered. Returns the ledger and the Goop2 tenant.
 fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
-    let ledger = store::sqlite::open(&config.ledger_path(), config.ledger_options())
+    let ledger = store::open(&config.ledger_location(), config.ledger_options())
         .map_err(|e| e.to_string())?;
     for spec in config.tenant_specs().map_err(|e| e.to_string())? {
         ledger
@@ -576,7 +594,7 @@ fn open_ledger(config: &Config) -> Result<(Ledger, TenantId), String> {
 
 /// The node's ledger, read-only (safe beside a running node).
 fn read_only(config: &Config) -> Result<Ledger, String> {
-    store::sqlite::open_read_only(&config.ledger_path()).map_err(|e| e.to_string())
+    store::open_read_only(&config.ledger_location()).map_err(|e| e.to_string())
 }
 
 /// The Roochip `[[tenants]]` entry `id`.
@@ -966,6 +984,17 @@ fn verify(config: &Config) -> Result<ExitCode, String> {
 }
 
 fn backup(config: &Config, dest: &Path, force: bool) -> Result<ExitCode, String> {
+    let location = config.ledger_location();
+    if let Some(command) = store::backup_command(&location, dest) {
+        eprintln!(
+            "backup: the ledger is in {location}; its backups are PostgreSQL's: take them \
+             with pg_dump (a consistent snapshot while the nodes serve), or with your \
+             database's point-in-time recovery. Nothing was written. The command, with the \
+             password in PGPASSWORD or ~/.pgpass:"
+        );
+        println!("{command}");
+        return Ok(ExitCode::FAILURE);
+    }
     if dest.exists() {
         if !force {
             return Err(format!(

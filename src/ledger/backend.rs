@@ -68,6 +68,11 @@ pub trait Engine: Send + Sync {
     fn shutdown(&self);
     /// Where the data lives, for messages (a file path, a database name).
     fn location(&self) -> String;
+    /// Whether other nodes may write to the same storage at once (PostgreSQL), so
+    /// that work one node takes on (a webhook attempt) must be leased first.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// A read to run on a reader thread: it gets a connection, or why there is none.

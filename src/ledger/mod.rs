@@ -239,6 +239,11 @@ impl Ledger {
         self.engine.location()
     }
 
+    /// Whether other nodes may write to the same storage at once (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        self.engine.shared()
+    }
+
     /// Runs `unit` in the writer's next batch and returns its result once the batch
     /// is committed (durably, with [`Synchronous::Full`]).
     ///

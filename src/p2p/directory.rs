@@ -1,5 +1,7 @@
 //! The peer directory: peers seen and their current rendezvous registrations, kept so
-//! that registrations survive a restart until they expire. Writes run inside ledger
+//! that registrations survive a restart until they expire. Registrations belong to the
+//! node that took them (`node`, its libp2p peer id in base58): nodes sharing one
+//! database each restore their own, while the peers seen are shared. Writes run inside ledger
 //! units of work through the [`Directory`] repository; the restore at start reads
 //! through [`DirectoryReads`]. Each storage backend implements both.
 
@@ -30,34 +32,42 @@ pub struct StoredRegistration {
 
 /// The directory inside a unit of work.
 pub trait Directory {
-    /// Records the peer (first and last seen) and replaces its registration in the
-    /// namespace.
+    /// Records the peer (first and last seen) and replaces its registration with
+    /// `node` in the namespace. (A SQLite file serves one node, which may ignore
+    /// `node`.)
     ///
     /// # Errors
     /// Storage errors.
-    fn upsert(&mut self, reg: &StoredRegistration, now: &str) -> Result<(), LedgerError>;
-    /// Removes the registration of `peer` in `namespace`.
+    fn upsert(
+        &mut self,
+        node: &str,
+        reg: &StoredRegistration,
+        now: &str,
+    ) -> Result<(), LedgerError>;
+    /// Removes the registration of `peer` in `namespace` with `node`.
     ///
     /// # Errors
     /// Storage errors.
-    fn remove(&mut self, peer: &str, namespace: &str) -> Result<(), LedgerError>;
+    fn remove(&mut self, node: &str, peer: &str, namespace: &str) -> Result<(), LedgerError>;
 }
 
 /// The directory as readers see it.
 pub trait DirectoryReads {
-    /// Registrations not expired at `now_unix`, oldest first.
+    /// `node`'s registrations not expired at `now_unix`, oldest first.
     ///
     /// # Errors
     /// Storage errors.
-    fn active(&mut self, now_unix: u64) -> Result<Vec<StoredRegistration>, LedgerError>;
+    fn active(&mut self, node: &str, now_unix: u64)
+        -> Result<Vec<StoredRegistration>, LedgerError>;
 }
 
-/// Records `reg`: the peer's first and last seen times, and the registration itself
-/// (replacing the peer's previous one in that namespace).
+/// Records `reg`, taken by the node `node`: the peer's first and last seen times, and
+/// the registration itself (replacing the peer's previous one with `node` in that
+/// namespace).
 ///
 /// # Errors
 /// Storage errors.
-pub fn record(tx: &mut LedgerTx<'_>, reg: &Registration) -> Result<(), LedgerError> {
+pub fn record(tx: &mut LedgerTx<'_>, node: &PeerId, reg: &Registration) -> Result<(), LedgerError> {
     let stored = StoredRegistration {
         peer: reg.peer.to_string(),
         namespace: reg.namespace.clone(),
@@ -68,28 +78,38 @@ pub fn record(tx: &mut LedgerTx<'_>, reg: &Registration) -> Result<(), LedgerErr
         expires_at_unix: reg.expires_at_unix,
     };
     let now = tx.now();
-    tx.repo::<dyn Directory>()?.upsert(&stored, now)
+    tx.repo::<dyn Directory>()?
+        .upsert(&node.to_string(), &stored, now)
 }
 
-/// Removes the registration of `peer` in `namespace` (unregistered or expired).
+/// Removes the registration of `peer` in `namespace` with `node` (unregistered or
+/// expired).
 ///
 /// # Errors
 /// Storage errors.
-pub fn remove(tx: &mut LedgerTx<'_>, peer: &PeerId, namespace: &str) -> Result<(), LedgerError> {
+pub fn remove(
+    tx: &mut LedgerTx<'_>,
+    node: &PeerId,
+    peer: &PeerId,
+    namespace: &str,
+) -> Result<(), LedgerError> {
     tx.repo::<dyn Directory>()?
-        .remove(&peer.to_string(), namespace)
+        .remove(&node.to_string(), &peer.to_string(), namespace)
 }
 
-/// Registrations not expired at `now_unix`, oldest first, to restore at start.
-/// Rows that no longer parse are skipped.
+/// `node`'s registrations not expired at `now_unix`, oldest first, to restore at
+/// start. Rows that no longer parse are skipped.
 ///
 /// # Errors
 /// Storage errors.
 pub fn load_active(
     r: &mut LedgerRead<'_>,
+    node: &PeerId,
     now_unix: u64,
 ) -> Result<Vec<Registration>, LedgerError> {
-    let rows = r.repo::<dyn DirectoryReads>()?.active(now_unix)?;
+    let rows = r
+        .repo::<dyn DirectoryReads>()?
+        .active(&node.to_string(), now_unix)?;
     Ok(rows
         .into_iter()
         .filter_map(|row| {

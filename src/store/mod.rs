@@ -1,15 +1,94 @@
 //! Storage engines behind the core's [`backend`](crate::ledger::backend) traits and
 //! the modules' repository traits. Each engine lives in its own folder and is the
 //! only code that names it: [`sqlite`] (embedded, the default) and [`postgres`]
-//! (several nodes on one database; in progress: the core's backend, Goop2's and the
-//! webhooks' repositories so far).
+//! (several nodes on one database). The rest of the program picks one through a
+//! [`Location`] and the functions beside it.
 
 pub mod postgres;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use crate::ledger::backend::ChainHead;
+use crate::ledger::{Ledger, LedgerError, LedgerOptions};
+use crate::secret::Secret;
+
+/// Where a node's ledger is stored (`[storage]` in the settings).
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The SQLite file at this path (`data_dir/ledger.db`), this node's own.
+    Sqlite(PathBuf),
+    /// The PostgreSQL database at this URL (a secret), which several nodes may share.
+    Postgres(Secret),
+}
+
+impl std::fmt::Display for Location {
+    /// The file's path, or "PostgreSQL database NAME" (never the URL).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&postgres::describe(url)),
+        }
+    }
+}
+
+/// Opens the ledger at `location`: creates or migrates its schema and starts the
+/// writer (group commit of up to `options.max_batch` units) and the readers.
+///
+/// # Errors
+/// Storage and connection errors; [`LedgerError::Invalid`] when the schema is newer
+/// than this build.
+pub fn open(location: &Location, options: LedgerOptions) -> Result<Ledger, LedgerError> {
+    match location {
+        Location::Sqlite(path) => sqlite::open(path, options),
+        Location::Postgres(url) => postgres::open(url, options),
+    }
+}
+
+/// Opens the ledger at `location` for reads only (the CLI's `verify` and reports
+/// beside running nodes): no writer, no migration; units of work are refused with
+/// [`LedgerError::Invalid`].
+///
+/// # Errors
+/// [`LedgerError::Invalid`] when there is no ledger there or its schema is not this
+/// build's; storage and connection errors.
+pub fn open_read_only(location: &Location) -> Result<Ledger, LedgerError> {
+    match location {
+        Location::Sqlite(path) => sqlite::open_read_only(path),
+        Location::Postgres(url) => postgres::open_read_only(url),
+    }
+}
+
+/// Brings the schema at `location` to this build's version without serving; returns
+/// (the version before, the version now).
+///
+/// # Errors
+/// As [`open`].
+pub fn migrate(location: &Location) -> Result<(i64, i64), LedgerError> {
+    match location {
+        Location::Sqlite(path) => {
+            let (_, before) =
+                sqlite::connect::open_writer_migrated(path, crate::ledger::Synchronous::Full)?;
+            Ok((before, sqlite::schema_version()))
+        }
+        Location::Postgres(url) => {
+            let before = postgres::migrate(&mut postgres::connect(url)?)?;
+            Ok((before, postgres::schema_version()))
+        }
+    }
+}
+
+/// The command that backs up the ledger at `location` into `dest` when its engine
+/// has a tool of its own for it: on PostgreSQL, `pg_dump` in its custom format (the
+/// URL without its password); `None` for SQLite, whose backup is
+/// [`sqlite::backup`].
+pub fn backup_command(location: &Location, dest: &std::path::Path) -> Option<String> {
+    match location {
+        Location::Sqlite(_) => None,
+        Location::Postgres(url) => Some(postgres::dump_command(url, dest)),
+    }
+}
 
 /// The migrations of a schema file, in order, as (version, SQL): each starts at a line
 /// `-- version N` and runs to the next one. Both engines keep their schema this way.

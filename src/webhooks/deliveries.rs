@@ -202,8 +202,40 @@ pub trait Deliveries {
     /// # Errors
     /// Storage errors.
     fn reset(&mut self, outbox_id: i64, now_ms: i64, now: &str) -> Result<(), LedgerError>;
+    /// Leases the delivery of event `outbox_id` to `endpoint` until `until_ms` (unix
+    /// ms) if it is still pending with `attempts_before` attempts and not leased past
+    /// `now_ms`; returns whether this call got it. Nodes sharing one database lease a
+    /// delivery before attempting it, so that one event goes out once while they all
+    /// run, and again only after a lease runs out (its node died mid-attempt). A
+    /// leased delivery is not due, and holds back its account's later events, until
+    /// its outcome is recorded or the lease runs out. On PostgreSQL the row is claimed
+    /// with `FOR UPDATE SKIP LOCKED`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn lease(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        attempts_before: u32,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError>;
+    /// Ends the lease of the delivery of `outbox_id` to `endpoint` that runs until
+    /// `until_ms` (this node's, given back at shutdown for an attempt it abandoned);
+    /// returns whether it was still that lease.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn release(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError>;
     /// Writes `update` on the delivery of the event to `endpoint` if it is still
-    /// pending with `attempts_before` attempts; returns whether it was.
+    /// pending with `attempts_before` attempts, ending its lease; returns whether it
+    /// was.
     ///
     /// # Errors
     /// Storage errors.

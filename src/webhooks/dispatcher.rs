@@ -9,6 +9,15 @@
 //! attempted, so a receiver sees one account's events in outbox order; different
 //! accounts (and events without an account) run concurrently, up to
 //! `webhooks.concurrency` attempts at once.
+//!
+//! Nodes that share one PostgreSQL database run a dispatcher each: every node's
+//! writer sends `NOTIFY rc_outbox` with the events it commits, and each node's
+//! store wakes its dispatcher on them (`LISTEN`). Before an attempt a node leases the
+//! delivery for `webhooks.lease_secs` (see
+//! [`Deliveries::lease`](super::deliveries::Deliveries::lease)): one event goes out
+//! once while all nodes run, and again only when its node died mid-attempt and the
+//! lease ran out. Leases of attempts abandoned at a graceful shutdown are given
+//! back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -87,6 +96,11 @@ struct Context {
     formats: HashMap<String, Arc<dyn WebhookFormat>>,
     schedule_secs: Vec<u64>,
     timeout_secs: u64,
+    /// Lease of an attempt when the storage is shared, ms; 0 when it is not.
+    lease_ms: i64,
+    /// The leases this node holds: (event, endpoint) → until (unix ms), given back at
+    /// shutdown for the attempts it abandons.
+    leases: std::sync::Mutex<HashMap<(i64, String), i64>>,
 }
 
 impl Context {
@@ -148,6 +162,7 @@ impl Dispatcher {
                 tracing::error!(error = %e, "webhook HTTP client: falling back to the defaults");
                 reqwest::Client::new()
             });
+        let ledger_shared = ledger.shared();
         let ctx = Arc::new(Context {
             ledger,
             client,
@@ -158,6 +173,12 @@ impl Dispatcher {
                 .collect(),
             schedule_secs: config.schedule_secs.clone(),
             timeout_secs: config.timeout_secs,
+            leases: std::sync::Mutex::default(),
+            lease_ms: if ledger_shared {
+                i64::try_from(config.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+            } else {
+                0
+            },
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run(ctx, config, stopped));
@@ -328,6 +349,7 @@ async fn run(ctx: Arc<Context>, config: WebhookConfig, mut stopped: watch::Recei
             tasks.shutdown().await;
         }
     }
+    release_leases(&ctx).await;
     tracing::info!("webhook dispatcher stopped");
 }
 
@@ -353,8 +375,65 @@ fn start(
     true
 }
 
-/// One attempt on `due` and the record of its outcome.
+/// Leases `due` for this node (see [`deliveries::Deliveries::lease`]); false when it
+/// could not (another node has it, or it was settled meanwhile, or the storage
+/// failed: it stays due and comes back at a later scan).
+async fn lease(ctx: &Context, due: &Due) -> bool {
+    let (id, before, endpoint) = (due.outbox_id, due.attempts, due.endpoint.clone());
+    let now = deliveries::now_millis();
+    let until = now.saturating_add(ctx.lease_ms);
+    let leased = ctx
+        .ledger
+        .run(move |tx| {
+            tx.repo::<dyn deliveries::Deliveries>()?
+                .lease(id, &endpoint, before, now, until)
+        })
+        .await;
+    match leased {
+        Ok(true) => {
+            if let Ok(mut leases) = ctx.leases.lock() {
+                leases.insert((due.outbox_id, due.endpoint.clone()), until);
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            let e: LedgerError = e;
+            tracing::error!(error = %e, "webhook dispatcher: leasing a delivery failed");
+            false
+        }
+    }
+}
+
+/// Gives back the leases of the attempts abandoned at shutdown, so that the next node
+/// (or this one restarted) attempts them at once rather than after the lease.
+async fn release_leases(ctx: &Context) {
+    let leases: Vec<((i64, String), i64)> = match ctx.leases.lock() {
+        Ok(mut leases) => leases.drain().collect(),
+        Err(_) => return,
+    };
+    for ((id, endpoint), until) in leases {
+        let released = ctx
+            .ledger
+            .run(move |tx| {
+                tx.repo::<dyn deliveries::Deliveries>()?
+                    .release(id, &endpoint, until)
+            })
+            .await;
+        if let Err(e) = released {
+            let e: LedgerError = e;
+            tracing::warn!(error = %e, "a webhook lease could not be given back; it runs out by itself");
+        }
+    }
+}
+
+/// One attempt on `due` and the record of its outcome. On shared storage the delivery
+/// is leased first; when another node holds it (or settled it meanwhile) nothing is
+/// sent.
 async fn deliver(ctx: &Context, due: Due) {
+    if ctx.lease_ms > 0 && !lease(ctx, &due).await {
+        return;
+    }
     let outcome = match ctx.endpoints().resolve(&due) {
         Some(endpoint) => attempt(ctx, &endpoint.0, &endpoint.1, &due).await,
         None => Outcome::Dead {
@@ -370,6 +449,12 @@ async fn deliver(ctx: &Context, due: Due) {
         .ledger
         .run(move |tx| deliveries::record(tx, id, &endpoint, before, &recorded_outcome, &schedule))
         .await;
+    // Recorded: the outcome ended the lease.
+    if recorded.is_ok() && ctx.lease_ms > 0 {
+        if let Ok(mut leases) = ctx.leases.lock() {
+            leases.remove(&(id, due.endpoint.clone()));
+        }
+    }
     let event = signing::webhook_id(id);
     let (label, status, reason) = match &outcome {
         Outcome::Delivered { status } => ("delivered", Some(*status), None),

@@ -52,6 +52,10 @@ pub struct WebhookConfig {
     pub poll_interval_ms: u64,
     /// Deliveries in flight at once (each account's events stay in order).
     pub concurrency: usize,
+    /// How long a node that shares its database (PostgreSQL) leases a delivery it
+    /// attempts, seconds: another node attempts it again only after the lease runs
+    /// out (the first node died mid-attempt). More than `timeout_secs`.
+    pub lease_secs: u64,
 }
 
 impl Default for WebhookConfig {
@@ -61,6 +65,7 @@ impl Default for WebhookConfig {
             schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
             poll_interval_ms: 1000,
             concurrency: 16,
+            lease_secs: 60,
         }
     }
 }

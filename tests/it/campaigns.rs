@@ -353,22 +353,22 @@ async fn referrals_reward_both_once_within_a_day_under_the_cap() {
     let late = node.peer().await;
     let late_code = ok(late.get("/api/credits/referral").await).await;
     assert!(late_code["code"].is_string());
-    let path = node.ledger_path();
+    let config = node.config.clone();
     let data = node.shutdown().await;
-    {
-        let conn = rendezvous_credits::store::sqlite::connect::open_writer(
-            &path,
-            rendezvous_credits::ledger::Synchronous::Full,
-        )
-        .expect("open the ledger");
-        let changed = conn
-            .execute(
-                "UPDATE credit_accounts SET created_at = '2020-01-01T00:00:00Z' WHERE holder = ?1",
-                [late.id.to_string()],
-            )
-            .expect("date the account back");
-        assert_eq!(changed, 1);
-    }
+    crate::common::sql(
+        &config,
+        "UPDATE credit_accounts SET created_at = '2020-01-01T00:00:00Z' WHERE holder = $1",
+        &[&late.id.to_string()],
+    );
+    assert_eq!(
+        crate::common::sql_i64(
+            &config,
+            "SELECT count(*) FROM credit_accounts WHERE created_at = '2020-01-01T00:00:00Z'",
+            &[]
+        ),
+        1,
+        "the account is dated back"
+    );
     let config = crate::common::test_config(data.path());
     let node = TestNode::start_with(
         rendezvous_credits::config::Config {

@@ -1,5 +1,11 @@
 //! Fixtures shared by the tests: a whole node in a temporary data folder, peers with
-//! real Ed25519 keys authenticated over HTTP, and checks on the ledger file.
+//! real Ed25519 keys authenticated over HTTP, and checks on the ledger.
+//!
+//! The storage is SQLite (`data_dir/ledger.db`) unless `RC_TEST_BACKEND=postgres`:
+//! then every node of [`test_config`] gets a fresh database on the PostgreSQL server of
+//! `RC_TEST_POSTGRES_URL` (`eval "$(scripts/pg-test-cluster.sh)"` starts a throwaway
+//! one). The tests that look at the SQLite file itself are skipped in that run by
+//! name (`scripts/test-postgres.sh`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,7 +20,7 @@ use rendezvous_credits::app::{self as server, RunningNode, StartOptions};
 use rendezvous_credits::auth::peer_id_auth::ClientAuth;
 use rendezvous_credits::client::PeerClient;
 use rendezvous_credits::config::{
-    seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, RoochipTenant,
+    seed_packages, sha256_hex, Config, DecimalSetting, RateLimits, RoochipTenant, StorageBackend,
 };
 use rendezvous_credits::ledger::{AccountView, Bucket, EntryView, TenantId, VerifyReport};
 use rendezvous_credits::store;
@@ -40,11 +46,77 @@ pub fn repo_catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("templates-catalog")
 }
 
+/// Whether the suite runs on PostgreSQL (`RC_TEST_BACKEND=postgres`). Panics on an
+/// unknown value.
+pub fn on_postgres() -> bool {
+    match std::env::var("RC_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => false,
+        Ok("postgres") => true,
+        Ok(other) => panic!("RC_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// Runs `f` on a thread of its own and returns its result: the synchronous
+/// PostgreSQL client refuses to run on a thread that drives async tasks (a test's).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// A fresh database on the test server, for one node (or the nodes of one cluster):
+/// its URL. Panics, saying how to get a server, when `RC_TEST_POSTGRES_URL` is unset.
+/// The throwaway cluster of the tests takes its databases away when it stops.
+pub fn fresh_database() -> String {
+    let server = match std::env::var("RC_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "RC_TEST_BACKEND=postgres needs a server: install PostgreSQL 15 or newer \
+             (Debian: apt-get install postgresql), then run \
+             `eval \"$(scripts/pg-test-cluster.sh)\"` before cargo test"
+        ),
+    };
+    let name = format!("rc_it_{}", uuid::Uuid::new_v4().simple());
+    off_runtime(|| {
+        let mut client = postgres::Client::connect(&server, postgres::NoTls)
+            .expect("connect to the test server");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+    });
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    format!("{base}/{name}")
+}
+
+/// The PostgreSQL database of the node whose data folder is `data_dir`: made on first
+/// use, the same one afterwards (a restart with new settings, the CLI run on that
+/// folder).
+pub fn database_of(data_dir: &Path) -> String {
+    static DATABASES: std::sync::Mutex<BTreeMap<PathBuf, String>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    databases
+        .entry(data_dir.to_path_buf())
+        .or_insert_with(fresh_database)
+        .clone()
+}
+
+/// Points `c` at the PostgreSQL database `url` with a small pool (test nodes are many).
+pub fn use_postgres(c: &mut Config, url: &str) {
+    c.storage.backend = StorageBackend::Postgres;
+    c.storage.postgres_url = url.into();
+    c.storage.pool_size = 2;
+}
+
 /// Settings of a test node: loopback with free ports, the repository catalog, two
 /// HTTP workers, and rate limits high enough not to interfere (tests of the limits
-/// set their own).
+/// set their own). On PostgreSQL (see [`on_postgres`]) a fresh database.
 pub fn test_config(data_dir: &Path) -> Config {
     let mut c = Config::default();
+    if on_postgres() {
+        use_postgres(&mut c, &database_of(data_dir));
+    }
     c.server.http_addr = "127.0.0.1:0".into();
     c.server.data_dir = data_dir.to_path_buf();
     c.server.catalog_dir = repo_catalog();
@@ -164,32 +236,37 @@ impl TestNode {
     /// The peer's Goop2 account, if opened.
     pub fn account(&self, peer: &PeerId) -> Option<AccountView> {
         let tenant = self.tenant();
-        self.running
-            .ledger
-            .read_blocking(|r| r.account(&tenant, &peer.to_string()))
-            .expect("read the account")
+        off_runtime(|| {
+            self.running
+                .ledger
+                .read_blocking(|r| r.account(&tenant, &peer.to_string()))
+                .expect("read the account")
+        })
     }
 
     /// The peer's entries, newest first.
     pub fn entries(&self, peer: &PeerId) -> Vec<EntryView> {
         let tenant = self.tenant();
-        self.running
-            .ledger
-            .read_blocking(|r| match r.account(&tenant, &peer.to_string())? {
-                Some(a) => r.entries(a.id, Bucket::Available, 10_000, 0),
-                None => Ok(Vec::new()),
-            })
-            .expect("read the entries")
+        off_runtime(|| {
+            self.running
+                .ledger
+                .read_blocking(|r| match r.account(&tenant, &peer.to_string())? {
+                    Some(a) => r.entries(a.id, Bucket::Available, 10_000, 0),
+                    None => Ok(Vec::new()),
+                })
+                .expect("read the entries")
+        })
     }
 
     /// Every entry of every account.
     pub fn entry_total(&self) -> i64 {
-        entry_total(&self.ledger_path())
+        i64::try_from(self.verify().entries).expect("entry count")
     }
 
-    /// Runs `verify` on the ledger file and returns its report; fails on a discrepancy.
+    /// Runs `verify` on the node's ledger (as the CLI does, read-only beside the
+    /// node) and returns its report; fails on a discrepancy.
     pub fn verify(&self) -> VerifyReport {
-        verify_file(&self.ledger_path())
+        verify_at(&self.config.ledger_location())
     }
 
     /// `POST` with the admin token.
@@ -235,19 +312,95 @@ impl TestNode {
 
 /// Runs the `rendezvous-credits` binary with `args` (without `RC_CONFIG` and
 /// `RC_DATA_DIR` from the environment); returns (success, stdout + stderr).
+///
+/// On PostgreSQL, a `--data-dir` among the arguments brings the storage settings of
+/// that folder's node along (`RC_STORAGE__*`).
 pub fn run_cli<A: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = A>) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
-        .args(args)
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"));
+    command
+        .args(&args)
         .env_remove("RC_CONFIG")
-        .env_remove("RC_DATA_DIR")
-        .output()
-        .expect("run the binary");
+        .env_remove("RC_DATA_DIR");
+    let data_dir = args
+        .iter()
+        .position(|a| a == "--data-dir")
+        .and_then(|i| args.get(i + 1));
+    if let (true, Some(dir)) = (on_postgres(), data_dir) {
+        command
+            .env("RC_STORAGE__BACKEND", "postgres")
+            .env("RC_STORAGE__POSTGRES_URL", database_of(Path::new(dir)));
+    }
+    let out = command.output().expect("run the binary");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// The rows of `sql` on the ledger of the node configured by `config`, each column as
+/// text (`None` for NULL), on either engine. `$1`, `$2`… in `sql` are bound to
+/// `params` (as text; both engines convert them to the column's type). The SQL must
+/// be valid on both engines.
+pub fn sql(config: &Config, sql: &str, params: &[&str]) -> Vec<Vec<Option<String>>> {
+    match config.ledger_location() {
+        store::Location::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path).expect("open the ledger");
+            let mut stmt = conn.prepare(&sql.replace('$', "?")).expect(sql);
+            let width = stmt.column_count();
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    (0..width)
+                        .map(|i| {
+                            use rusqlite::types::ValueRef;
+                            Ok(match r.get_ref(i)? {
+                                ValueRef::Null => None,
+                                ValueRef::Integer(n) => Some(n.to_string()),
+                                ValueRef::Real(x) => Some(x.to_string()),
+                                ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into()),
+                                ValueRef::Blob(b) => Some(hex::encode(b)),
+                            })
+                        })
+                        .collect()
+                })
+                .expect(sql);
+            rows.collect::<Result<_, _>>().expect(sql)
+        }
+        store::Location::Postgres(url) => off_runtime(|| {
+            let mut client = postgres::Client::connect(url.expose(), postgres::NoTls)
+                .expect("connect to the ledger");
+            let mut text = sql.to_string();
+            for (i, p) in params.iter().enumerate().rev() {
+                text = text.replace(
+                    &format!("${}", i + 1),
+                    &format!("'{}'", p.replace('\'', "''")),
+                );
+            }
+            client
+                .simple_query(&text)
+                .expect(sql)
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The one number `sql` answers on the node's ledger (see [`sql`]).
+pub fn sql_i64(config: &Config, query: &str, params: &[&str]) -> i64 {
+    let rows = sql(config, query, params);
+    rows.first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_else(|| panic!("{query}: no value"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
 }
 
 /// Counts every entry in the ledger file.
@@ -259,11 +412,21 @@ pub fn entry_total(path: &Path) -> i64 {
 
 /// Runs `verify` on a ledger file; fails the test on a discrepancy or storage error.
 pub fn verify_file(path: &Path) -> VerifyReport {
-    let ledger = store::sqlite::open_read_only(path).expect("open the ledger");
-    match server::verify(&ledger, &mut |_| {}) {
-        Ok(Ok(report)) => report,
-        other => panic!("verify of {} failed: {other:?}", path.display()),
-    }
+    verify_at(&store::Location::Sqlite(path.to_path_buf()))
+}
+
+/// Runs `verify` on the ledger at `location`; fails the test on a discrepancy or
+/// storage error.
+pub fn verify_at(location: &store::Location) -> VerifyReport {
+    off_runtime(|| {
+        let ledger = store::open_read_only(location).expect("open the ledger");
+        let report = match server::verify(&ledger, &mut |_| {}) {
+            Ok(Ok(report)) => report,
+            other => panic!("verify of {location} failed: {other:?}"),
+        };
+        ledger.shutdown();
+        report
+    })
 }
 
 /// A Goop2 peer: its key, a bearer obtained with the libp2p-PeerID handshake, a raw

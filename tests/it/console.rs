@@ -573,11 +573,13 @@ impl Scene {
         use rendezvous_credits::webhooks::deliveries::{list_deliveries, Status};
         let tenant = rendezvous_credits::ledger::TenantId::new(tenant).unwrap();
         let status = Status::parse(status).unwrap();
-        self.node
-            .running
-            .ledger
-            .read_blocking(|r| list_deliveries(r, Some(&tenant), Some(status), 100, 0))
-            .unwrap()
+        crate::common::off_runtime(|| {
+            self.node
+                .running
+                .ledger
+                .read_blocking(|r| list_deliveries(r, Some(&tenant), Some(status), 100, 0))
+                .unwrap()
+        })
     }
 
     /// Waits until `tenant` has a dead letter; returns its outbox id.

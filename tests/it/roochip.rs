@@ -11,13 +11,11 @@ mod codes;
 mod money;
 
 use reqwest::{header, StatusCode};
-use rusqlite::OptionalExtension;
 use serde_json::{json as j, Value};
 
 use crate::common::{
     json, roochip_admin_key, roochip_server_key, roochip_tenant, within, TestNode,
 };
-use rendezvous_credits::store;
 
 /// A Rooverse backend: one tenant's key against one node.
 pub struct Roo<'a> {
@@ -182,23 +180,19 @@ pub fn expect_error(got: (StatusCode, Value), status: StatusCode, mentions: &[&s
     message
 }
 
-/// Reads one number from the node's ledger file.
+/// Reads one number from the node's ledger.
 pub fn count(node: &TestNode, sql: &str) -> i64 {
-    let conn = store::sqlite::open_reader(&node.ledger_path()).expect("open the ledger");
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    crate::common::sql_i64(&node.config, sql, &[])
 }
 
 /// Whether `tenant` has a wallet for `user`.
 pub fn has_wallet(node: &TestNode, tenant: &str, user: &str) -> bool {
-    let conn = store::sqlite::open_reader(&node.ledger_path()).expect("open the ledger");
-    conn.query_row(
-        "SELECT 1 FROM credit_accounts WHERE tenant_id = ?1 AND holder = ?2",
-        [tenant, user],
-        |_| Ok(()),
+    !crate::common::sql(
+        &node.config,
+        "SELECT 1 FROM credit_accounts WHERE tenant_id = $1 AND holder = $2",
+        &[tenant, user],
     )
-    .optional()
-    .expect("query")
-    .is_some()
+    .is_empty()
 }
 
 /// A node with one Roochip tenant, `rooverse`.

@@ -7,7 +7,6 @@ use serde_json::{json as j, Value};
 use super::{count, expect_error, has_wallet, node, Roo};
 use crate::common::{roochip_tenant, TestNode};
 use rendezvous_credits::config::{sha256_hex, DecimalSetting};
-use rendezvous_credits::store;
 
 /// Generates the code of `user` with the admin key; returns it.
 async fn generate(admin: &Roo<'_>, user: &str) -> String {
@@ -162,23 +161,21 @@ async fn codes_are_typed_loosely_and_stored_only_as_digests() {
     let code = generate(&admin, "typist").await;
 
     // Stored: the digest only, never the code.
-    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
-    let digest: String = conn
-        .query_row("SELECT code_sha256 FROM promo_codes", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(digest, sha256_hex(&code));
-    let dump: String = conn
-        .query_row(
-            "SELECT group_concat(x, ' ') FROM (
-               SELECT code_sha256 || external_user_id || coalesce(request_id, '') AS x FROM promo_codes
-               UNION ALL SELECT key || response FROM idempotency_keys
-               UNION ALL SELECT payload FROM outbox
-               UNION ALL SELECT coalesce(note, '') || coalesce(ref_id, '') FROM credit_transactions)",
-            [],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .unwrap()
-        .unwrap_or_default();
+    let digest = crate::common::sql(&node.config, "SELECT code_sha256 FROM promo_codes", &[]);
+    assert_eq!(digest, vec![vec![Some(sha256_hex(&code))]]);
+    let dump: String = crate::common::sql(
+        &node.config,
+        "SELECT code_sha256 || external_user_id || coalesce(request_id, '') AS x FROM promo_codes
+         UNION ALL SELECT key || response FROM idempotency_keys
+         UNION ALL SELECT payload FROM outbox
+         UNION ALL SELECT coalesce(note, '') || coalesce(ref_id, '') FROM credit_transactions",
+        &[],
+    )
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     assert!(!dump.contains(&code), "the code is stored in clear");
 
     // Case and surrounding spaces do not matter to a user typing it.

@@ -6,7 +6,6 @@ use serde_json::{json as j, Value};
 
 use super::{count, expect_error, has_wallet, node, parse, reply_text, Roo};
 use crate::common::{roochip_tenant, within, TestNode};
-use rendezvous_credits::store;
 
 /// Sends `n` POSTs of `body` to `path` at once with `key` (and `headers`); returns
 /// (status, raw body) of each.
@@ -402,18 +401,15 @@ async fn concurrent_duplicates_have_one_effect() {
 
 /// The `credits.issued` payloads of `tenant`'s outbox, oldest first.
 fn events(node: &TestNode, tenant: &str) -> Vec<String> {
-    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT event_type, payload FROM outbox WHERE tenant_id = ?1 ORDER BY id")
-        .unwrap();
-    stmt.query_map([tenant], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })
-    .unwrap()
+    crate::common::sql(
+        &node.config,
+        "SELECT event_type, payload FROM outbox WHERE tenant_id = $1 ORDER BY id",
+        &[tenant],
+    )
+    .into_iter()
     .map(|r| {
-        let (kind, payload) = r.unwrap();
-        assert_eq!(kind, "credits.issued");
-        payload
+        assert_eq!(r[0].as_deref(), Some("credits.issued"));
+        r[1].clone().expect("a payload")
     })
     .collect()
 }
@@ -535,15 +531,12 @@ async fn every_issuance_writes_one_credits_issued_event() {
         ),
         4
     );
-    let conn = store::sqlite::open_reader(&node.ledger_path()).unwrap();
-    let linked: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM outbox o JOIN credit_accounts a ON a.id = o.account_id
-             WHERE a.holder = ?1 AND a.tenant_id = 'hooked'",
-            [user],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let linked = crate::common::sql_i64(
+        &node.config,
+        "SELECT count(*) FROM outbox o JOIN credit_accounts a ON a.id = o.account_id
+         WHERE a.holder = $1 AND a.tenant_id = 'hooked'",
+        &[user],
+    );
     assert_eq!(linked, 4, "events are tied to the wallet");
 
     // A tenant without a webhook URL writes no events.

@@ -156,6 +156,7 @@ async fn node_with_timeout(
             schedule_secs,
             poll_interval_ms: 100,
             concurrency: 4,
+            ..WebhookConfig::default()
         };
     })
     .await
@@ -190,11 +191,13 @@ async fn issue(node: &TestNode, tenant: &str, user: &str, credits: &str) -> (i64
 }
 
 fn delivery(node: &TestNode, id: i64) -> DeliveryView {
-    node.running
-        .ledger
-        .read_blocking(|r| get_delivery(r, id, None))
-        .expect("read the delivery")
-        .expect("the delivery exists")
+    crate::common::off_runtime(|| {
+        node.running
+            .ledger
+            .read_blocking(|r| get_delivery(r, id, None))
+            .expect("read the delivery")
+            .expect("the delivery exists")
+    })
 }
 
 /// Polls the delivery of `id` until `done` holds (fails after [`crate::common::WAIT`]).
@@ -474,9 +477,13 @@ async fn pending_deliveries_survive_a_restart() {
     // Written while the node is down: delivered when it starts.
     let config = node.config.clone();
     let data = node.shutdown().await;
-    let ledger =
-        rendezvous_credits::store::sqlite::open(&config.ledger_path(), LedgerOptions::default())
-            .expect("open");
+    let location = config.ledger_location();
+    let ledger = tokio::task::spawn_blocking(move || {
+        rendezvous_credits::store::open(&location, LedgerOptions::default())
+    })
+    .await
+    .expect("open task")
+    .expect("open");
     let (written_offline, body) = issue_on(&ledger, "rooverse", "u1", "7").await;
     tokio::task::spawn_blocking(move || ledger.shutdown())
         .await

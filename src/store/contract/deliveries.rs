@@ -298,3 +298,53 @@ pub fn events_go_to_each_endpoint_that_wants_them(open: fn() -> Fixture) {
     let a4 = enqueue(ledger, &t, Some("a"));
     assert_eq!(endpoints_of(a4), vec![String::new()], "none wants it");
 }
+
+/// A leased delivery is not due (nor are its account's later events) until its lease
+/// runs out or its outcome is recorded; a second lease while the first holds is
+/// refused, and so is one with a stale attempt count.
+pub fn a_leased_delivery_waits_for_its_lease(open: fn() -> Fixture) {
+    let f: Fixture = open();
+    let (ledger, t) = (&f.ledger, roochip_tenant(&f.ledger));
+    let a1 = enqueue(ledger, &t, Some("a"));
+    let a2 = enqueue(ledger, &t, Some("a"));
+    let b1 = enqueue(ledger, &t, Some("b"));
+    let now = now_millis();
+    let lease = |id: i64, before: u32, at: i64, until: i64| {
+        ledger
+            .run_blocking(move |tx| {
+                tx.repo::<dyn Deliveries>()?
+                    .lease(id, "", before, at, until)
+            })
+            .unwrap()
+    };
+    assert!(lease(a1, 0, now, now + 10_000));
+    assert!(!lease(a1, 0, now + 1, now + 20_000), "leased twice");
+    assert!(!lease(b1, 1, now, now + 10_000), "stale attempt count");
+    // a1 is leased: neither it nor a2 (held back behind it) is due; b1 is.
+    assert_eq!(due_ids(ledger, now + 5_000, 0), vec![b1]);
+    let account_a = ledger
+        .read_blocking(|r| due(r, now + 20_000, 0, i64::MAX, 100))
+        .unwrap()
+        .into_iter()
+        .find(|d| d.outbox_id == a1)
+        .and_then(|d| d.account)
+        .unwrap();
+    let next_of_a = |at: i64| {
+        ledger
+            .read_blocking(move |r| next_for_account(r, account_a, "", at, 0, i64::MAX))
+            .unwrap()
+            .map(|d| d.outbox_id)
+    };
+    assert_eq!(next_of_a(now + 5_000), None);
+    // The lease ran out (its node died): a1 is due again and may be leased anew.
+    assert_eq!(due_ids(ledger, now + 10_000, 0), vec![a1, b1]);
+    assert_eq!(next_of_a(now + 10_000), Some(a1));
+    assert!(lease(a1, 0, now + 10_000, now + 30_000));
+    // Its outcome ends the lease: a2 is next at once.
+    assert_eq!(
+        record_blocking(ledger, a1, 0, Outcome::Delivered { status: 200 }, &[0]),
+        Some((Status::Delivered, 1))
+    );
+    assert_eq!(due_ids(ledger, now + 11_000, 0), vec![a2, b1]);
+    f.ledger.shutdown();
+}

@@ -6,6 +6,7 @@
 pub mod core;
 pub mod deliveries;
 pub mod repos;
+pub mod rrr;
 pub mod time;
 
 use crate::ledger::Ledger;
@@ -20,21 +21,11 @@ pub struct Fixture {
     pub _keep: Box<dyn std::any::Any>,
 }
 
-/// Declares one `#[test]` per contract test, each on a fixture from `$open`.
+/// Declares one `#[test]` per contract test, each on a fixture from `$open`: every
+/// backend runs the same list.
 #[macro_export]
 macro_rules! contract_tests {
     ($open:path) => {
-        $crate::contract_tests!(partial: $open);
-        $crate::contract_tests!(@each $open;
-            repos::promo_codes_and_requests,
-            repos::peer_directory,
-            repos::payments,
-            repos::tenants_keep_their_scale_mode_and_lots,
-        );
-    };
-    // The core's tests and those of the repositories a backend on its way implements
-    // (PostgreSQL so far); the arm above adds the rest.
-    (partial: $open:path) => {
         $crate::contract_tests!(@each $open;
             core::answered_events_are_below_the_durable_watermark,
             core::verify_reads_one_snapshot_while_writes_go_on,
@@ -48,11 +39,22 @@ macro_rules! contract_tests {
             time::idempotency_replays_refuses_and_sweeps,
             time::the_scheduler_runs_every_job,
             time::a_failing_item_does_not_hold_back_the_others,
+            repos::promo_codes_and_requests,
+            repos::peer_directory,
+            repos::payments,
+            repos::tenants_keep_their_scale_mode_and_lots,
             repos::template_purchases,
             repos::campaigns_and_referrals,
+            rrr::members_and_links_are_one_to_one,
+            rrr::earns_are_recorded_once_per_source,
+            rrr::quotes_are_committed_once,
+            rrr::the_member_ledger_pages_and_the_aggregates_add_up,
+            rrr::promotions_take_one_approval_per_actor,
+            rrr::awards_count_against_the_models_daily_cap,
             deliveries::the_oldest_pending_event_of_an_account_holds_back_the_rest,
             deliveries::failures_follow_the_schedule_then_dead_letter_and_replay_restarts,
             deliveries::events_go_to_each_endpoint_that_wants_them,
+            deliveries::a_leased_delivery_waits_for_its_lease,
         );
     };
     (@each $open:path; $($module:ident :: $name:ident),* $(,)?) => {

@@ -158,6 +158,7 @@ pub fn promo_codes_and_requests(open: fn() -> Fixture) {
 /// The directory: one registration per peer and namespace, replaced, removed, and
 /// read back while it has not expired.
 pub fn peer_directory(open: fn() -> Fixture) {
+    const NODE: &str = "12D3KooWNode";
     let f = open();
     let reg = |peer: &str, ns: &str, expires: u64| StoredRegistration {
         peer: peer.into(),
@@ -177,12 +178,12 @@ pub fn peer_directory(open: fn() -> Fixture) {
         .run_blocking(move |tx| {
             let now = tx.now();
             let dir = tx.repo::<dyn Directory>()?;
-            dir.upsert(&a1, now)?;
-            dir.upsert(&b1, now)?;
-            dir.upsert(&a2, now)?;
-            dir.upsert(&reg("c", "goop2", 3_000), now)?;
-            dir.remove("c", "goop2")?;
-            dir.remove("nobody", "goop2")?;
+            dir.upsert(NODE, &a1, now)?;
+            dir.upsert(NODE, &b1, now)?;
+            dir.upsert(NODE, &a2, now)?;
+            dir.upsert(NODE, &reg("c", "goop2", 3_000), now)?;
+            dir.remove(NODE, "c", "goop2")?;
+            dir.remove(NODE, "nobody", "goop2")?;
             Ok::<_, LedgerError>(())
         })
         .unwrap();
@@ -190,7 +191,7 @@ pub fn peer_directory(open: fn() -> Fixture) {
         .ledger
         .read_blocking(|r| {
             let dir = r.repo::<dyn DirectoryReads>()?;
-            Ok::<_, LedgerError>((dir.active(0)?, dir.active(999)?))
+            Ok::<_, LedgerError>((dir.active(NODE, 0)?, dir.active(NODE, 999)?))
         })
         .unwrap();
     assert_eq!(all.len(), 2);

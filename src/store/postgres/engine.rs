@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -40,12 +40,15 @@ enum Msg {
 
 /// The running PostgreSQL store.
 pub(crate) struct PgEngine {
-    sender: mpsc::Sender<Msg>,
+    /// None: opened read-only.
+    sender: Option<mpsc::Sender<Msg>>,
     counters: Arc<Counters>,
     thread: Mutex<Option<JoinHandle<()>>>,
     durable: Arc<AtomicI64>,
     outbox_signal: Arc<tokio::sync::Notify>,
     readers: Mutex<std::sync::mpsc::Sender<ReadJob>>,
+    /// Set at shutdown: the listener thread ends.
+    stopping: Arc<AtomicBool>,
     url: Secret,
     location: String,
 }
@@ -78,25 +81,108 @@ impl PgEngine {
             .name("ledger-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
-        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ReadJob>();
-        let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-        for i in 0..options.read_pool_size.max(1) {
-            let (jobs, url) = (jobs_rx.clone(), url.clone());
+        let stopping = Arc::new(AtomicBool::new(false));
+        {
+            let (url, signal, stopping) = (url.clone(), outbox_signal.clone(), stopping.clone());
             std::thread::Builder::new()
-                .name(format!("ledger-reader-{i}"))
-                .spawn(move || reader_loop(&url, &jobs))
-                .map_err(|e| LedgerError::Invalid(format!("cannot start a reader: {e}")))?;
+                .name("ledger-listener".into())
+                .spawn(move || listen(&url, &signal, &stopping))
+                .map_err(|e| LedgerError::Invalid(format!("cannot start the listener: {e}")))?;
         }
         Ok(PgEngine {
-            sender,
+            stopping,
+            sender: Some(sender),
             counters,
             thread: Mutex::new(Some(thread)),
             durable,
             outbox_signal,
-            readers: Mutex::new(jobs_tx),
+            readers: Mutex::new(start_readers(&url, options.read_pool_size)?),
             url,
             location,
         })
+    }
+
+    /// Starts `read_pool_size` readers on `url` and no writer: units of work are
+    /// refused.
+    pub(crate) fn start_read_only(
+        url: Secret,
+        read_pool_size: u32,
+        location: String,
+    ) -> Result<PgEngine, LedgerError> {
+        Ok(PgEngine {
+            stopping: Arc::default(),
+            sender: None,
+            counters: Arc::default(),
+            thread: Mutex::new(None),
+            durable: Arc::default(),
+            outbox_signal: Arc::default(),
+            readers: Mutex::new(start_readers(&url, read_pool_size)?),
+            url,
+            location,
+        })
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<Msg>, LedgerError> {
+        self.sender.as_ref().ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "{} is open read-only: writes go through a running node",
+                self.location
+            ))
+        })
+    }
+}
+
+/// `count` (at least one) reader threads on `url`, fed by the returned queue.
+fn start_readers(
+    url: &Secret,
+    count: u32,
+) -> Result<std::sync::mpsc::Sender<ReadJob>, LedgerError> {
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ReadJob>();
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    for i in 0..count.max(1) {
+        let (jobs, url) = (jobs_rx.clone(), url.clone());
+        std::thread::Builder::new()
+            .name(format!("ledger-reader-{i}"))
+            .spawn(move || reader_loop(&url, &jobs))
+            .map_err(|e| LedgerError::Invalid(format!("cannot start a reader: {e}")))?;
+    }
+    Ok(jobs_tx)
+}
+
+/// How long the listener waits for a notification before it looks whether to stop.
+const LISTEN_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The listener: `LISTEN rc_outbox` on a connection of its own, and a wake-up of the
+/// outbox signal (the webhook dispatcher) for every notification, which the writers
+/// of every node send when they commit events. Reconnects when the connection drops
+/// (and wakes the dispatcher then, for what it may have missed); ends once
+/// `stopping` is set.
+fn listen(url: &Secret, signal: &tokio::sync::Notify, stopping: &AtomicBool) {
+    use postgres::fallible_iterator::FallibleIterator;
+    while !stopping.load(Ordering::Acquire) {
+        let mut client = match connect(url).and_then(|mut c| {
+            c.batch_execute("LISTEN rc_outbox").map_err(error)?;
+            Ok(c)
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN rc_outbox: cannot connect; retrying");
+                std::thread::sleep(LISTEN_TICK);
+                continue;
+            }
+        };
+        signal.notify_one();
+        while !stopping.load(Ordering::Acquire) {
+            let next = client.notifications().timeout_iter(LISTEN_TICK).next();
+            match next {
+                Ok(Some(_)) => signal.notify_one(),
+                Ok(None) if !client.is_closed() => {}
+                Ok(None) | Err(_) => {
+                    tracing::warn!("LISTEN rc_outbox: the connection closed; reconnecting");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -132,7 +218,11 @@ fn reader_loop(url: &Secret, jobs: &Mutex<std::sync::mpsc::Receiver<ReadJob>>) {
 
 impl Engine for PgEngine {
     fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
-        match self.sender.try_send(Msg::Unit(unit)) {
+        let Some(sender) = &self.sender else {
+            // Read-only: `submit` says why.
+            return Err(TrySubmit::Full(unit));
+        };
+        match sender.try_send(Msg::Unit(unit)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(Msg::Unit(unit))) => Err(TrySubmit::Full(unit)),
             Err(_) => Err(TrySubmit::Closed),
@@ -141,7 +231,7 @@ impl Engine for PgEngine {
 
     fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>> {
         Box::pin(async move {
-            self.sender
+            self.sender()?
                 .send(Msg::Unit(unit))
                 .await
                 .map_err(|_| LedgerError::Closed)
@@ -149,7 +239,7 @@ impl Engine for PgEngine {
     }
 
     fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
-        self.sender
+        self.sender()?
             .blocking_send(Msg::Unit(unit))
             .map_err(|_| LedgerError::Closed)
     }
@@ -194,14 +284,17 @@ impl Engine for PgEngine {
     }
 
     fn shutdown(&self) {
-        let (ack, acked) = std::sync::mpsc::channel();
-        let sent = match self.sender.try_send(Msg::Shutdown(ack)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(msg)) => self.sender.blocking_send(msg).is_ok(),
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        };
-        if sent {
-            let _ = acked.recv();
+        self.stopping.store(true, Ordering::Release);
+        if let Some(sender) = &self.sender {
+            let (ack, acked) = std::sync::mpsc::channel();
+            let sent = match sender.try_send(Msg::Shutdown(ack)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(msg)) => sender.blocking_send(msg).is_ok(),
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            };
+            if sent {
+                let _ = acked.recv();
+            }
         }
         if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = thread.join();
@@ -214,6 +307,10 @@ impl Engine for PgEngine {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 }
 
@@ -310,15 +407,13 @@ impl Writer {
     fn run_one_batch(&mut self, queue: &mut VecDeque<Unit>) {
         let started = Instant::now();
         let now = crate::ledger::timestamp_now();
-        let begun = self
-            .ensure_connected()
-            .and_then(|()| self.tx.conn.client.batch_execute("BEGIN").map_err(error));
+        let begun = self.ensure_connected().and_then(|()| self.tx.begin());
         if let Err(e) = begun {
             tracing::error!(error = %e, "cannot begin a transaction");
+            let _ = self.tx.conn.client.batch_execute("ROLLBACK");
             self.abort_unrun(queue, &e);
             return;
         }
-        self.tx.begin_batch();
         let mut replies: Vec<Reply> = Vec::with_capacity(queue.len().min(self.max_batch));
         let mut ran = 0u64;
         // The kept unit's savepoint is released together with the next one's start:
@@ -386,7 +481,14 @@ impl Writer {
                 return;
             }
         };
-        if let Err(e) = self.tx.conn.client.batch_execute("COMMIT") {
+        // Other nodes' dispatchers hear of the events (LISTEN rc_outbox) once they
+        // are committed.
+        let commit = if self.tx.events_written {
+            "NOTIFY rc_outbox; COMMIT"
+        } else {
+            "COMMIT"
+        };
+        if let Err(e) = self.tx.conn.client.batch_execute(commit) {
             tracing::error!(error = %e, "COMMIT failed");
             fail_all(replies, &error(e));
             return;
@@ -401,9 +503,6 @@ impl Writer {
         metrics::histogram!("ledger_commit_seconds").record(started.elapsed().as_secs_f64());
         if self.tx.events_written {
             self.outbox_signal.notify_one();
-            if let Err(e) = self.tx.conn.client.batch_execute("NOTIFY rc_outbox") {
-                tracing::warn!(error = %e, "NOTIFY rc_outbox failed");
-            }
         }
         for reply in replies {
             reply(None);

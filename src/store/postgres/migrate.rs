@@ -16,6 +16,24 @@ pub fn schema_version() -> i64 {
     crate::store::versions(SCHEMA).last().map_or(0, |(n, _)| *n)
 }
 
+/// The schema version of the database of `client`; 0 when it has none.
+///
+/// # Errors
+/// Storage errors.
+pub fn current_version(client: &mut postgres::Client) -> Result<i64, LedgerError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .map_err(error)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
+        .map_err(error)?
+        .get(0))
+}
+
 /// Brings the database of `client` to [`schema_version`]: every missing migration in
 /// one transaction with the version bump. Returns the version the database had
 /// before.

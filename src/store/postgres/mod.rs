@@ -2,20 +2,28 @@
 //! (PostgreSQL 15 or newer), with the `postgres` client: its calls are synchronous,
 //! which fits the core's closure units of work run on a writer thread, as on SQLite.
 //!
-//! So far: the schema of the core's tables (`schema.sql` beside this file, bigint
-//! money, the same constraints as SQLite, entries append-only by trigger, the chain
-//! head kept on the tenant row for `SELECT … FOR UPDATE`, delivery leases), the
-//! migrations that bring a database to it ([`migrate`]), and the core's backend:
-//! the writer with group commit ([`engine`]), its transaction ([`tx`]) and the reads
-//! ([`read`]), Goop2's repositories and the webhooks' (deliveries and endpoints),
-//! which pass the store contract's tests of the core and of those repositories. The
-//! other modules' repositories (Roochip, RRR, payments, the peer directory) are not
-//! implemented yet, so a node cannot serve from PostgreSQL in this build.
+//! - `schema.sql` beside this file: the same tables and constraints as SQLite's
+//!   (bigint money, non-negative buckets, ceilings, unique idempotency keys, entries
+//!   append-only by trigger), with the chain head kept on the tenant row and delivery
+//!   leases; [`migrate`] brings a database to it under an advisory lock.
+//! - [`engine`]: the writer (group commit: one transaction per batch, a `SAVEPOINT`
+//!   per unit, the answer after `COMMIT`), the readers, and the listener that wakes
+//!   the webhook dispatcher on `NOTIFY rc_outbox`.
+//! - [`tx`] and [`read`]: the core's backend; every module's repository beside them
+//!   (`goop2`, `roochip`, `rrr`, `payments`, `webhooks`, `directory`).
+//!
+//! Several nodes may write at once: each batch locks the tenant rows first, the rows
+//! a unit decides on are read `FOR UPDATE`, and nothing is cached across
+//! transactions.
 
+mod directory;
 mod engine;
 mod goop2;
 pub mod migrate;
+mod payments;
 pub mod read;
+mod roochip;
+mod rrr;
 pub mod tx;
 mod webhooks;
 
@@ -23,8 +31,14 @@ use std::sync::Arc;
 
 pub use migrate::{migrate, schema_version};
 
+use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
+use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
+use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories};
+use crate::p2p::directory::{Directory, DirectoryReads};
+use crate::payments::repo::{PaymentReads, Payments};
 use crate::secret::Secret;
+use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
 
 fn tx(a: &mut dyn std::any::Any) -> Option<&mut tx::PgTx> {
     a.downcast_mut::<tx::PgTx>()
@@ -34,19 +48,26 @@ fn rd(a: &mut dyn std::any::Any) -> Option<&mut read::PgRead> {
     a.downcast_mut::<read::PgRead>()
 }
 
-/// The repositories this backend implements so far: Goop2's and the webhooks'.
+/// Every repository this backend implements, for units of work and for reads: the
+/// same list as SQLite's.
 pub fn repositories() -> Repositories {
-    use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
-    use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
     let mut r = Repositories::new();
-    r.register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
-        .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
-        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
-        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads));
     r.register::<dyn Purchases>(|a| tx(a).map(|t| t as &mut dyn Purchases))
         .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
         .register::<dyn Promotions>(|a| tx(a).map(|t| t as &mut dyn Promotions))
-        .register::<dyn PromotionReads>(|a| rd(a).map(|t| t as &mut dyn PromotionReads));
+        .register::<dyn PromotionReads>(|a| rd(a).map(|t| t as &mut dyn PromotionReads))
+        .register::<dyn PromoCodes>(|a| tx(a).map(|t| t as &mut dyn PromoCodes))
+        .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
+        .register::<dyn RrrStore>(|a| tx(a).map(|t| t as &mut dyn RrrStore))
+        .register::<dyn RrrReads>(|a| rd(a).map(|t| t as &mut dyn RrrReads))
+        .register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
+        .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
+        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
+        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads))
+        .register::<dyn Directory>(|a| tx(a).map(|t| t as &mut dyn Directory))
+        .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads))
+        .register::<dyn Payments>(|a| tx(a).map(|t| t as &mut dyn Payments))
+        .register::<dyn PaymentReads>(|a| rd(a).map(|t| t as &mut dyn PaymentReads));
     r
 }
 
@@ -59,15 +80,73 @@ pub fn repositories() -> Repositories {
 pub fn open(url: &Secret, options: LedgerOptions) -> Result<Ledger, LedgerError> {
     let mut client = connect(url)?;
     migrate(&mut client)?;
-    let location = url
-        .expose()
+    let repos = Arc::new(repositories());
+    let engine =
+        engine::PgEngine::start(url.clone(), client, repos.clone(), &options, describe(url))?;
+    Ok(Ledger::new(Arc::new(engine), repos))
+}
+
+/// Opens the ledger on the database at `url` for reads only (two readers, no
+/// writer, no migration).
+///
+/// # Errors
+/// [`LedgerError::Invalid`] when the database's schema is not this build's (older:
+/// run `migrate`; newer: upgrade); connection and storage errors.
+pub fn open_read_only(url: &Secret) -> Result<Ledger, LedgerError> {
+    let mut client = connect(url)?;
+    let found = migrate::current_version(&mut client)?;
+    let latest = schema_version();
+    if found != latest {
+        let what = if found < latest {
+            "run `rendezvous-credits migrate` first"
+        } else {
+            "this build is older than the database"
+        };
+        return Err(LedgerError::Invalid(format!(
+            "{} has schema version {found}, this build's is {latest}: {what}",
+            describe(url)
+        )));
+    }
+    let engine = engine::PgEngine::start_read_only(url.clone(), 2, describe(url))?;
+    Ok(Ledger::new(Arc::new(engine), Arc::new(repositories())))
+}
+
+/// The `pg_dump` command that writes a consistent snapshot of the database at `url`
+/// into `dest` (custom format, for `pg_restore`), naming user, host, port and
+/// database but never the password. Arguments are shell-quoted.
+pub fn dump_command(url: &Secret, dest: &std::path::Path) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut args = vec!["pg_dump".to_string(), "--format=custom".to_string()];
+    if let Ok(c) = url.expose().parse::<postgres::Config>() {
+        if let Some(host) = c.get_hosts().first() {
+            let host = match host {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            args.push(format!("--host={}", quote(&host)));
+        }
+        if let Some(port) = c.get_ports().first() {
+            args.push(format!("--port={port}"));
+        }
+        if let Some(user) = c.get_user() {
+            args.push(format!("--username={}", quote(user)));
+        }
+        if let Some(db) = c.get_dbname() {
+            args.push(format!("--dbname={}", quote(db)));
+        }
+    }
+    args.push(format!("--file={}", quote(&dest.display().to_string())));
+    args.join(" ")
+}
+
+/// "PostgreSQL database NAME" for `url`, naming no user, password or host.
+pub fn describe(url: &Secret) -> String {
+    url.expose()
         .parse::<postgres::Config>()
         .ok()
         .and_then(|c| c.get_dbname().map(|db| format!("PostgreSQL database {db}")))
-        .unwrap_or_else(|| "PostgreSQL".into());
-    let repos = Arc::new(repositories());
-    let engine = engine::PgEngine::start(url.clone(), client, repos.clone(), &options, location)?;
-    Ok(Ledger::new(Arc::new(engine), repos))
+        .unwrap_or_else(|| "PostgreSQL".into())
 }
 
 /// A PostgreSQL error as a core error: out of disk (SQLSTATE class 53, e.g. 53100
@@ -126,7 +205,51 @@ mod tests {
         }
     }
 
-    crate::contract_tests!(partial: fixture);
+    crate::contract_tests!(fixture);
+
+    /// Nodes sharing the database each see their own registrations; the peer is
+    /// known to all.
+    #[test]
+    fn registrations_belong_to_their_node() {
+        use crate::p2p::directory::{Directory, DirectoryReads, StoredRegistration};
+        let f = fixture();
+        let reg = |peer: &str| StoredRegistration {
+            peer: peer.into(),
+            namespace: "goop2".into(),
+            addrs: vec![],
+            ttl_secs: 60,
+            record: vec![7],
+            domain: "legacy".into(),
+            expires_at_unix: 1_000,
+        };
+        f.ledger
+            .run_blocking(move |tx| {
+                let now = tx.now();
+                let dir = tx.repo::<dyn Directory>()?;
+                dir.upsert("node-a", &reg("p"), now)?;
+                dir.upsert("node-b", &reg("p"), now)?;
+                dir.upsert("node-b", &reg("q"), now)?;
+                dir.remove("node-a", "q", "goop2")?;
+                Ok::<_, LedgerError>(())
+            })
+            .unwrap();
+        let (a, b, c) = f
+            .ledger
+            .read_blocking(|r| {
+                let dir = r.repo::<dyn DirectoryReads>()?;
+                Ok::<_, LedgerError>((
+                    dir.active("node-a", 0)?,
+                    dir.active("node-b", 0)?,
+                    dir.active("node-c", 0)?,
+                ))
+            })
+            .unwrap();
+        let peers = |v: &[StoredRegistration]| v.iter().map(|r| r.peer.clone()).collect::<Vec<_>>();
+        assert_eq!(peers(&a), ["p"]);
+        assert_eq!(peers(&b), ["p", "q"]);
+        assert!(c.is_empty());
+        f.ledger.shutdown();
+    }
 }
 
 /// Databases for tests: a fresh one per test on the server named by

@@ -100,12 +100,50 @@ impl PgTx {
         }
     }
 
-    /// A new transaction: nothing is locked or cached yet.
-    pub(crate) fn begin_batch(&mut self) {
+    /// Begins the batch's transaction and locks every tenant row (`SELECT … FOR
+    /// UPDATE`, in id order), remembering their chain heads, in one round trip.
+    ///
+    /// Every batch, on every node sharing the database, takes the tenant rows first
+    /// and in the same order before any other row: batches that would lock accounts
+    /// in opposite orders (a deadlock, which PostgreSQL breaks by failing one whole
+    /// batch) wait on the tenants instead. One batch at a time writes, cluster-wide:
+    /// the chain heads serialize the batches of a tenant anyway.
+    pub(crate) fn begin(&mut self) -> Result<(), LedgerError> {
         self.events_written = false;
         self.max_outbox_id = 0;
         self.heads.clear();
         self.advanced.clear();
+        let messages = self
+            .conn
+            .client
+            .simple_query(
+                "BEGIN; SELECT id, head_seq, encode(head_hash, 'hex') FROM tenants
+                 ORDER BY id FOR UPDATE",
+            )
+            .map_err(error)?;
+        for message in messages {
+            let postgres::SimpleQueryMessage::Row(row) = message else {
+                continue;
+            };
+            let (Some(tenant), Some(seq)) = (row.get(0), row.get(1)) else {
+                continue;
+            };
+            let malformed =
+                || LedgerError::Invalid(format!("tenant {tenant}: malformed chain head"));
+            // No hash yet: an empty chain.
+            let (seq, hash) = match row.get(2) {
+                None => (0, GENESIS),
+                Some(hex) => (
+                    seq.parse::<i64>().map_err(|_| malformed())?,
+                    hex::decode(hex)
+                        .ok()
+                        .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                        .ok_or_else(malformed)?,
+                ),
+            };
+            self.heads.advance(tenant.to_string(), seq, hash);
+        }
+        Ok(())
     }
 
     /// A new unit: its changes to the cached heads are the ones to undo.

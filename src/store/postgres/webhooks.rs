@@ -84,11 +84,47 @@ impl Deliveries for PgTx {
         self.conn.execute(
             "UPDATE webhook_deliveries
              SET status = 'pending', attempts = 0, next_attempt_at = $2, delivered_at = NULL,
-                 updated_at = $3
+                 leased_until = NULL, updated_at = $3
              WHERE outbox_id = $1 AND status <> 'pending'",
             &[&outbox_id, &now_ms, &now],
         )?;
         Ok(())
+    }
+
+    fn lease(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        attempts_before: u32,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        let before = i32::try_from(attempts_before).unwrap_or(i32::MAX);
+        // A row another transaction is claiming is skipped, not waited for.
+        let leased = self.conn.execute(
+            "UPDATE webhook_deliveries d SET leased_until = $5
+             FROM (SELECT outbox_id, endpoint_id FROM webhook_deliveries
+                   WHERE outbox_id = $1 AND endpoint_id = $2 AND status = 'pending'
+                     AND attempts = $3 AND (leased_until IS NULL OR leased_until <= $4)
+                   FOR UPDATE SKIP LOCKED) c
+             WHERE d.outbox_id = c.outbox_id AND d.endpoint_id = c.endpoint_id",
+            &[&outbox_id, &endpoint, &before, &now_ms, &until_ms],
+        )?;
+        Ok(leased == 1)
+    }
+
+    fn release(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        let released = self.conn.execute(
+            "UPDATE webhook_deliveries SET leased_until = NULL
+             WHERE outbox_id = $1 AND endpoint_id = $2 AND leased_until = $3",
+            &[&outbox_id, &endpoint, &until_ms],
+        )?;
+        Ok(released == 1)
     }
 
     fn update_if_unchanged(
@@ -104,7 +140,7 @@ impl Deliveries for PgTx {
         let changed = self.conn.execute(
             "UPDATE webhook_deliveries
              SET status = $3, attempts = $4, next_attempt_at = $5, last_status = $6,
-                 last_error = $7, delivered_at = $8, updated_at = $9
+                 last_error = $7, delivered_at = $8, updated_at = $9, leased_until = NULL
              WHERE outbox_id = $1 AND endpoint_id = $10 AND status = 'pending'
                AND attempts = $2",
             &[
@@ -194,6 +230,7 @@ impl DeliveryReads for PgRead {
                    AND d.outbox_id <= $4
                    AND d.next_attempt_at <= $1
                    AND (d.attempts > 0 OR d.next_attempt_at <= $1 - $2)
+                   AND (d.leased_until IS NULL OR d.leased_until <= $1)
                    AND (d.account_id IS NULL OR NOT EXISTS (
                          SELECT 1 FROM webhook_deliveries p
                          WHERE p.account_id = d.account_id
@@ -235,6 +272,7 @@ impl DeliveryReads for PgRead {
                  JOIN outbox o ON o.id = d.outbox_id
                  WHERE d.next_attempt_at <= $2
                    AND (d.attempts > 0 OR d.next_attempt_at <= $2 - $3)
+                   AND (d.leased_until IS NULL OR d.leased_until <= $2)
                    AND d.outbox_id <= $4",
                 &[&account, &now_ms, &first_delay_ms, &durable_max, &endpoint],
             )?

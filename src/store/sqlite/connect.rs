@@ -34,6 +34,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// Storage errors; [`LedgerError::Invalid`] when the file was written by a newer build.
 pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection, LedgerError> {
+    open_writer_migrated(path, synchronous).map(|(conn, _)| conn)
+}
+
+/// [`open_writer`], also returning the schema version the file had before.
+///
+/// # Errors
+/// As [`open_writer`].
+pub fn open_writer_migrated(
+    path: &Path,
+    synchronous: Synchronous,
+) -> Result<(Connection, i64), LedgerError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             LedgerError::Invalid(format!(
@@ -60,12 +71,12 @@ pub fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Connection, 
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;"
     ))?;
-    migrate(&mut conn)?;
-    Ok(conn)
+    let before = migrate(&mut conn)?;
+    Ok((conn, before))
 }
 
-/// Applies the migrations the file lacks.
-fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
+/// Applies the migrations the file lacks; returns the version it had before.
+fn migrate(conn: &mut Connection) -> Result<i64, LedgerError> {
     let latest = schema_version();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > latest {
@@ -85,7 +96,7 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
         tx.commit()?;
         tracing::info!(version = n, "schema migrated");
     }
-    Ok(())
+    Ok(version)
 }
 
 /// Opens one read-only connection (a reader thread's, `verify`, `backup`), with the

@@ -1,4 +1,5 @@
-//! The peer directory repositories on SQLite: `peers` and `registrations`.
+//! The peer directory repositories on SQLite: `peers` and `registrations`. A SQLite
+//! file serves one node, so the `node` of each call is not stored.
 
 use rusqlite::params;
 
@@ -12,7 +13,12 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl Directory for SqliteTx {
-    fn upsert(&mut self, reg: &StoredRegistration, now: &str) -> Result<(), LedgerError> {
+    fn upsert(
+        &mut self,
+        _node: &str,
+        reg: &StoredRegistration,
+        now: &str,
+    ) -> Result<(), LedgerError> {
         let addrs = serde_json::to_string(&reg.addrs).unwrap_or_else(|_| "[]".into());
         let conn = self.conn();
         conn.prepare_cached(
@@ -42,7 +48,7 @@ impl Directory for SqliteTx {
         Ok(())
     }
 
-    fn remove(&mut self, peer: &str, namespace: &str) -> Result<(), LedgerError> {
+    fn remove(&mut self, _node: &str, peer: &str, namespace: &str) -> Result<(), LedgerError> {
         self.conn()
             .prepare_cached("DELETE FROM registrations WHERE peer_id = ?1 AND namespace = ?2")?
             .execute(params![peer, namespace])?;
@@ -51,7 +57,11 @@ impl Directory for SqliteTx {
 }
 
 impl DirectoryReads for SqliteRead {
-    fn active(&mut self, now_unix: u64) -> Result<Vec<StoredRegistration>, LedgerError> {
+    fn active(
+        &mut self,
+        _node: &str,
+        now_unix: u64,
+    ) -> Result<Vec<StoredRegistration>, LedgerError> {
         let mut stmt = self.conn().prepare(
             "SELECT peer_id, namespace, addrs, ttl, record, record_domain, expires_at
              FROM registrations WHERE expires_at > ?1 ORDER BY registered_at, peer_id",

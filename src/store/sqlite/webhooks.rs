@@ -89,11 +89,52 @@ impl Deliveries for SqliteTx {
             .prepare_cached(
                 "UPDATE webhook_deliveries
                  SET status = 'pending', attempts = 0, next_attempt_at = ?2, delivered_at = NULL,
-                     updated_at = ?3
+                     leased_until = NULL, updated_at = ?3
                  WHERE outbox_id = ?1 AND status <> 'pending'",
             )?
             .execute(params![outbox_id, now_ms, now])?;
         Ok(())
+    }
+
+    fn lease(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        attempts_before: u32,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        let leased = self
+            .conn()
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET leased_until = ?5
+                 WHERE outbox_id = ?1 AND endpoint_id = ?2 AND status = 'pending'
+                   AND attempts = ?3 AND (leased_until IS NULL OR leased_until <= ?4)",
+            )?
+            .execute(params![
+                outbox_id,
+                endpoint,
+                attempts_before,
+                now_ms,
+                until_ms
+            ])?;
+        Ok(leased == 1)
+    }
+
+    fn release(
+        &mut self,
+        outbox_id: i64,
+        endpoint: &str,
+        until_ms: i64,
+    ) -> Result<bool, LedgerError> {
+        let released = self
+            .conn()
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET leased_until = NULL
+                 WHERE outbox_id = ?1 AND endpoint_id = ?2 AND leased_until = ?3",
+            )?
+            .execute(params![outbox_id, endpoint, until_ms])?;
+        Ok(released == 1)
     }
 
     fn update_if_unchanged(
@@ -109,7 +150,7 @@ impl Deliveries for SqliteTx {
             .prepare_cached(
                 "UPDATE webhook_deliveries
                  SET status = ?3, attempts = ?4, next_attempt_at = ?5, last_status = ?6,
-                     last_error = ?7, delivered_at = ?8, updated_at = ?9
+                     last_error = ?7, delivered_at = ?8, updated_at = ?9, leased_until = NULL
                  WHERE outbox_id = ?1 AND endpoint_id = ?10 AND status = 'pending'
                    AND attempts = ?2",
             )?
@@ -197,6 +238,7 @@ impl DeliveryReads for SqliteRead {
                AND d.outbox_id <= ?4
                AND d.next_attempt_at <= ?1
                AND (d.attempts > 0 OR d.next_attempt_at <= ?1 - ?2)
+               AND (d.leased_until IS NULL OR d.leased_until <= ?1)
                AND (d.account_id IS NULL OR NOT EXISTS (
                      SELECT 1 FROM webhook_deliveries p
                      WHERE p.account_id = d.account_id
@@ -238,6 +280,7 @@ impl DeliveryReads for SqliteRead {
                  JOIN outbox o ON o.id = d.outbox_id
                  WHERE d.next_attempt_at <= ?2
                    AND (d.attempts > 0 OR d.next_attempt_at <= ?2 - ?3)
+                   AND (d.leased_until IS NULL OR d.leased_until <= ?2)
                    AND d.outbox_id <= ?4"
             ))?
             .query_row(

@@ -971,22 +971,18 @@ async fn earn_metadata_is_kept_as_given() {
     assert_eq!(xcn.available(&m).await, 7);
     let segments = xcn.get("/v1/reports/segments?group_by=tier").await.ok(200);
     assert_eq!(segments["segments"][0]["segment"], "GOLD");
-    let data = node.shutdown().await;
-    let conn = rusqlite::Connection::open(data.path().join("ledger.db")).unwrap();
-    let stored: String = conn
-        .query_row(
-            "SELECT metadata FROM rrr_earns WHERE order_id = 'RAW-1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(stored, metadata);
-    let adjusted: String = conn
-        .query_row(
-            "SELECT metadata FROM rrr_entries WHERE type = 'ADJUST'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(adjusted, metadata);
+    let config = node.config.clone();
+    let _data = node.shutdown().await;
+    let stored = crate::common::sql(
+        &config,
+        "SELECT metadata FROM rrr_earns WHERE order_id = 'RAW-1'",
+        &[],
+    );
+    assert_eq!(stored, vec![vec![Some(metadata.to_string())]]);
+    let adjusted = crate::common::sql(
+        &config,
+        "SELECT metadata FROM rrr_entries WHERE type = 'ADJUST'",
+        &[],
+    );
+    assert_eq!(adjusted, vec![vec![Some(metadata.to_string())]]);
 }

@@ -148,8 +148,9 @@ async fn reports_equal_the_sums_of_the_ledger() {
 
     // verify notices aggregates that no longer match the rows: the daily ones, the
     // segments, and the balance deltas.
-    let data = node.shutdown().await;
-    let path = data.path().join("ledger.db");
+    let config = node.config.clone();
+    let location = config.ledger_location();
+    let _data = node.shutdown().await;
     for (change, undo, mentions) in [
         (
             "UPDATE rrr_daily SET issued = issued + 1",
@@ -172,22 +173,23 @@ async fn reports_equal_the_sums_of_the_ledger() {
             "members hold",
         ),
     ] {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute(change, []).unwrap();
-        drop(conn);
-        let ledger = rendezvous_credits::store::sqlite::open_read_only(&path).unwrap();
-        match rendezvous_credits::app::verify(&ledger, &mut |_| {}) {
+        crate::common::sql(&config, change, &[]);
+        let found = crate::common::off_runtime(|| {
+            let ledger = rendezvous_credits::store::open_read_only(&location).unwrap();
+            let found = rendezvous_credits::app::verify(&ledger, &mut |_| {});
+            ledger.shutdown();
+            found
+        });
+        match found {
             Ok(Err(rendezvous_credits::ledger::Discrepancy::Dialect { dialect, detail })) => {
                 assert_eq!(dialect, "rrr");
                 assert!(detail.contains(mentions), "{change}: {detail}");
             }
             other => panic!("verify should find {change}: {other:?}"),
         }
-        ledger.shutdown();
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute(undo, []).unwrap();
+        crate::common::sql(&config, undo, &[]);
     }
-    crate::common::verify_file(&path);
+    crate::common::verify_at(&location);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,6 +88,7 @@ async fn webhook_node(clients: &[&str]) -> TestNode {
             schedule_secs: vec![0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
             poll_interval_ms: 100,
             concurrency: 4,
+            ..WebhookConfig::default()
         };
     })
     .await
