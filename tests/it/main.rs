@@ -8,6 +8,7 @@
 mod bad_input;
 mod browser;
 mod campaigns;
+mod cluster;
 mod common;
 mod concurrency;
 mod console;

@@ -21,13 +21,13 @@ use sha2::Sha256;
 use crate::common::{json, run_cli, spawn_script, within, TestNode};
 
 /// The shared webhook secret (non-ASCII on purpose: both sides key with UTF-8 bytes).
-const SECRET: &str = "roochip_provided_secret_ü";
+pub(crate) const SECRET: &str = "roochip_provided_secret_ü";
 const ADMIN_KEY: &str = "rc_admin_key_alpha_0123456789";
 const SERVER_KEY: &str = "rc_server_key_alpha_0123456789";
 const OTHER_ADMIN_KEY: &str = "rc_admin_key_beta_0123456789";
 
 /// The Node.js receiver, killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Option<Child>,
     port: u16,
     http: reqwest::Client,
@@ -35,7 +35,7 @@ struct Receiver {
 
 impl Receiver {
     /// Starts a receiver on a free port.
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         Receiver::launch(0)
     }
 
@@ -50,12 +50,12 @@ impl Receiver {
     }
 
     /// Where the node POSTs.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/webhooks/roochip", self.port)
     }
 
     /// Kills the receiver: its port refuses connections until [`Receiver::restart`].
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -70,7 +70,7 @@ impl Receiver {
     }
 
     /// Every request received, in arrival order.
-    async fn records(&self) -> Vec<Value> {
+    pub(crate) async fn records(&self) -> Vec<Value> {
         let res = within(
             "receiver records",
             self.http
@@ -85,7 +85,7 @@ impl Receiver {
     }
 
     /// The records of outbox event `id`, in arrival order.
-    async fn records_of(&self, id: i64) -> Vec<Value> {
+    pub(crate) async fn records_of(&self, id: i64) -> Vec<Value> {
         let webhook_id = format!("evt_{id}");
         self.records()
             .await
@@ -95,7 +95,7 @@ impl Receiver {
     }
 
     /// Changes how the receiver answers (see the script's header).
-    async fn control(&self, body: Value) {
+    pub(crate) async fn control(&self, body: Value) {
         let res = within(
             "receiver control",
             self.http
