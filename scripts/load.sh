@@ -9,11 +9,17 @@
 #   SCENARIO=rrr scripts/load.sh      # RedRoomRewards earns, redemption quotes and commits
 #                                     # (bearer, X-Client-Id, a fresh Idempotency-Key each),
 #                                     # wallet reads, ledger pages and the liability report
+#   BACKEND=postgres scripts/load.sh  # the same on PostgreSQL (a fresh database on
+#                                     # POSTGRES_URL's server, or on a throwaway cluster
+#                                     # of scripts/pg-test-cluster.sh when unset)
+#   BACKEND=postgres NODES=3 scripts/load.sh
+#                                     # three nodes on that database (ports PORT, PORT+1,
+#                                     # …), the grants spread over them by one wrk each
 #
-# It builds the release binary, starts a node on a fresh data folder with the rate
-# limits lifted, gets a libp2p-PeerID bearer with the `peer` command, runs wrk, stops the
-# node gracefully and runs `verify` on the ledger. Needs wrk (installed with apt-get when
-# missing).
+# It builds the release binary, starts the node(s) on a fresh data folder (and
+# database) with the rate limits lifted, gets a libp2p-PeerID bearer with the `peer`
+# command, runs wrk, stops the nodes gracefully and runs `verify` on the ledger. Needs
+# wrk (installed with apt-get when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +33,17 @@ SINK_PORT=${SINK_PORT:-18090}
 WEBHOOKS=${WEBHOOKS:-1}   # 0: the Roochip tenant has no webhook_url (no events)
 USERS=${USERS:-1000}      # Roochip wallets (RRR members: MEMBERS) the load is spread over
 MEMBERS=${MEMBERS:-200}
+BACKEND=${BACKEND:-sqlite}
+NODES=${NODES:-1}
 URL="http://127.0.0.1:${PORT}"
+if [ "$NODES" -gt 1 ] && [ "$BACKEND" != postgres ]; then
+    echo "NODES=$NODES needs BACKEND=postgres: SQLite nodes do not share a ledger" >&2
+    exit 2
+fi
+if [ "$NODES" -gt 1 ] && [ "$SCENARIO" != goop2 ]; then
+    echo "NODES=$NODES: only the goop2 scenario (grants) spreads over several nodes" >&2
+    exit 2
+fi
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "installing wrk…" >&2
@@ -37,14 +53,31 @@ fi
 cargo build --release --quiet
 BIN=target/release/rendezvous-credits
 WORK=$(mktemp -d)
-NODE_PID=
+NODE_PIDS=()
 SINK_PID=
+PG_TEST_STOP=
 cleanup() {
-    if [ -n "$NODE_PID" ]; then kill "$NODE_PID" 2>/dev/null || true; fi
+    for pid in "${NODE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
+    if [ -n "$PG_TEST_STOP" ]; then eval "$PG_TEST_STOP"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+STORAGE_TOML=
+if [ "$BACKEND" = postgres ]; then
+    if [ -z "${POSTGRES_URL:-}" ]; then
+        eval "$(scripts/pg-test-cluster.sh)"
+        POSTGRES_URL=$RC_TEST_POSTGRES_URL
+    fi
+    DB="rc_load_$$"
+    psql "$POSTGRES_URL" -qc "CREATE DATABASE $DB"
+    export RC_STORAGE__POSTGRES_URL="${POSTGRES_URL%/*}/$DB"
+    # Nodes of one cluster share the bearer key.
+    export RC_AUTH__TOKEN_SECRET=load-test-cluster-token-secret-0123456789
+    echo "PostgreSQL $(psql "$POSTGRES_URL" -Atc 'SHOW server_version'), database $DB, ${NODES} node(s)"
+    STORAGE_TOML=$'[storage]\nbackend = "postgres"\npool_size = 8'
+fi
 
 SERVER_KEY=rc_load_test_server_key_0123456789abcdef
 SERVER_DIGEST=$(printf %s "$SERVER_KEY" | sha256sum | cut -d' ' -f1)
@@ -53,6 +86,7 @@ cat > "$WORK/load.toml" <<TOML
 [server]
 http_addr = "127.0.0.1:${PORT}"
 data_dir = "${WORK}/data"
+${STORAGE_TOML}
 [p2p]
 listen = ["/ip4/127.0.0.1/tcp/0"]
 [ledger]
@@ -91,13 +125,21 @@ TOML
 fi
 
 ADMIN_TOKEN=load-test-admin-token
-RC_ADMIN_TOKEN=$ADMIN_TOKEN RUST_LOG=warn "$BIN" serve --config "$WORK/load.toml" > "$WORK/node.log" 2>&1 &
-NODE_PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
+for i in $(seq 0 $((NODES - 1))); do
+    data="$WORK/data"
+    if [ "$i" -gt 0 ]; then data="$WORK/data$i"; fi
+    RC_ADMIN_TOKEN=$ADMIN_TOKEN RUST_LOG=warn "$BIN" serve --config "$WORK/load.toml" \
+        --data-dir "$data" --http-addr "127.0.0.1:$((PORT + i))" > "$WORK/node$i.log" 2>&1 &
+    NODE_PIDS+=($!)
 done
-curl -fsS "$URL/healthz" >/dev/null || { cat "$WORK/node.log"; exit 1; }
+for i in $(seq 0 $((NODES - 1))); do
+    node_url="http://127.0.0.1:$((PORT + i))"
+    for _ in $(seq 1 100); do
+        curl -fsS "$node_url/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "$node_url/healthz" >/dev/null || { cat "$WORK/node$i.log"; exit 1; }
+done
 
 if [ "$SCENARIO" = rrr ]; then
     TOKEN=$(curl -fsS -X POST "$URL/oauth/token" -H 'Content-Type: application/json' \
@@ -257,7 +299,11 @@ LUA
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/deduct.lua" "$URL"
     ENDED=$(date +%s.%N)
     # Every reward (and the 1000 opening ones) is a credits.issued event.
-    EXPECTED=$(sqlite3 "$WORK/data/ledger.db" "SELECT count(*) FROM outbox" 2>/dev/null || echo "?")
+    if [ "$BACKEND" = postgres ]; then
+        EXPECTED=$(psql "$RC_STORAGE__POSTGRES_URL" -Atc "SELECT count(*) FROM outbox")
+    else
+        EXPECTED=$(sqlite3 "$WORK/data/ledger.db" "SELECT count(*) FROM outbox" 2>/dev/null || echo "?")
+    fi
     echo "== webhook dispatch: ${EXPECTED} events issued; waiting for the receiver"
     LAST=-1
     while true; do
@@ -282,10 +328,27 @@ wrk.body = '{"peer_id":"${PEER}","amount":1,"note":"load"}'
 LUA
     echo "== balance reads: GET /api/credits/balance, ${CONNECTIONS} connections, ${DURATION}, max_batch=${MAX_BATCH}"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: $AUTH" "$URL/api/credits/balance"
-    echo "== admin grants: POST /api/credits/grant, ${CONNECTIONS} connections, ${DURATION}, max_batch=${MAX_BATCH}"
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/grant.lua" "$URL/api/credits/grant"
+    if [ "$NODES" = 1 ]; then
+        echo "== admin grants: POST /api/credits/grant, ${CONNECTIONS} connections, ${DURATION}, max_batch=${MAX_BATCH}"
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/grant.lua" "$URL/api/credits/grant"
+    else
+        PER_NODE=$((CONNECTIONS / NODES))
+        echo "== admin grants over ${NODES} nodes: POST /api/credits/grant, ${PER_NODE} connections to each, ${DURATION}, max_batch=${MAX_BATCH}"
+        WRK_PIDS=()
+        for i in $(seq 0 $((NODES - 1))); do
+            wrk -t1 -c"$PER_NODE" -d"$DURATION" --latency -s "$WORK/grant.lua" \
+                "http://127.0.0.1:$((PORT + i))/api/credits/grant" > "$WORK/wrk$i.txt" &
+            WRK_PIDS+=($!)
+        done
+        for pid in "${WRK_PIDS[@]}"; do wait "$pid"; done
+        for i in $(seq 0 $((NODES - 1))); do
+            echo "-- node $i"
+            cat "$WORK/wrk$i.txt"
+        done
+        awk '/^Requests\/sec/ { total += $2 } END { printf "all nodes: %.0f requests/s\n", total }' "$WORK"/wrk*.txt
+    fi
 fi
-kill -TERM "$NODE_PID"
-wait "$NODE_PID" || true
-NODE_PID=
+for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid"; done
+for pid in "${NODE_PIDS[@]}"; do wait "$pid" || true; done
+NODE_PIDS=()
 "$BIN" verify --config "$WORK/load.toml"

@@ -91,7 +91,9 @@ const JOBS: [(&str, DueKind); 3] = [
 
 /// Settles every item of `kind` due at `now`, each in its own unit (the writer batches
 /// them: one transaction, a savepoint each). An item that fails is logged and skipped
-/// until the next run; the others go on. Returns how many were settled.
+/// until the next run; the others go on. Returns how many this run settled (an item
+/// another run, e.g. another node's, settled first is re-read under its lock and left
+/// alone).
 async fn settle(ledger: &Ledger, hooks: &SettleHooks, name: &str, kind: DueKind, now: &str) -> u64 {
     let mut settled = 0;
     let mut skipped = 0u32;
@@ -116,7 +118,8 @@ async fn settle(ledger: &Ledger, hooks: &SettleHooks, name: &str, kind: DueKind,
                 let result = ledger
                     .run(move |tx| {
                         let settled = tx.settle_due(&item, &now)?;
-                        hooks.run(tx, settled.as_ref())
+                        hooks.run(tx, settled.as_ref())?;
+                        Ok::<_, LedgerError>(settled.is_some())
                     })
                     .await;
                 result
@@ -124,7 +127,9 @@ async fn settle(ledger: &Ledger, hooks: &SettleHooks, name: &str, kind: DueKind,
         });
         for result in futures::future::join_all(runs).await {
             match result {
-                Ok(_) => settled += 1,
+                // Settled here, or already by another run (another node's).
+                Ok(true) => settled += 1,
+                Ok(false) => {}
                 Err(e) => {
                     let e: LedgerError = e;
                     skipped += 1;

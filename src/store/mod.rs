@@ -7,12 +7,66 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
+use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
+use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::backend::ChainHead;
-use crate::ledger::{Ledger, LedgerError, LedgerOptions};
+use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories};
+use crate::p2p::directory::{Directory, DirectoryReads};
+use crate::payments::repo::{PaymentReads, Payments};
 use crate::secret::Secret;
+use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
+
+/// Every repository, for units of work (on the engine's transaction `T`) and for reads
+/// (on its reader `R`): each engine implements all of them, and registers them here,
+/// so that both offer the same list.
+pub(crate) fn repositories<T, R>() -> Repositories
+where
+    T: Purchases
+        + Promotions
+        + PromoCodes
+        + RrrStore
+        + Deliveries
+        + WebhookEndpoints
+        + Directory
+        + Payments
+        + 'static,
+    R: PurchaseReads
+        + PromotionReads
+        + PromoCodeReads
+        + RrrReads
+        + DeliveryReads
+        + EndpointReads
+        + DirectoryReads
+        + PaymentReads
+        + 'static,
+{
+    fn tx<T: 'static>(a: &mut dyn Any) -> Option<&mut T> {
+        a.downcast_mut::<T>()
+    }
+    let mut r = Repositories::new();
+    r.register::<dyn Purchases>(|a| tx::<T>(a).map(|t| t as &mut dyn Purchases))
+        .register::<dyn PurchaseReads>(|a| tx::<R>(a).map(|t| t as &mut dyn PurchaseReads))
+        .register::<dyn Promotions>(|a| tx::<T>(a).map(|t| t as &mut dyn Promotions))
+        .register::<dyn PromotionReads>(|a| tx::<R>(a).map(|t| t as &mut dyn PromotionReads))
+        .register::<dyn PromoCodes>(|a| tx::<T>(a).map(|t| t as &mut dyn PromoCodes))
+        .register::<dyn PromoCodeReads>(|a| tx::<R>(a).map(|t| t as &mut dyn PromoCodeReads))
+        .register::<dyn RrrStore>(|a| tx::<T>(a).map(|t| t as &mut dyn RrrStore))
+        .register::<dyn RrrReads>(|a| tx::<R>(a).map(|t| t as &mut dyn RrrReads))
+        .register::<dyn Deliveries>(|a| tx::<T>(a).map(|t| t as &mut dyn Deliveries))
+        .register::<dyn DeliveryReads>(|a| tx::<R>(a).map(|t| t as &mut dyn DeliveryReads))
+        .register::<dyn WebhookEndpoints>(|a| tx::<T>(a).map(|t| t as &mut dyn WebhookEndpoints))
+        .register::<dyn EndpointReads>(|a| tx::<R>(a).map(|t| t as &mut dyn EndpointReads))
+        .register::<dyn Directory>(|a| tx::<T>(a).map(|t| t as &mut dyn Directory))
+        .register::<dyn DirectoryReads>(|a| tx::<R>(a).map(|t| t as &mut dyn DirectoryReads))
+        .register::<dyn Payments>(|a| tx::<T>(a).map(|t| t as &mut dyn Payments))
+        .register::<dyn PaymentReads>(|a| tx::<R>(a).map(|t| t as &mut dyn PaymentReads));
+    r
+}
 
 /// Where a node's ledger is stored (`[storage]` in the settings).
 #[derive(Debug, Clone)]

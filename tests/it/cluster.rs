@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -544,68 +543,81 @@ async fn a_node_killed_under_load_loses_nothing_answered_and_its_leases_run_out(
     );
     assert_eq!(leased, 4, "node 0 leased the four deliveries");
 
-    // 200 rewards with idempotency keys through node 0, killed with SIGKILL midway.
-    let answered = Arc::new(AtomicUsize::new(0));
-    let load = (0..200).map(|i| {
-        let (cluster, answered) = (&cluster, answered.clone());
+    // Rewards with idempotency keys through node 0 from 8 clients, each sending one
+    // after another until node 0, killed with SIGKILL once 40 are answered, stops
+    // answering.
+    let answered = Arc::new(std::sync::Mutex::new(BTreeMap::<String, String>::new()));
+    let attempted = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients = (0..8).map(|w| {
+        let (cluster, answered, attempted) = (&cluster, answered.clone(), attempted.clone());
         async move {
-            let result = cluster
-                .roochip(
-                    0,
-                    "/v1/users/load/reward",
-                    &json!({"credits": 1, "reason": "load"}),
-                    &[("Idempotency-Key", format!("load-{i}"))],
-                )
-                .await;
-            if matches!(&result, Ok((StatusCode::OK, _))) {
-                answered.fetch_add(1, Ordering::SeqCst);
+            for n in 0.. {
+                let key = format!("load-{w}-{n}");
+                attempted.lock().unwrap().push(key.clone());
+                let sent = cluster
+                    .roochip(
+                        0,
+                        "/v1/users/load/reward",
+                        &json!({"credits": 1, "reason": "load"}),
+                        &[("Idempotency-Key", key.clone())],
+                    )
+                    .await;
+                match sent {
+                    Ok((StatusCode::OK, body)) => {
+                        answered.lock().unwrap().insert(key, body);
+                    }
+                    Ok((status, body)) => panic!("{key}: {status} {body}"),
+                    // Node 0 is gone: this one may or may not have been written.
+                    Err(_) => break,
+                }
             }
-            (i, result.ok())
         }
     });
-    let load = futures::future::join_all(load);
     let killer = async {
-        while answered.load(Ordering::SeqCst) < 40 {
+        while answered.lock().unwrap().len() < 40 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         cluster.kill(0);
     };
-    let (results, ()) = within("load and kill", futures::future::join(load, killer)).await;
+    within(
+        "load and kill",
+        futures::future::join(futures::future::join_all(clients), killer),
+    )
+    .await;
     cluster.reap(0);
-    let ok: BTreeMap<usize, String> = results
-        .into_iter()
-        .filter_map(|(i, r)| match r {
-            Some((StatusCode::OK, body)) => Some((i, body)),
-            _ => None,
-        })
-        .collect();
-    assert!(ok.len() >= 40 && ok.len() < 200, "{} answered", ok.len());
+    let answered = answered.lock().unwrap().clone();
+    let attempted = attempted.lock().unwrap().clone();
+    assert!(answered.len() >= 40 && attempted.len() > answered.len());
 
     // The other nodes come back. Every answered reward is in the ledger: its retry is
     // the same answer, replayed. The unanswered ones apply now, once each.
     cluster.launch(1, TOKEN_SECRET).await;
     cluster.launch(2, TOKEN_SECRET).await;
-    for i in 0..200 {
+    for (i, key) in attempted.iter().enumerate() {
         let (status, body) = cluster
             .roochip(
                 1 + i % 2,
                 "/v1/users/load/reward",
                 &json!({"credits": 1, "reason": "load"}),
-                &[("Idempotency-Key", format!("load-{i}"))],
+                &[("Idempotency-Key", key.clone())],
             )
             .await
             .unwrap();
-        assert_eq!(status, StatusCode::OK, "load-{i}: {body}");
-        if let Some(first) = ok.get(&i) {
-            assert_eq!(&body, first, "load-{i} was answered: its retry replays it");
+        assert_eq!(status, StatusCode::OK, "{key}: {body}");
+        if let Some(first) = answered.get(key) {
+            assert_eq!(&body, first, "{key} was answered: its retry replays it");
         }
     }
-    assert_eq!(cluster.balance(1, "load").await, "200");
+    assert_eq!(
+        cluster.balance(1, "load").await,
+        attempted.len().to_string(),
+        "each reward once"
+    );
 
     // Every event goes out; an event sent twice went again only once its lease ran
     // out (the four node 0 held, and any it was sending when it died).
     let events = cluster.all_delivered().await;
-    assert_eq!(events.len(), 4 + 200);
+    assert_eq!(events.len(), 4 + attempted.len());
     let records = cluster.records_by_event().await;
     assert_eq!(records.keys().copied().collect::<BTreeSet<_>>(), events);
     let lease_ms = i64::try_from(LEASE_SECS * 1000).unwrap();
@@ -625,4 +637,44 @@ async fn a_node_killed_under_load_loses_nothing_answered_and_its_leases_run_out(
         "the four hung deliveries went again after the lease"
     );
     cluster.verify();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_registered_on_two_nodes_gets_its_starter_credits_once() {
+    use crate::common::TestNode;
+    use crate::p2p_registration::{assert_registered, assert_welcomed_once, rust_register};
+    let shared = tempfile::tempdir().expect("temporary folder");
+    let url = database_of(shared.path());
+    let start = || TestNode::start(|c| use_postgres(c, &url));
+    let (a, b) = (start().await, start().await);
+    assert_ne!(a.peer_id(), b.peer_id());
+
+    // The same peer registers with both nodes at once: one account, one starter grant.
+    let key = Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let (at_a, at_b) = futures::join!(
+        rust_register(&a, &key, "goop2"),
+        rust_register(&b, &key, "goop2")
+    );
+    assert_registered(at_a, a.peer_id(), "goop2");
+    assert_registered(at_b, b.peer_id(), "goop2");
+    assert_welcomed_once(&a, &me, 500);
+    assert_welcomed_once(&b, &me, 500);
+
+    // Registrations stay with their node: B restarted restores its own, and a third
+    // node on the same database restores none.
+    let b = b.restart().await;
+    let registered = |n: &TestNode| {
+        let p2p = n.running.p2p.clone();
+        async move { p2p.registrations(Some("goop2".into())).await }
+    };
+    let peers = |regs: Vec<rendezvous_credits::p2p::Registration>| {
+        regs.into_iter().map(|r| r.peer).collect::<Vec<_>>()
+    };
+    assert_eq!(peers(registered(&a).await), vec![me]);
+    assert_eq!(peers(registered(&b).await), vec![me]);
+    let c = start().await;
+    assert!(registered(&c).await.is_empty());
+    assert_welcomed_once(&c, &me, 500);
+    c.verify();
 }

@@ -20,7 +20,7 @@ fn announced() -> Multiaddr {
 
 /// Registers `key` in `namespace` with rust-libp2p's own rendezvous client (legacy
 /// record domain) on a fresh connection and returns the client's event.
-async fn rust_register(
+pub(crate) async fn rust_register(
     node: &TestNode,
     key: &Keypair,
     namespace: &str,
@@ -69,7 +69,7 @@ async fn rust_register(
 }
 
 /// Asserts a successful registration in `namespace`.
-fn assert_registered(event: rendezvous::client::Event, node: PeerId, namespace: &str) {
+pub(crate) fn assert_registered(event: rendezvous::client::Event, node: PeerId, namespace: &str) {
     match event {
         rendezvous::client::Event::Registered {
             rendezvous_node,
@@ -86,7 +86,7 @@ fn assert_registered(event: rendezvous::client::Event, node: PeerId, namespace: 
 
 /// The peer has exactly `balance` credits and exactly one `starter` entry of 500
 /// noted "Welcome bonus".
-fn assert_welcomed_once(node: &TestNode, peer: &PeerId, balance: i64) {
+pub(crate) fn assert_welcomed_once(node: &TestNode, peer: &PeerId, balance: i64) {
     let account = node
         .account(peer)
         .expect("the registration opened an account");

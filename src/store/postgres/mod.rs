@@ -31,44 +31,13 @@ use std::sync::Arc;
 
 pub use migrate::{migrate, schema_version};
 
-use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
-use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
-use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories};
-use crate::p2p::directory::{Directory, DirectoryReads};
-use crate::payments::repo::{PaymentReads, Payments};
 use crate::secret::Secret;
-use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
-
-fn tx(a: &mut dyn std::any::Any) -> Option<&mut tx::PgTx> {
-    a.downcast_mut::<tx::PgTx>()
-}
-
-fn rd(a: &mut dyn std::any::Any) -> Option<&mut read::PgRead> {
-    a.downcast_mut::<read::PgRead>()
-}
 
 /// Every repository this backend implements, for units of work and for reads: the
 /// same list as SQLite's.
 pub fn repositories() -> Repositories {
-    let mut r = Repositories::new();
-    r.register::<dyn Purchases>(|a| tx(a).map(|t| t as &mut dyn Purchases))
-        .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
-        .register::<dyn Promotions>(|a| tx(a).map(|t| t as &mut dyn Promotions))
-        .register::<dyn PromotionReads>(|a| rd(a).map(|t| t as &mut dyn PromotionReads))
-        .register::<dyn PromoCodes>(|a| tx(a).map(|t| t as &mut dyn PromoCodes))
-        .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
-        .register::<dyn RrrStore>(|a| tx(a).map(|t| t as &mut dyn RrrStore))
-        .register::<dyn RrrReads>(|a| rd(a).map(|t| t as &mut dyn RrrReads))
-        .register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
-        .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
-        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
-        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads))
-        .register::<dyn Directory>(|a| tx(a).map(|t| t as &mut dyn Directory))
-        .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads))
-        .register::<dyn Payments>(|a| tx(a).map(|t| t as &mut dyn Payments))
-        .register::<dyn PaymentReads>(|a| rd(a).map(|t| t as &mut dyn PaymentReads));
-    r
+    super::repositories::<tx::PgTx, read::PgRead>()
 }
 
 /// Opens the ledger on the database at `url`: connects, migrates, and starts the
@@ -206,6 +175,75 @@ mod tests {
     }
 
     crate::contract_tests!(fixture);
+
+    /// Two nodes' schedulers on one database at once (each with its own writer):
+    /// every due item is settled once, whichever node gets it; `verify` passes.
+    #[test]
+    fn jobs_on_two_nodes_at_once_settle_each_item_once() {
+        use crate::ledger::jobs::{run_once, SettleHooks};
+        use crate::ledger::{Actor, Amount, EntryKind, Posting, TenantId, TenantSpec};
+        let f = fixture();
+        let (a, b) = (&f.ledger, (f.reopen)());
+        let t = TenantId::new("pts").unwrap();
+        a.ensure_tenant_blocking(TenantSpec {
+            id: t.clone(),
+            mode: "rrr".into(),
+            scale: 0,
+            ceiling: 1_000_000,
+            lots: true,
+        })
+        .unwrap();
+        const N: i64 = 120;
+        let due = "2030-01-01T00:00:00Z";
+        let tenant = t.clone();
+        a.run_blocking(move |tx| {
+            for i in 0..N {
+                let account = tx.open_account(&tenant, &format!("m{}", i % 10))?;
+                let one = Amount::new(1).expect("positive");
+                let grant = Posting::new(EntryKind::Grant, Actor::System);
+                let pending = Posting::new(EntryKind::PendingCredit, Actor::System);
+                tx.credit_pending(account, one, due, None, &pending)?;
+                tx.credit_expiring(account, one, Some(due), &grant)?;
+                tx.hold(account, one, &format!("h{i}"), Some(due), &grant)?;
+            }
+            Ok::<_, LedgerError>(())
+        })
+        .unwrap();
+        let run = |ledger: Ledger| {
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(run_once(
+                    &ledger,
+                    &SettleHooks::new(),
+                    "2031-01-01T00:00:00Z",
+                ))
+            })
+        };
+        let (ra, rb) = (run(a.clone()), run(b.clone()));
+        let (ra, rb) = (ra.join().unwrap(), rb.join().unwrap());
+        assert_eq!(ra.posted + rb.posted, N as u64, "{ra:?} {rb:?}");
+        assert_eq!(ra.released + rb.released, N as u64, "{ra:?} {rb:?}");
+        // Each lot expires once: the grants' and the posted credits' (no expiry).
+        assert_eq!(ra.expired + rb.expired, N as u64, "{ra:?} {rb:?}");
+        a.verify_blocking(&mut |_| {})
+            .unwrap()
+            .expect("verify passes");
+        let kinds = a
+            .read_blocking(|r| r.kind_totals(&t))
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.kind.clone(), k.entries))
+            .collect::<std::collections::BTreeMap<_, _>>();
+        // One entry per settled item, whichever node settled it.
+        for kind in ["post", "release", "expire"] {
+            assert_eq!(kinds.get(kind), Some(&(N as u64)), "{kind}: {kinds:?}");
+        }
+        b.shutdown();
+        f.ledger.shutdown();
+    }
 
     /// Nodes sharing the database each see their own registrations; the peer is
     /// known to all.

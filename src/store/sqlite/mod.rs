@@ -16,7 +16,6 @@ pub mod tx;
 mod webhooks;
 pub mod writer;
 
-use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,44 +25,13 @@ pub use connect::{open_reader, schema_version};
 
 use self::read::SqliteRead;
 use self::tx::SqliteTx;
-use crate::dialects::goop2::repo::{PromotionReads, Promotions, PurchaseReads, Purchases};
-use crate::dialects::roochip::repo::{PromoCodeReads, PromoCodes};
-use crate::dialects::rrr::repo::{RrrReads, RrrStore};
 use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStats};
 use crate::ledger::unit::Unit;
 use crate::ledger::{Ledger, LedgerError, LedgerOptions, Repositories, Synchronous};
-use crate::p2p::directory::{Directory, DirectoryReads};
-use crate::payments::repo::{PaymentReads, Payments};
-use crate::webhooks::deliveries::{Deliveries, DeliveryReads, EndpointReads, WebhookEndpoints};
-
-fn tx(a: &mut dyn Any) -> Option<&mut SqliteTx> {
-    a.downcast_mut::<SqliteTx>()
-}
-
-fn rd(a: &mut dyn Any) -> Option<&mut SqliteRead> {
-    a.downcast_mut::<SqliteRead>()
-}
 
 /// Every repository this backend implements, for units of work and for reads.
 pub fn repositories() -> Repositories {
-    let mut r = Repositories::new();
-    r.register::<dyn Purchases>(|a| tx(a).map(|t| t as &mut dyn Purchases))
-        .register::<dyn PurchaseReads>(|a| rd(a).map(|t| t as &mut dyn PurchaseReads))
-        .register::<dyn Promotions>(|a| tx(a).map(|t| t as &mut dyn Promotions))
-        .register::<dyn PromotionReads>(|a| rd(a).map(|t| t as &mut dyn PromotionReads))
-        .register::<dyn PromoCodes>(|a| tx(a).map(|t| t as &mut dyn PromoCodes))
-        .register::<dyn PromoCodeReads>(|a| rd(a).map(|t| t as &mut dyn PromoCodeReads))
-        .register::<dyn RrrStore>(|a| tx(a).map(|t| t as &mut dyn RrrStore))
-        .register::<dyn RrrReads>(|a| rd(a).map(|t| t as &mut dyn RrrReads))
-        .register::<dyn Deliveries>(|a| tx(a).map(|t| t as &mut dyn Deliveries))
-        .register::<dyn DeliveryReads>(|a| rd(a).map(|t| t as &mut dyn DeliveryReads))
-        .register::<dyn WebhookEndpoints>(|a| tx(a).map(|t| t as &mut dyn WebhookEndpoints))
-        .register::<dyn EndpointReads>(|a| rd(a).map(|t| t as &mut dyn EndpointReads))
-        .register::<dyn Directory>(|a| tx(a).map(|t| t as &mut dyn Directory))
-        .register::<dyn DirectoryReads>(|a| rd(a).map(|t| t as &mut dyn DirectoryReads))
-        .register::<dyn Payments>(|a| tx(a).map(|t| t as &mut dyn Payments))
-        .register::<dyn PaymentReads>(|a| rd(a).map(|t| t as &mut dyn PaymentReads));
-    r
+    super::repositories::<SqliteTx, SqliteRead>()
 }
 
 /// The running SQLite store: the writer thread and the reader threads (a synchronous
