@@ -1,5 +1,6 @@
-//! The PostgreSQL engine: one writer thread with group commit and reader threads, each
-//! with a connection of its own.
+//! The PostgreSQL engine: one writer thread with group commit, reader threads, and a
+//! listener thread (`LISTEN rc_outbox`, which wakes the webhook dispatcher when any
+//! node commits events), each with a connection of its own.
 //!
 //! The writer waits for a unit of work, takes every other unit already queued (up to
 //! `max_batch`), opens one transaction, runs each unit inside its own `SAVEPOINT` (a
@@ -493,6 +494,7 @@ impl Writer {
             fail_all(replies, &error(e));
             return;
         }
+        self.tx.committed();
         self.durable.fetch_max(head, Ordering::AcqRel);
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters.units.fetch_add(ran, Ordering::Relaxed);

@@ -46,8 +46,10 @@ pub fn migrate(client: &mut postgres::Client) -> Result<i64, LedgerError> {
     let mut tx = client.transaction().map_err(error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK])
         .map_err(error)?;
+    // Not the NOTICE that the table exists, at every start.
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS schema_version (
              version     bigint PRIMARY KEY,
              applied_at  timestamptz NOT NULL DEFAULT now()
          )",

@@ -87,7 +87,18 @@ pub struct PgTx {
     heads: crate::store::ChainHeads,
     /// Heads advanced since the last [`PgTx::write_heads`].
     advanced: std::collections::BTreeSet<String>,
+    /// Account ids by (tenant, holder), of accounts committed before the current
+    /// transaction: an account is never deleted and never changes its tenant or
+    /// holder, so its id may be remembered across transactions and nodes. At most
+    /// [`ACCOUNT_IDS`] entries.
+    account_ids: HashMap<(String, String), i64>,
+    /// Ids found during the current transaction, remembered once it commits (a row
+    /// inserted by this transaction is not committed until then).
+    found_ids: Vec<((String, String), i64)>,
 }
+
+/// Most account ids the writer remembers (some 10 MB); past it, it starts over.
+const ACCOUNT_IDS: usize = 100_000;
 
 impl PgTx {
     pub(crate) fn new(client: Client) -> PgTx {
@@ -97,6 +108,8 @@ impl PgTx {
             max_outbox_id: 0,
             heads: crate::store::ChainHeads::default(),
             advanced: std::collections::BTreeSet::new(),
+            account_ids: HashMap::new(),
+            found_ids: Vec::new(),
         }
     }
 
@@ -113,6 +126,7 @@ impl PgTx {
         self.max_outbox_id = 0;
         self.heads.clear();
         self.advanced.clear();
+        self.found_ids.clear();
         let messages = self
             .conn
             .client
@@ -151,9 +165,20 @@ impl PgTx {
         self.heads.begin_unit();
     }
 
-    /// The unit's savepoint was rolled back: so are its heads (and the locks it took).
+    /// The unit's savepoint was rolled back: so are its heads (and the locks it took),
+    /// and the account ids found since the batch began are not remembered (one of
+    /// them may be of a row the unit inserted).
     pub(crate) fn rollback_unit(&mut self) {
         self.heads.rollback_unit();
+        self.found_ids.clear();
+    }
+
+    /// The transaction committed: the account ids it found are of committed rows.
+    pub(crate) fn committed(&mut self) {
+        if self.account_ids.len() + self.found_ids.len() > ACCOUNT_IDS {
+            self.account_ids.clear();
+        }
+        self.account_ids.extend(self.found_ids.drain(..));
     }
 
     /// Writes the advanced chain heads to their tenant rows (one statement per tenant
@@ -245,11 +270,19 @@ impl LedgerBackend for PgTx {
         tenant: &TenantId,
         holder: &str,
     ) -> Result<Option<AccountId>, LedgerError> {
+        let key = (tenant.as_str().to_string(), holder.to_string());
+        if let Some(id) = self.account_ids.get(&key) {
+            return Ok(Some(AccountId(*id)));
+        }
         let row = self.conn.query_opt(
             "SELECT id FROM credit_accounts WHERE tenant_id = $1 AND holder = $2",
             &[&tenant.as_str(), &holder],
         )?;
-        Ok(row.map(|r| AccountId(r.get(0))))
+        let id = row.map(|r| r.get::<_, i64>(0));
+        if let Some(id) = id {
+            self.found_ids.push((key, id));
+        }
+        Ok(id.map(AccountId))
     }
 
     fn insert_account(
