@@ -708,3 +708,6 @@ CREATE INDEX idx_referrals_inviter ON referrals (inviter_account);
 -- it (unix milliseconds). Kept here as well so that both engines answer alike; a
 -- single node has no one to lease against.
 ALTER TABLE webhook_deliveries ADD COLUMN leased_until INTEGER;
+
+-- "Does this user have a code?" without a scan of every code (PostgreSQL has it too).
+CREATE INDEX idx_codes_user ON promo_codes (tenant_id, external_user_id);

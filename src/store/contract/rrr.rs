@@ -1,8 +1,10 @@
 //! The RedRoomRewards repositories ([`RrrStore`] in units of work, [`RrrReads`] on
 //! the readers): members and links, earns, quotes and orders, the member ledger and
 //! the aggregates, promotions and their approvals, awards. Points are the tenant's
-//! minor units (scale 0). A refused duplicate is an error the unit may go on from:
-//! the transaction stays usable on every backend.
+//! minor units (scale 0). A refused duplicate member, link, earn, order or approval
+//! is an error the unit may go on from: the transaction stays usable on every
+//! backend. (Intents, quotes and awards get fresh random ids from the dialect: a
+//! duplicate of one is a failed statement, not an expected answer.)
 
 use super::Fixture;
 use crate::dialects::rrr::repo::{

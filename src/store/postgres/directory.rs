@@ -63,10 +63,11 @@ impl DirectoryReads for PgRead {
         node: &str,
         now_unix: u64,
     ) -> Result<Vec<StoredRegistration>, LedgerError> {
+        // Byte order, as SQLite sorts (peer ids are mixed-case base58).
         let rows = self.0.query(
-            "SELECT peer_id, namespace, addrs, ttl, record, record_domain, expires_at
+            r#"SELECT peer_id, namespace, addrs, ttl, record, record_domain, expires_at
              FROM registrations WHERE node_id = $1 AND expires_at > $2
-             ORDER BY registered_at, peer_id",
+             ORDER BY registered_at COLLATE "C", peer_id COLLATE "C""#,
             &[&node, &to_i64(now_unix)],
         )?;
         Ok(rows

@@ -85,9 +85,10 @@ impl PgEngine {
         let stopping = Arc::new(AtomicBool::new(false));
         {
             let (url, signal, stopping) = (url.clone(), outbox_signal.clone(), stopping.clone());
+            let durable = durable.clone();
             std::thread::Builder::new()
                 .name("ledger-listener".into())
-                .spawn(move || listen(&url, &signal, &stopping))
+                .spawn(move || listen(&url, &signal, &durable, &stopping))
                 .map_err(|e| LedgerError::Invalid(format!("cannot start the listener: {e}")))?;
         }
         Ok(PgEngine {
@@ -153,12 +154,14 @@ fn start_readers(
 /// How long the listener waits for a notification before it looks whether to stop.
 const LISTEN_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The listener: `LISTEN rc_outbox` on a connection of its own, and a wake-up of the
-/// outbox signal (the webhook dispatcher) for every notification, which the writers
-/// of every node send when they commit events. Reconnects when the connection drops
-/// (and wakes the dispatcher then, for what it may have missed); ends once
+/// The listener: `LISTEN rc_outbox` on a connection of its own. For every
+/// notification (the writers of every node send one when they commit events) it
+/// raises `durable` to the highest committed outbox id, so that this node's
+/// dispatcher may attempt other nodes' events too (a node that died leaves its
+/// events to the others), and wakes the dispatcher. Reconnects when the connection
+/// drops (and wakes the dispatcher then, for what it may have missed); ends once
 /// `stopping` is set.
-fn listen(url: &Secret, signal: &tokio::sync::Notify, stopping: &AtomicBool) {
+fn listen(url: &Secret, signal: &tokio::sync::Notify, durable: &AtomicI64, stopping: &AtomicBool) {
     use postgres::fallible_iterator::FallibleIterator;
     while !stopping.load(Ordering::Acquire) {
         let mut client = match connect(url).and_then(|mut c| {
@@ -172,11 +175,17 @@ fn listen(url: &Secret, signal: &tokio::sync::Notify, stopping: &AtomicBool) {
                 continue;
             }
         };
-        signal.notify_one();
+        let wake = |client: &mut postgres::Client| {
+            if let Ok(head) = max_outbox_id(client) {
+                durable.fetch_max(head, Ordering::AcqRel);
+            }
+            signal.notify_one();
+        };
+        wake(&mut client);
         while !stopping.load(Ordering::Acquire) {
             let next = client.notifications().timeout_iter(LISTEN_TICK).next();
             match next {
-                Ok(Some(_)) => signal.notify_one(),
+                Ok(Some(_)) => wake(&mut client),
                 Ok(None) if !client.is_closed() => {}
                 Ok(None) | Err(_) => {
                     tracing::warn!("LISTEN rc_outbox: the connection closed; reconnecting");
@@ -263,9 +272,8 @@ impl Engine for PgEngine {
         self.outbox_signal.clone()
     }
 
-    /// The highest outbox id committed as the writer last looked (at start and
-    /// with each batch): events of other nodes count as soon as a batch of this one
-    /// commits after them (the scheduler's units keep batches coming).
+    /// The highest outbox id committed as the writer or the listener last looked (at
+    /// start, with each batch, and at each `NOTIFY rc_outbox` of any node).
     fn durable_outbox_id(&self) -> i64 {
         self.durable.load(Ordering::Acquire)
     }
@@ -491,6 +499,8 @@ impl Writer {
         };
         if let Err(e) = self.tx.conn.client.batch_execute(commit) {
             tracing::error!(error = %e, "COMMIT failed");
+            // A failed NOTIFY leaves the transaction open (and aborted).
+            let _ = self.tx.conn.client.batch_execute("ROLLBACK");
             fail_all(replies, &error(e));
             return;
         }

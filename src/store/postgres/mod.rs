@@ -13,8 +13,9 @@
 //!   (`goop2`, `roochip`, `rrr`, `payments`, `webhooks`, `directory`).
 //!
 //! Several nodes may write at once: each batch locks the tenant rows first, the rows
-//! a unit decides on are read `FOR UPDATE`, and nothing is cached across
-//! transactions.
+//! a unit decides on are read `FOR UPDATE`, and nothing another node can change is
+//! cached across transactions (the writer remembers only account ids, which never
+//! change: restart the nodes after restoring the database from a backup).
 
 mod directory;
 mod engine;
@@ -120,28 +121,43 @@ pub fn describe(url: &Secret) -> String {
 
 /// A PostgreSQL error as a core error: out of disk (SQLSTATE class 53, e.g. 53100
 /// `disk_full`) is [`LedgerError::StorageFull`], anything else
-/// [`LedgerError::Storage`].
+/// [`LedgerError::Storage`]. A server error keeps its SQLSTATE and message only: its
+/// DETAIL names the row's values ("Key (holder)=(…) already exists", "Failing row
+/// contains …"), personal ids that must not reach the logs.
 pub(crate) fn error(e: postgres::Error) -> LedgerError {
     let full = e.code().is_some_and(|c| c.code().starts_with("53"));
+    let text = match e.as_db_error() {
+        Some(db) => format!(
+            "PostgreSQL {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        ),
+        None => e.to_string(),
+    };
     if full {
-        LedgerError::StorageFull(e.to_string())
+        LedgerError::StorageFull(text)
     } else {
-        LedgerError::Storage(Box::new(e))
+        LedgerError::Storage(text.into())
     }
 }
 
 /// A connection to the database at `url` (`postgres://user:password@host:port/db`,
-/// a secret: it never appears in messages).
+/// a secret: it never appears in messages), without TLS: keep the database on a
+/// private network or a local socket (`host=/run/postgresql`).
 ///
 /// # Errors
 /// [`LedgerError::Invalid`] for a URL that does not parse or a server that cannot be
 /// reached (the message names the host, not the URL).
 pub fn connect(url: &Secret) -> Result<postgres::Client, LedgerError> {
-    let config: postgres::Config = url
+    let mut config: postgres::Config = url
         .expose()
         .parse()
         .map_err(|_| LedgerError::Invalid("storage.postgres_url: not a PostgreSQL URL".into()))?;
-    config.connect(postgres::NoTls).map_err(|e| {
+    // A server that vanished is noticed within half a minute, not the system's two
+    // hours.
+    config.keepalives_idle(std::time::Duration::from_secs(10));
+    let mut client = config.connect(postgres::NoTls).map_err(|e| {
         let hosts: Vec<String> = config
             .get_hosts()
             .iter()
@@ -155,7 +171,19 @@ pub fn connect(url: &Secret) -> Result<postgres::Client, LedgerError> {
             "cannot connect to PostgreSQL at {}: {e}",
             hosts.join(",")
         ))
-    })
+    })?;
+    // Every writer batch holds the tenant rows that every node's batches wait for: a
+    // node that vanishes mid-batch (its machine, its network) must not keep them.
+    // The server ends a session idle inside a transaction after 30 s, and probes a
+    // silent client after 10 s.
+    client
+        .batch_execute(
+            "SET idle_in_transaction_session_timeout = '30s';
+             SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;
+             SET tcp_keepalives_count = 3",
+        )
+        .map_err(error)?;
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -117,9 +117,10 @@ fn check(p: &Payment) -> Result<(), LedgerError> {
     } else {
         return Ok(());
     };
+    // The external id (a purchase token, a transaction id) stays out of messages.
     Err(refused(format!(
-        "payments: {} payment {:?} breaks the check ({broken})",
-        p.provider, p.external_id
+        "payments: a {} payment breaks the check ({broken})",
+        p.provider
     )))
 }
 
@@ -220,8 +221,8 @@ impl Payments for PgTx {
             .map(|r| r.get(0))
             .ok_or_else(|| {
                 refused(format!(
-                    "payments: a {} payment {:?} exists (unique provider, external_id)",
-                    p.provider, p.external_id
+                    "payments: a {} payment with that external id exists (unique provider, external_id)",
+                    p.provider
                 ))
             })
     }

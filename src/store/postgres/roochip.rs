@@ -100,10 +100,10 @@ impl PromoCodes for PgTx {
         if inserted == 1 {
             Ok(())
         } else {
+            // The user's id stays out of messages.
             Err(refused(format!(
-                "promo_code_requests: a request {:?} or one of user {:?} in tenant {tenant} \
-                 exists (unique id; unique tenant_id, external_user_id)",
-                request.id, request.external_user_id
+                "promo_code_requests: that request, or one of that user in tenant {tenant}, \
+                 exists (unique id; unique tenant_id, external_user_id)"
             )))
         }
     }

@@ -312,7 +312,7 @@ impl RrrStore for PgTx {
             ],
         )?;
         written(rows, || {
-            format!("member {} of tenant {tenant} exists already", m.member_id)
+            format!("that member of tenant {tenant} exists already")
         })
     }
 
@@ -461,10 +461,7 @@ impl RrrStore for PgTx {
             ],
         )?;
         written(rows, || {
-            format!(
-                "the client's user or member {} has an active link already",
-                l.member_id
-            )
+            "the client's user or the member has an active link already".to_string()
         })
     }
 
@@ -543,10 +540,7 @@ impl RrrStore for PgTx {
             ],
         )?;
         written(rows, || {
-            format!(
-                "order {:?} line {:?} ({}) was earned already",
-                e.order_id, e.line_id, e.event_type
-            )
+            format!("that order line ({}) was earned already", e.event_type)
         })
     }
 
@@ -708,10 +702,7 @@ impl RrrStore for PgTx {
             ],
         )?;
         written(rows, || {
-            format!(
-                "order {:?} or quote {} was committed already",
-                o.client_order_id, o.quote_id
-            )
+            "that order or quote was committed already".to_string()
         })?;
         self.conn.execute(
             "UPDATE rrr_quotes SET used_by = $2 WHERE id = $1",
@@ -960,8 +951,8 @@ impl RrrStore for PgTx {
         )?;
         written(rows, || {
             format!(
-                "{} {:?} approved promotion {promotion_id} already",
-                a.actor_type, a.actor_id
+                "that {} approved promotion {promotion_id} already",
+                a.actor_type
             )
         })
     }

@@ -2,8 +2,9 @@
 //! [`LedgerBackend`] on one connection. Rows read "for update" are locked
 //! (`SELECT … FOR UPDATE`) until the batch's transaction ends, and the chain head of a
 //! tenant is its `tenants` row, locked the same way: several nodes writing to one
-//! database never fork a chain and never lose an update. Nothing is cached between
-//! transactions: another node may have changed anything.
+//! database never fork a chain and never lose an update. Nothing another node may
+//! change is cached between transactions: only the ids of committed accounts, which
+//! never change.
 
 use std::any::Any;
 use std::collections::HashMap;
