@@ -6,6 +6,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod threads;
 
 use std::any::Any;
 use std::collections::HashMap;

@@ -11,13 +11,11 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
 
 use super::read::PgRead;
 use super::tx::{PgConn, PgTx};
@@ -26,28 +24,15 @@ use crate::ledger::backend::{Engine, ReadBackend, ReadJob, TrySubmit, WriterStat
 use crate::ledger::unit::{Reply, Unit};
 use crate::ledger::{LedgerError, LedgerOptions, LedgerTx, Repositories};
 use crate::secret::Secret;
-
-#[derive(Default)]
-struct Counters {
-    batches: AtomicU64,
-    units: AtomicU64,
-    max_batch_seen: AtomicU64,
-}
-
-enum Msg {
-    Unit(Unit),
-    Shutdown(std::sync::mpsc::Sender<()>),
-}
+use crate::store::threads::{Counters, ReaderThreads, WriterQueue};
 
 /// The running PostgreSQL store.
 pub(crate) struct PgEngine {
     /// None: opened read-only.
-    sender: Option<mpsc::Sender<Msg>>,
-    counters: Arc<Counters>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    writer: Option<WriterQueue>,
     durable: Arc<AtomicI64>,
     outbox_signal: Arc<tokio::sync::Notify>,
-    readers: Mutex<std::sync::mpsc::Sender<ReadJob>>,
+    readers: ReaderThreads,
     /// Set at shutdown: the listener thread ends.
     stopping: Arc<AtomicBool>,
     url: Secret,
@@ -63,25 +48,26 @@ impl PgEngine {
         options: &LedgerOptions,
         location: String,
     ) -> Result<PgEngine, LedgerError> {
-        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
-        let counters = Arc::new(Counters::default());
         let outbox_signal = Arc::new(tokio::sync::Notify::new());
         let max_batch = options.max_batch.max(1);
         // Whatever the database holds at start is durable.
         let durable = Arc::new(AtomicI64::new(max_outbox_id(&mut client)?));
-        let writer = Writer {
-            durable: durable.clone(),
-            tx: PgTx::new(client),
-            url: url.clone(),
-            repos,
-            max_batch,
-            counters: counters.clone(),
-            outbox_signal: outbox_signal.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
+        let (writer_durable, writer_url, writer_signal) =
+            (durable.clone(), url.clone(), outbox_signal.clone());
+        let queue = WriterQueue::start(options.queue_capacity, move |incoming| {
+            let mut writer = Writer {
+                durable: writer_durable,
+                tx: PgTx::new(client),
+                url: writer_url,
+                repos,
+                max_batch,
+                counters: incoming.counters.clone(),
+                outbox_signal: writer_signal,
+            };
+            for ack in incoming.serve(max_batch, |queue| writer.run_one_batch(queue)) {
+                let _ = ack.send(());
+            }
+        })?;
         let stopping = Arc::new(AtomicBool::new(false));
         {
             let (url, signal, stopping) = (url.clone(), outbox_signal.clone(), stopping.clone());
@@ -93,12 +79,10 @@ impl PgEngine {
         }
         Ok(PgEngine {
             stopping,
-            sender: Some(sender),
-            counters,
-            thread: Mutex::new(Some(thread)),
+            writer: Some(queue),
             durable,
             outbox_signal,
-            readers: Mutex::new(start_readers(&url, options.read_pool_size)?),
+            readers: start_readers(&url, options.read_pool_size)?,
             url,
             location,
         })
@@ -113,19 +97,17 @@ impl PgEngine {
     ) -> Result<PgEngine, LedgerError> {
         Ok(PgEngine {
             stopping: Arc::default(),
-            sender: None,
-            counters: Arc::default(),
-            thread: Mutex::new(None),
+            writer: None,
             durable: Arc::default(),
             outbox_signal: Arc::default(),
-            readers: Mutex::new(start_readers(&url, read_pool_size)?),
+            readers: start_readers(&url, read_pool_size)?,
             url,
             location,
         })
     }
 
-    fn sender(&self) -> Result<&mpsc::Sender<Msg>, LedgerError> {
-        self.sender.as_ref().ok_or_else(|| {
+    fn writer(&self) -> Result<&WriterQueue, LedgerError> {
+        self.writer.as_ref().ok_or_else(|| {
             LedgerError::Invalid(format!(
                 "{} is open read-only: writes go through a running node",
                 self.location
@@ -134,21 +116,15 @@ impl PgEngine {
     }
 }
 
-/// `count` (at least one) reader threads on `url`, fed by the returned queue.
-fn start_readers(
-    url: &Secret,
-    count: u32,
-) -> Result<std::sync::mpsc::Sender<ReadJob>, LedgerError> {
-    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ReadJob>();
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    for i in 0..count.max(1) {
-        let (jobs, url) = (jobs_rx.clone(), url.clone());
-        std::thread::Builder::new()
-            .name(format!("ledger-reader-{i}"))
-            .spawn(move || reader_loop(&url, &jobs))
-            .map_err(|e| LedgerError::Invalid(format!("cannot start a reader: {e}")))?;
-    }
-    Ok(jobs_tx)
+/// `count` (at least one) reader threads on `url`, each with a connection of its own
+/// (a new one when the server closed it).
+fn start_readers(url: &Secret, count: u32) -> Result<ReaderThreads, LedgerError> {
+    let url = url.clone();
+    ReaderThreads::start(
+        count,
+        move || Ok(PgRead(PgConn::new(connect(&url)?))),
+        |c: &PgRead| !c.0.client.is_closed(),
+    )
 }
 
 /// How long the listener waits for a notification before it looks whether to stop.
@@ -196,62 +172,21 @@ fn listen(url: &Secret, signal: &tokio::sync::Notify, durable: &AtomicI64, stopp
     }
 }
 
-fn reader_loop(url: &Secret, jobs: &Mutex<std::sync::mpsc::Receiver<ReadJob>>) {
-    let mut conn: Option<PgRead> = None;
-    loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        if conn.as_ref().is_some_and(|c| c.0.client.is_closed()) {
-            conn = None;
-        }
-        if conn.is_none() {
-            match connect(url) {
-                Ok(c) => conn = Some(PgRead(PgConn::new(c))),
-                Err(e) => {
-                    job(Err(e));
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut() {
-            let run = catch_unwind(AssertUnwindSafe(|| job(Ok(c as &mut dyn ReadBackend))));
-            if run.is_err() {
-                tracing::error!("a read panicked; its caller was told");
-                conn = None;
-            }
-        }
-    }
-}
-
 impl Engine for PgEngine {
     fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
-        let Some(sender) = &self.sender else {
+        match &self.writer {
+            Some(w) => w.try_submit(unit),
             // Read-only: `submit` says why.
-            return Err(TrySubmit::Full(unit));
-        };
-        match sender.try_send(Msg::Unit(unit)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(Msg::Unit(unit))) => Err(TrySubmit::Full(unit)),
-            Err(_) => Err(TrySubmit::Closed),
+            None => Err(TrySubmit::Full(unit)),
         }
     }
 
     fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>> {
-        Box::pin(async move {
-            self.sender()?
-                .send(Msg::Unit(unit))
-                .await
-                .map_err(|_| LedgerError::Closed)
-        })
+        Box::pin(async move { self.writer()?.submit(unit).await })
     }
 
     fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
-        self.sender()?
-            .blocking_send(Msg::Unit(unit))
-            .map_err(|_| LedgerError::Closed)
+        self.writer()?.submit_blocking(unit)
     }
 
     fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError> {
@@ -259,21 +194,16 @@ impl Engine for PgEngine {
     }
 
     fn spawn_read(&self, job: ReadJob) {
-        let refused = match self.readers.lock() {
-            Ok(q) => q.send(job).err().map(|e| e.0),
-            Err(_) => Some(job),
-        };
-        if let Some(job) = refused {
-            job(Err(LedgerError::Closed));
-        }
+        self.readers.run(job);
     }
 
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_signal.clone()
     }
 
-    /// The highest outbox id committed as the writer or the listener last looked (at
-    /// start, with each batch, and at each `NOTIFY rc_outbox` of any node).
+    /// The highest outbox id known committed: at start, then this writer's events as
+    /// each batch commits, and every node's as the listener hears their
+    /// `NOTIFY rc_outbox`.
     fn durable_outbox_id(&self) -> i64 {
         self.durable.load(Ordering::Acquire)
     }
@@ -285,33 +215,18 @@ impl Engine for PgEngine {
     }
 
     fn stats(&self) -> WriterStats {
-        WriterStats {
-            batches: self.counters.batches.load(Ordering::Relaxed),
-            units: self.counters.units.load(Ordering::Relaxed),
-            max_batch_seen: self.counters.max_batch_seen.load(Ordering::Relaxed),
-        }
+        self.writer
+            .as_ref()
+            .map(WriterQueue::stats)
+            .unwrap_or_default()
     }
 
     fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
-        if let Some(sender) = &self.sender {
-            let (ack, acked) = std::sync::mpsc::channel();
-            let sent = match sender.try_send(Msg::Shutdown(ack)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(msg)) => sender.blocking_send(msg).is_ok(),
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            };
-            if sent {
-                let _ = acked.recv();
-            }
+        if let Some(w) = &self.writer {
+            w.shutdown();
         }
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = thread.join();
-        }
-        // Readers end when their queue closes.
-        if let Ok(mut q) = self.readers.lock() {
-            *q = std::sync::mpsc::channel().0;
-        }
+        self.readers.close();
     }
 
     fn location(&self) -> String {
@@ -356,42 +271,6 @@ fn same(e: &LedgerError) -> LedgerError {
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Msg>) {
-        let mut queue: VecDeque<Unit> = VecDeque::with_capacity(self.max_batch);
-        let mut acks = Vec::new();
-        while let Some(first) = receiver.blocking_recv() {
-            let mut push = |msg: Msg, queue: &mut VecDeque<Unit>| match msg {
-                Msg::Unit(u) => queue.push_back(u),
-                Msg::Shutdown(ack) => acks.push(ack),
-            };
-            push(first, &mut queue);
-            while queue.len() < self.max_batch {
-                match receiver.try_recv() {
-                    Ok(msg) => push(msg, &mut queue),
-                    Err(_) => break,
-                }
-            }
-            while !queue.is_empty() {
-                self.run_one_batch(&mut queue);
-            }
-            if !acks.is_empty() {
-                receiver.close();
-                while let Some(msg) = receiver.blocking_recv() {
-                    if let Msg::Unit(u) = msg {
-                        queue.push_back(u);
-                    }
-                }
-                while !queue.is_empty() {
-                    self.run_one_batch(&mut queue);
-                }
-                break;
-            }
-        }
-        for ack in acks {
-            let _ = ack.send(());
-        }
-    }
-
     /// A live connection: the current one, or a new one when the server closed it.
     fn ensure_connected(&mut self) -> Result<(), LedgerError> {
         if self.tx.conn.client.is_closed() {
@@ -482,14 +361,6 @@ impl Writer {
             self.abort_batch(replies, &e);
             return;
         }
-        // Committed with this batch: its own events and every one committed before.
-        let head = match max_outbox_id(&mut self.tx.conn.client) {
-            Ok(head) => head,
-            Err(e) => {
-                self.abort_batch(replies, &e);
-                return;
-            }
-        };
         // Other nodes' dispatchers hear of the events (LISTEN rc_outbox) once they
         // are committed.
         let commit = if self.tx.events_written {
@@ -505,13 +376,11 @@ impl Writer {
             return;
         }
         self.tx.committed();
-        self.durable.fetch_max(head, Ordering::AcqRel);
-        self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.counters.units.fetch_add(ran, Ordering::Relaxed);
-        self.counters
-            .max_batch_seen
-            .fetch_max(ran, Ordering::Relaxed);
-        metrics::histogram!("ledger_batch_size").record(ran as f64);
+        // This batch's events are committed; other nodes' (and the CLI's) are counted
+        // by the listener when their NOTIFY arrives.
+        self.durable
+            .fetch_max(self.tx.max_outbox_id, Ordering::AcqRel);
+        self.counters.committed(ran);
         metrics::histogram!("ledger_commit_seconds").record(started.elapsed().as_secs_f64());
         if self.tx.events_written {
             self.outbox_signal.notify_one();

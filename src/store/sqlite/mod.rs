@@ -38,7 +38,7 @@ pub fn repositories() -> Repositories {
 /// reader, the CLI's, opens a connection of its own).
 struct SqliteEngine {
     writer: Option<writer::WriterHandle>,
-    readers: Option<read::ReaderThreads>,
+    readers: Option<crate::store::threads::ReaderThreads>,
     path: PathBuf,
 }
 
@@ -56,18 +56,18 @@ impl SqliteEngine {
 impl Engine for SqliteEngine {
     fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
         match &self.writer {
-            Some(w) => w.try_submit(unit),
+            Some(w) => w.queue.try_submit(unit),
             // Read-only: `submit` says why.
             None => Err(TrySubmit::Full(unit)),
         }
     }
 
     fn submit(&self, unit: Unit) -> BoxFuture<'_, Result<(), LedgerError>> {
-        Box::pin(async move { self.writer()?.submit(unit).await })
+        Box::pin(async move { self.writer()?.queue.submit(unit).await })
     }
 
     fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
-        self.writer()?.submit_blocking(unit)
+        self.writer()?.queue.submit_blocking(unit)
     }
 
     fn reader(&self) -> Result<Box<dyn ReadBackend>, LedgerError> {
@@ -107,12 +107,15 @@ impl Engine for SqliteEngine {
     }
 
     fn stats(&self) -> WriterStats {
-        self.writer.as_ref().map(|w| w.stats()).unwrap_or_default()
+        self.writer
+            .as_ref()
+            .map(|w| w.queue.stats())
+            .unwrap_or_default()
     }
 
     fn shutdown(&self) {
         if let Some(w) = &self.writer {
-            w.shutdown();
+            w.queue.shutdown();
         }
     }
 
@@ -162,7 +165,14 @@ pub fn open(path: &Path, options: LedgerOptions) -> Result<Ledger, LedgerError> 
     )?;
     let engine = SqliteEngine {
         writer: Some(writer),
-        readers: Some(read::ReaderThreads::start(path, options.read_pool_size)),
+        readers: Some(crate::store::threads::ReaderThreads::start(
+            options.read_pool_size,
+            {
+                let path = path.to_path_buf();
+                move || open_reader(&path).map(SqliteRead)
+            },
+            |_| true,
+        )?),
         path: path.to_path_buf(),
     };
     Ok(Ledger::new(Arc::new(engine), repos))

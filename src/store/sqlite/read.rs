@@ -5,9 +5,7 @@ use std::any::Any;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::tx::{lot_row, LOT_COLUMNS};
-use crate::ledger::backend::{
-    AccountTotals, EntryRecord, LotRow, ReadBackend, ReadJob, VerifyVisitor,
-};
+use crate::ledger::backend::{AccountTotals, EntryRecord, LotRow, ReadBackend, VerifyVisitor};
 use crate::ledger::{
     AccountId, AccountView, Balances, Bucket, DayFlow, EntryView, KindTotal, LedgerError, TenantId,
     TenantTotals,
@@ -15,78 +13,6 @@ use crate::ledger::{
 
 /// A read-only connection: a reader thread's, or one opened for one synchronous read.
 pub struct SqliteRead(pub(crate) Connection);
-
-/// Reader threads, each with its own read-only connection, taking reads from one
-/// queue: under load a thread goes from one read to the next without sleeping, so a
-/// read costs one hand-off, not two thread wake-ups.
-pub(crate) struct ReaderThreads {
-    queue: std::sync::Mutex<std::sync::mpsc::Sender<ReadJob>>,
-}
-
-impl ReaderThreads {
-    /// Starts `n` threads reading `path`.
-    pub(crate) fn start(path: &std::path::Path, n: u32) -> ReaderThreads {
-        let (queue, jobs) = std::sync::mpsc::channel::<ReadJob>();
-        let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs));
-        for i in 0..n.max(1) {
-            let jobs = jobs.clone();
-            let path = path.to_path_buf();
-            let spawned = std::thread::Builder::new()
-                .name(format!("ledger-reader-{i}"))
-                .spawn(move || reader_loop(&path, &jobs));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a reader thread");
-            }
-        }
-        ReaderThreads {
-            queue: std::sync::Mutex::new(queue),
-        }
-    }
-
-    /// Queues `job` (answered with an error if no reader is left).
-    pub(crate) fn run(&self, job: ReadJob) {
-        let refused = match self.queue.lock() {
-            Ok(q) => q.send(job).err().map(|e| e.0),
-            Err(_) => Some(job),
-        };
-        if let Some(job) = refused {
-            job(Err(LedgerError::Closed));
-        }
-    }
-}
-
-fn reader_loop(
-    path: &std::path::Path,
-    jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<ReadJob>>,
-) {
-    let mut conn: Option<SqliteRead> = None;
-    loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        if conn.is_none() {
-            match super::connect::open_reader(path) {
-                Ok(c) => conn = Some(SqliteRead(c)),
-                Err(e) => {
-                    job(Err(e));
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut() {
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                job(Ok(c as &mut dyn ReadBackend))
-            }));
-            if run.is_err() {
-                tracing::error!("a read panicked; its caller was told");
-                // A connection left mid-transaction is not reused.
-                conn = None;
-            }
-        }
-    }
-}
 
 impl SqliteRead {
     /// The connection, for the repositories of this backend.

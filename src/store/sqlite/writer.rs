@@ -9,25 +9,16 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::Connection;
-use tokio::sync::mpsc;
 
 use super::tx::SqliteTx;
-use crate::ledger::backend::TrySubmit;
 use crate::ledger::unit::{Reply, Unit};
-use crate::ledger::{LedgerError, LedgerOptions, LedgerTx, Repositories, WriterStats};
-
-#[derive(Default)]
-struct Counters {
-    batches: AtomicU64,
-    units: AtomicU64,
-    max_batch_seen: AtomicU64,
-}
+use crate::ledger::{LedgerError, LedgerOptions, LedgerTx, Repositories};
+use crate::store::threads::{Counters, Incoming, WriterQueue};
 
 /// What the writer, its flusher and readers share about durability.
 #[derive(Debug, Default)]
@@ -61,16 +52,9 @@ impl Shared {
     }
 }
 
-enum Msg {
-    Unit(Unit),
-    Shutdown(std::sync::mpsc::Sender<()>),
-}
-
-#[derive(Clone)]
+/// The running writer: its queue, and what it shares about durability.
 pub(crate) struct WriterHandle {
-    sender: mpsc::Sender<Msg>,
-    counters: Arc<Counters>,
-    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    pub(crate) queue: WriterQueue,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -83,79 +67,22 @@ impl WriterHandle {
         wal_path: std::path::PathBuf,
         initial_outbox_id: i64,
     ) -> Result<WriterHandle, LedgerError> {
-        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
-        let counters = Arc::new(Counters::default());
         let max_batch = options.max_batch.max(1);
-        let thread_counters = counters.clone();
         let shared = Arc::new(Shared::default());
         shared.advance(initial_outbox_id);
         let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("ledger-writer".into())
-            .spawn(move || {
-                writer_loop(
-                    conn,
-                    repos,
-                    receiver,
-                    max_batch,
-                    durability,
-                    wal_path,
-                    &thread_counters,
-                    thread_shared,
-                )
-            })
-            .map_err(|e| LedgerError::Invalid(format!("cannot start the writer thread: {e}")))?;
-        Ok(WriterHandle {
-            sender,
-            counters,
-            thread: Arc::new(Mutex::new(Some(thread))),
-            shared,
-        })
-    }
-
-    pub(crate) async fn submit(&self, unit: Unit) -> Result<(), LedgerError> {
-        self.sender
-            .send(Msg::Unit(unit))
-            .await
-            .map_err(|_| LedgerError::Closed)
-    }
-
-    pub(crate) fn try_submit(&self, unit: Unit) -> Result<(), TrySubmit> {
-        match self.sender.try_send(Msg::Unit(unit)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(Msg::Unit(unit))) => Err(TrySubmit::Full(unit)),
-            Err(_) => Err(TrySubmit::Closed),
-        }
-    }
-
-    pub(crate) fn submit_blocking(&self, unit: Unit) -> Result<(), LedgerError> {
-        self.sender
-            .blocking_send(Msg::Unit(unit))
-            .map_err(|_| LedgerError::Closed)
-    }
-
-    pub(crate) fn stats(&self) -> WriterStats {
-        WriterStats {
-            batches: self.counters.batches.load(Ordering::Relaxed),
-            units: self.counters.units.load(Ordering::Relaxed),
-            max_batch_seen: self.counters.max_batch_seen.load(Ordering::Relaxed),
-        }
-    }
-
-    pub(crate) fn shutdown(&self) {
-        let (ack, acked) = std::sync::mpsc::channel();
-        // A full queue must not block shutdown forever: try, then fall back to waiting.
-        let sent = match self.sender.try_send(Msg::Shutdown(ack.clone())) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(msg)) => self.sender.blocking_send(msg).is_ok(),
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        };
-        if sent {
-            let _ = acked.recv();
-        }
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = thread.join();
-        }
+        let queue = WriterQueue::start(options.queue_capacity, move |incoming| {
+            writer_loop(
+                conn,
+                repos,
+                incoming,
+                max_batch,
+                durability,
+                wal_path,
+                thread_shared,
+            );
+        })?;
+        Ok(WriterHandle { queue, shared })
     }
 }
 
@@ -182,11 +109,11 @@ struct Committed {
 }
 
 /// The state the writer thread keeps between batches.
-struct Writer<'a> {
+struct Writer {
     tx: SqliteTx,
     repos: Arc<Repositories>,
     max_batch: usize,
-    counters: &'a Counters,
+    counters: Arc<Counters>,
     data_version: i64,
     flusher: Option<std::sync::mpsc::Sender<Committed>>,
     shared: Arc<Shared>,
@@ -196,11 +123,10 @@ struct Writer<'a> {
 fn writer_loop(
     conn: Connection,
     repos: Arc<Repositories>,
-    mut receiver: mpsc::Receiver<Msg>,
+    incoming: Incoming,
     max_batch: usize,
     durability: Durability,
     wal_path: std::path::PathBuf,
-    counters: &Counters,
     shared: Arc<Shared>,
 ) {
     let flusher_shared = shared.clone();
@@ -224,38 +150,12 @@ fn writer_loop(
         tx: SqliteTx::new(conn),
         repos,
         max_batch,
-        counters,
+        counters: incoming.counters.clone(),
         data_version: 0,
         flusher,
         shared,
     };
-    let mut queue: VecDeque<Unit> = VecDeque::with_capacity(max_batch);
-    let mut acks = Vec::new();
-    while let Some(first) = receiver.blocking_recv() {
-        let mut push = |msg: Msg, queue: &mut VecDeque<Unit>| match msg {
-            Msg::Unit(u) => queue.push_back(u),
-            Msg::Shutdown(ack) => acks.push(ack),
-        };
-        push(first, &mut queue);
-        while queue.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(msg) => push(msg, &mut queue),
-                Err(_) => break,
-            }
-        }
-        writer.run_batches(&mut queue);
-        if !acks.is_empty() {
-            // Refuse new units, then finish everything already queued.
-            receiver.close();
-            while let Some(msg) = receiver.blocking_recv() {
-                if let Msg::Unit(u) = msg {
-                    queue.push_back(u);
-                }
-            }
-            writer.run_batches(&mut queue);
-            break;
-        }
-    }
+    let acks = incoming.serve(max_batch, |queue| writer.run_one_batch(queue));
     // Let the flusher answer the last batches before the file is closed.
     writer.flusher = None;
     if let Some(thread) = flusher_thread {
@@ -361,14 +261,7 @@ fn fail_all(replies: Vec<Reply>, why: &Failure) {
     }
 }
 
-impl Writer<'_> {
-    /// Runs the queue as transactions of at most `max_batch` units each.
-    fn run_batches(&mut self, queue: &mut VecDeque<Unit>) {
-        while !queue.is_empty() {
-            self.run_one_batch(queue);
-        }
-    }
-
+impl Writer {
     /// Rolls back a failed batch and answers its units.
     fn abort_batch(&mut self, replies: Vec<Reply>, why: &Failure) {
         if !self.tx.conn.is_autocommit() {
@@ -494,12 +387,7 @@ impl Writer<'_> {
             self.abort_batch(replies, &Failure::of(&e));
             return;
         }
-        self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.counters.units.fetch_add(ran, Ordering::Relaxed);
-        self.counters
-            .max_batch_seen
-            .fetch_max(ran, Ordering::Relaxed);
-        metrics::histogram!("ledger_batch_size").record(ran as f64);
+        self.counters.committed(ran);
         let committed = Committed {
             replies,
             started,
