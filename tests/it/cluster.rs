@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::common::{
-    database_of, roochip_admin_key, roochip_server_key, sql, sql_i64, use_postgres, verify_at,
-    within, write_catalog, ADMIN_TOKEN,
+    database_of, free_port, roochip_admin_key, roochip_server_key, spawn_serve, sql, sql_i64,
+    use_postgres, verify_at, wait_healthy, within, write_catalog, ADMIN_TOKEN,
 };
 use crate::webhooks::{Receiver, SECRET};
 
@@ -48,13 +48,6 @@ struct Cluster {
     receiver: Receiver,
     nodes: Vec<Option<NodeProcess>>,
     http: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl Cluster {
@@ -135,33 +128,16 @@ webhook_secret = "{SECRET}"
     async fn launch(&mut self, i: usize, token_secret: &str) {
         let config = self.config_file(i);
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            .env_remove("RC_CONFIG")
-            .env_remove("RC_DATA_DIR")
-            .env("RC_STORAGE__POSTGRES_URL", &self.url)
-            .env("RC_AUTH__TOKEN_SECRET", token_secret)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(config.with_extension("log")).expect("log file"))
-            .spawn()
-            .expect("start serve");
+        let child = spawn_serve(
+            &config,
+            port,
+            &[
+                ("RC_STORAGE__POSTGRES_URL", &self.url),
+                ("RC_AUTH__TOKEN_SECRET", token_secret),
+            ],
+        );
+        wait_healthy(&self.http, port).await;
         let base = format!("http://127.0.0.1:{port}");
-        let http = self.http.clone();
-        let health = format!("{base}/healthz");
-        within("the node answers /healthz", async {
-            loop {
-                if let Ok(res) = http.get(&health).send().await {
-                    if res.status().is_success() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
         self.nodes[i] = Some(NodeProcess { child, base });
     }
 

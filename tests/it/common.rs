@@ -340,6 +340,49 @@ pub fn run_cli<A: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = A>) -> 
     (out.status.success(), text)
 }
 
+/// A free TCP port on the loopback interface (free when asked; taken by whoever binds
+/// it first).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `serve` as a child process with `config` on `127.0.0.1:port`, with `env` added to
+/// its environment (`RUST_LOG=warn`; its log goes to `config` with the extension
+/// `log`).
+pub fn spawn_serve(config: &Path, port: u16, env: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .env_remove("RC_CONFIG")
+        .env_remove("RC_DATA_DIR")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(config.with_extension("log")).expect("log file"))
+        .spawn()
+        .expect("start serve")
+}
+
+/// Waits until the node on `127.0.0.1:port` answers `/healthz`.
+pub async fn wait_healthy(http: &reqwest::Client, port: u16) {
+    within("the node answers /healthz", async {
+        loop {
+            let url = format!("http://127.0.0.1:{port}/healthz");
+            if let Ok(res) = http.get(&url).send().await {
+                if res.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
 /// The rows of `sql` on the ledger of the node configured by `config`, each column as
 /// text (`None` for NULL), on either engine. `$1`, `$2`… in `sql` are bound to
 /// `params` (as text; both engines convert them to the column's type). The SQL must

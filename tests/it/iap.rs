@@ -676,36 +676,6 @@ fn write_service_account(dir: &Path) -> std::path::PathBuf {
     key_file
 }
 
-/// `serve` as a child process on `port` with `config`.
-fn spawn_serve(config: &Path, port: u16) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rendezvous-credits"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--http-addr", &format!("127.0.0.1:{port}")])
-        .env_remove("RC_CONFIG")
-        .env_remove("RC_DATA_DIR")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(config.with_extension("log")).unwrap())
-        .spawn()
-        .expect("start serve")
-}
-
-async fn wait_healthy(http: &reqwest::Client, port: u16) {
-    crate::common::within("the node answers /healthz", async {
-        loop {
-            let url = format!("http://127.0.0.1:{port}/healthz");
-            if let Ok(res) = http.get(&url).send().await {
-                if res.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_googles_answer_and_the_commit_loses_nothing_and_the_retry_credits_once() {
     let play = FakePlay::start().await;
@@ -746,11 +716,7 @@ token_uri = "{base}token"
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let http = reqwest::Client::new();
     let buy = {
         let http = http.clone();
@@ -764,8 +730,8 @@ token_uri = "{base}token"
                 .send()
         }
     };
-    let mut node = spawn_serve(&config, port);
-    wait_healthy(&http, port).await;
+    let mut node = crate::common::spawn_serve(&config, port, &[]);
+    crate::common::wait_healthy(&http, port).await;
 
     // Another process holds the ledger's write lock: the unit that would credit the
     // purchase waits for it after Google has answered, and the node dies then.
@@ -787,8 +753,8 @@ token_uri = "{base}token"
     assert_eq!(crate::common::entry_total(&data.join("ledger.db")), 0);
 
     // The app retries against the restarted node: credited once, acknowledged.
-    let mut node = spawn_serve(&config, port);
-    wait_healthy(&http, port).await;
+    let mut node = crate::common::spawn_serve(&config, port, &[]);
+    crate::common::wait_healthy(&http, port).await;
     let (status, first) = json(buy().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["credits_issued"], 10);
