@@ -259,9 +259,10 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let limits = Arc::new(Limiters::new(&config.goop2.rate_limits));
     let presence = Arc::new(Presence::default());
     let admin = AdminAuth::new(&config.admin.token_sha256, options.admin_token.as_deref());
-    // A cluster's shared bearer key, when `auth.token_secret` is set.
-    let token_secret = (!config.auth.token_secret.is_empty())
-        .then(|| config.auth.token_key_material(&node_secret));
+    // The key material of bearers: the cluster's `auth.token_secret` when set (then
+    // every node of the cluster takes the others' bearers), else this node's key.
+    let token_key = config.auth.token_key_material(&node_secret);
+    let cluster_key = (!config.auth.token_secret.is_empty()).then_some(token_key.as_slice());
     let goop2_state = web::Data::new(Goop2State {
         settings: config.goop2.clone(),
         tenant: goop2_tenant,
@@ -269,7 +270,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
         catalog: catalog.clone(),
         peers: Arc::new(PeerAuthenticator::new(
             &keypair,
-            token_secret.as_deref(),
+            cluster_key,
             Duration::from_secs(config.auth.bearer_ttl_secs),
             config.goop2.trust_peer_id_header,
         )),
@@ -314,7 +315,7 @@ pub async fn start(config: Config, options: StartOptions) -> Result<RunningNode,
     let rrr_state = web::Data::new(RrrState::new(
         ledger.clone(),
         &rrr_tenants,
-        &config.auth.token_key_material(&node_secret),
+        &token_key,
         admin.clone(),
         config.server.max_body_bytes,
     )?);
