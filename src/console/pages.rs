@@ -418,10 +418,13 @@ async fn deliveries_page(
     let (rows, total): (Vec<DeliveryView>, u64) = state
         .ledger
         .read(move |r| {
-            Ok::<_, LedgerError>((
-                deliveries::list_deliveries(r, Some(&tenant), status, PAGE_ROWS, offset)?,
-                deliveries::count_deliveries(r, Some(&tenant), status)?,
-            ))
+            // The page and its total agree.
+            r.in_snapshot(|r| {
+                Ok::<_, LedgerError>((
+                    deliveries::list_deliveries(r, Some(&tenant), status, PAGE_ROWS, offset)?,
+                    deliveries::count_deliveries(r, Some(&tenant), status)?,
+                ))
+            })
         })
         .await?;
     let filter = status.map_or("", Status::as_str);

@@ -636,8 +636,21 @@ pub trait VerifyVisitor {
     fn account(&mut self, account: AccountTotals) -> bool;
 }
 
-/// A read-only connection. Each call sees every batch committed before it.
+/// A read-only connection. Each call sees every batch committed before it; between
+/// [`ReadBackend::begin_snapshot`] and [`ReadBackend::end_snapshot`] every call sees
+/// the same committed state.
 pub trait ReadBackend: Send {
+    /// Starts a read-only snapshot: the calls until [`ReadBackend::end_snapshot`] see
+    /// one committed state, whatever commits meanwhile.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn begin_snapshot(&mut self) -> Result<(), LedgerError>;
+    /// Ends the snapshot [`ReadBackend::begin_snapshot`] started.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn end_snapshot(&mut self) -> Result<(), LedgerError>;
     /// The account of `holder` in `tenant`.
     ///
     /// # Errors

@@ -106,8 +106,10 @@ impl TenantTotals {
     }
 }
 
-/// A read snapshot source handed to [`Ledger::read`](super::Ledger::read) closures:
-/// the core's reads, and each module's read repository ([`LedgerRead::repo`]).
+/// What [`Ledger::read`](super::Ledger::read) closures read with: the core's reads, and
+/// each module's read repository ([`LedgerRead::repo`]). Each read sees every batch
+/// committed before it; reads that must agree with each other (a page and its total)
+/// run inside [`LedgerRead::in_snapshot`].
 pub struct LedgerRead<'a> {
     backend: &'a mut dyn ReadBackend,
     repos: &'a Repositories,
@@ -117,6 +119,23 @@ impl<'a> LedgerRead<'a> {
     /// Reads over `backend`. For backends and the core.
     pub fn new(backend: &'a mut dyn ReadBackend, repos: &'a Repositories) -> LedgerRead<'a> {
         LedgerRead { backend, repos }
+    }
+
+    /// Runs `f` on one snapshot: every read in it sees the same committed state,
+    /// whatever the writers commit meanwhile.
+    ///
+    /// # Errors
+    /// `f`'s, and storage errors.
+    pub fn in_snapshot<T, E: From<LedgerError>>(
+        &mut self,
+        f: impl FnOnce(&mut LedgerRead<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.backend.begin_snapshot()?;
+        let out = f(self);
+        let ended = self.backend.end_snapshot();
+        let out = out?;
+        ended?;
+        Ok(out)
     }
 
     /// The account of `holder` in `tenant`, if opened.

@@ -250,10 +250,13 @@ pub async fn list(
     let (page, total) = state
         .ledger
         .read(move |r| {
-            Ok::<_, LedgerError>((
-                deliveries::list_deliveries(r, Some(&tenant), status, limit, offset)?,
-                deliveries::count_deliveries(r, Some(&tenant), status)?,
-            ))
+            // The page and its total agree.
+            r.in_snapshot(|r| {
+                Ok::<_, LedgerError>((
+                    deliveries::list_deliveries(r, Some(&tenant), status, limit, offset)?,
+                    deliveries::count_deliveries(r, Some(&tenant), status)?,
+                ))
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(DeliveriesResponse {

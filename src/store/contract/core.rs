@@ -119,3 +119,31 @@ pub fn holds_move_between_buckets_and_belong_to_their_account(open: fn() -> Fixt
     assert_eq!(report.entries, 8);
     f.ledger.shutdown();
 }
+
+/// Reads inside one `in_snapshot` agree with each other while a unit commits between
+/// them; a read after it sees the commit.
+pub fn reads_in_a_snapshot_agree_while_a_unit_commits(open: fn() -> Fixture) {
+    let f = open();
+    let tenant = tenant(&f.ledger);
+    let writer = f.ledger.clone();
+    let (first, second, after) = f
+        .ledger
+        .read_blocking(move |r| {
+            let (first, second) = r.in_snapshot(|r| {
+                let first = r.account(&tenant, "u")?;
+                let t = tenant.clone();
+                writer.run_blocking(move |tx| {
+                    let a = tx.open_account(&t, "u")?;
+                    tx.credit(a, Amount::new(5).unwrap(), &p(EntryKind::Grant))
+                })?;
+                let second = r.account(&tenant, "u")?;
+                Ok::<_, LedgerError>((first, second))
+            })?;
+            Ok::<_, LedgerError>((first, second, r.account(&tenant, "u")?))
+        })
+        .unwrap();
+    assert!(first.is_none());
+    assert!(second.is_none(), "the snapshot does not see the commit");
+    assert_eq!(after.map(|a| a.available), Some(5));
+    f.ledger.shutdown();
+}

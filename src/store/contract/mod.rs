@@ -30,6 +30,7 @@ macro_rules! contract_tests {
             core::answered_events_are_below_the_durable_watermark,
             core::verify_reads_one_snapshot_while_writes_go_on,
             core::holds_move_between_buckets_and_belong_to_their_account,
+            core::reads_in_a_snapshot_agree_while_a_unit_commits,
             time::lots_are_consumed_earliest_expiry_first,
             time::many_lots_chargebacks_and_expiring_reads,
             time::the_expiry_job_takes_back_what_is_left,

@@ -35,6 +35,17 @@ fn count(n: i64) -> u64 {
 }
 
 impl ReadBackend for PgRead {
+    fn begin_snapshot(&mut self) -> Result<(), LedgerError> {
+        self.0
+            .client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(error)
+    }
+
+    fn end_snapshot(&mut self) -> Result<(), LedgerError> {
+        self.0.client.batch_execute("COMMIT").map_err(error)
+    }
+
     fn account(
         &mut self,
         tenant: &TenantId,

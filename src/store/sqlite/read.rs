@@ -36,6 +36,15 @@ fn account_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountView> {
 }
 
 impl ReadBackend for SqliteRead {
+    fn begin_snapshot(&mut self) -> Result<(), LedgerError> {
+        // A read transaction: its snapshot is taken at the first read.
+        Ok(self.0.execute_batch("BEGIN")?)
+    }
+
+    fn end_snapshot(&mut self) -> Result<(), LedgerError> {
+        Ok(self.0.execute_batch("COMMIT")?)
+    }
+
     fn account(
         &mut self,
         tenant: &TenantId,
