@@ -167,11 +167,14 @@ async fn dashboard(
     let d = state
         .ledger
         .read(move |r| {
-            Ok::<_, LedgerError>(Dashboard {
-                totals: r.tenant_totals(tenant.id(), threshold)?,
-                flows: r.daily_flows(tenant.id(), &since)?,
-                kinds: r.kind_totals(tenant.id())?,
-                panel: tenant.dialect.dashboard(r, &tenant)?,
+            // The cards, the chart and the tables agree.
+            r.in_snapshot(|r| {
+                Ok::<_, LedgerError>(Dashboard {
+                    totals: r.tenant_totals(tenant.id(), threshold)?,
+                    flows: r.daily_flows(tenant.id(), &since)?,
+                    kinds: r.kind_totals(tenant.id())?,
+                    panel: tenant.dialect.dashboard(r, &tenant)?,
+                })
             })
         })
         .await?;
@@ -334,13 +337,16 @@ async fn account(
     let found = state
         .ledger
         .read(move |r| {
-            let Some(a) = r.account(tenant.id(), &holder)? else {
-                return Ok::<_, LedgerError>(None);
-            };
-            let entries = r.entries(a.id, Bucket::Available, PAGE_ROWS, offset)?;
-            let total = r.entry_count(a.id, Bucket::Available)?;
-            let panel = tenant.dialect.account(r, &tenant, &a, &token)?;
-            Ok(Some((a, entries, total, panel)))
+            // The balances, the page and its total agree.
+            r.in_snapshot(|r| {
+                let Some(a) = r.account(tenant.id(), &holder)? else {
+                    return Ok::<_, LedgerError>(None);
+                };
+                let entries = r.entries(a.id, Bucket::Available, PAGE_ROWS, offset)?;
+                let total = r.entry_count(a.id, Bucket::Available)?;
+                let panel = tenant.dialect.account(r, &tenant, &a, &token)?;
+                Ok(Some((a, entries, total, panel)))
+            })
         })
         .await?;
     let Some((a, entries, total, panel)) = found else {

@@ -177,12 +177,15 @@ pub async fn transactions(
     let (transactions, total) = state
         .ledger
         .read(move |r| {
-            let Some(account) = r.account(&tenant, &id)? else {
-                return Ok::<_, LedgerError>((Vec::new(), 0));
-            };
-            let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
-            let total = r.entry_count(account.id, Bucket::Available)?;
-            Ok((entries, total))
+            // The page and its total agree.
+            r.in_snapshot(|r| {
+                let Some(account) = r.account(&tenant, &id)? else {
+                    return Ok::<_, LedgerError>((Vec::new(), 0));
+                };
+                let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
+                let total = r.entry_count(account.id, Bucket::Available)?;
+                Ok((entries, total))
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(TransactionsResponse {

@@ -462,12 +462,15 @@ pub fn history(
     limit: u32,
     offset: u64,
 ) -> Result<(u64, Vec<EntryView>), LedgerError> {
-    let Some(account) = r.account(tenant, user)? else {
-        return Ok((0, Vec::new()));
-    };
-    let total = r.entry_count(account.id, Bucket::Available)?;
-    let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
-    Ok((total, entries))
+    // The page and its total agree.
+    r.in_snapshot(|r| {
+        let Some(account) = r.account(tenant, user)? else {
+            return Ok((0, Vec::new()));
+        };
+        let total = r.entry_count(account.id, Bucket::Available)?;
+        let entries = r.entries(account.id, Bucket::Available, limit, offset)?;
+        Ok((total, entries))
+    })
 }
 
 /// The `credits.issued` payload ("Inbound Webhooks"): compact JSON in the spec's key
