@@ -491,7 +491,13 @@ impl Peer {
     /// Authenticates `key` to `node` (server-initiated handshake on
     /// `/api/credits/transactions`, so that no balance-read quota is spent).
     pub async fn authenticate(node: &TestNode, key: Keypair) -> Peer {
-        let http = reqwest::Client::new();
+        // Idle connections are dropped before the server's keep-alive (5 s) closes
+        // them: otherwise a request sent on one the server is closing at that moment
+        // fails with IncompleteMessage.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client");
         let bearer = within(
             "libp2p-PeerID handshake",
             ClientAuth::new(key.clone()).authenticate(
